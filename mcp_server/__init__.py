@@ -1,0 +1,7 @@
+"""deepseek-mcp: DeepSeek's models as MCP tools for coding assistants."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

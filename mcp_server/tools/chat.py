@@ -1,0 +1,164 @@
+"""`chat` (one answer, thinking off) and `reason` (thinking on, the trace returned apart from the answer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from mcp.types import CallToolResult, ContentBlock, TextContent
+from pydantic import BaseModel, Field
+
+from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
+from mcp_server.config import MAX_PROMPT_CHARS
+from mcp_server.conversations import Conversation, Message
+from mcp_server.upstream.completion import Completion
+from mcp_server.upstream.providers import Effort, Route, ToolKind
+
+from .common import UsageOut, block, finish_notice
+
+JSON_HINT = "Reply with a single JSON object."
+
+Prompt = Annotated[str, Field(description="The message to send.", min_length=1, max_length=MAX_PROMPT_CHARS)]
+System = Annotated[
+    str | None, Field(description="System prompt (replaces the earlier one in a continued conversation).")
+]
+Model = Annotated[
+    str | None,
+    Field(description="Model id, or provider:id. Default deepseek-flash; see list_models.", max_length=200),
+]
+MaxTokens = Annotated[int | None, Field(description="Cap on generated tokens.", ge=1, le=393_216)]
+Temperature = Annotated[float | None, Field(description="Sampling temperature.", ge=0, le=2)]
+JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
+ConversationId = Annotated[
+    str | None, Field(description="Continue an earlier exchange (id from a previous result).", max_length=100)
+]
+
+
+class ChatOutput(BaseModel):
+    answer: str
+    model: str
+    provider: str
+    finish_reason: str | None
+    usage: UsageOut
+    conversation_id: str
+
+
+class ReasonOutput(ChatOutput):
+    reasoning: str | None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request to a chat model, as the tools received it."""
+
+    prompt: str
+    system: str | None
+    model: str | None
+    max_tokens: int | None
+    temperature: float | None
+    json_mode: bool
+    conversation_id: str | None
+
+
+async def chat(
+    prompt: Prompt,
+    ctx: ToolContext,
+    system: System = None,
+    model: Model = None,
+    max_tokens: MaxTokens = None,
+    temperature: Temperature = None,
+    json: JsonMode = False,
+    conversation_id: ConversationId = None,
+) -> Annotated[CallToolResult, ChatOutput]:
+    """Ask a DeepSeek model for a direct answer, without thinking. Fast and cheap."""
+    ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
+    completion, route, conversation = await _complete(ctx, ask, "chat", effort=None)
+    out = ChatOutput(**_common(completion, route, conversation))
+    content: list[ContentBlock] = [block(completion.content, "answer"), *_notices(completion)]
+    return CallToolResult(content=content, structured_content=out.model_dump())
+
+
+async def reason(
+    prompt: Prompt,
+    ctx: ToolContext,
+    system: System = None,
+    model: Model = None,
+    max_tokens: MaxTokens = None,
+    temperature: Temperature = None,
+    json: JsonMode = False,
+    conversation_id: ConversationId = None,
+    effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
+    include_reasoning: Annotated[bool, Field(description="Return the thinking trace.")] = True,
+) -> Annotated[CallToolResult, ReasonOutput]:
+    """Ask a DeepSeek model to think before answering, for hard problems. Returns the reasoning trace and the answer
+    as separate content blocks (reasoning first, tagged in _meta). Slower: minutes at effort max."""
+    ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
+    completion, route, conversation = await _complete(ctx, ask, "reason", effort=effort)
+    reasoning = completion.reasoning if include_reasoning else None
+    out = ReasonOutput(**_common(completion, route, conversation), reasoning=reasoning)
+    content: list[ContentBlock] = [block(reasoning, "reasoning")] if reasoning else []
+    content += [block(completion.content, "answer"), *_notices(completion)]
+    return CallToolResult(content=content, structured_content=out.model_dump())
+
+
+async def _complete(
+    ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort | None
+) -> tuple[Completion, Route, Conversation]:
+    app = app_of(ctx)
+    route = app.router.route(tool, ask.model)
+    conversation = app.conversations.open(ask.conversation_id, owner_of(ctx))
+    user: Message = {"role": "user", "content": ask.prompt}
+    payload = _payload(route, conversation.messages(ask.system, user), ask, effort)
+    reporter = reporter_for(ctx, tool)
+    async with reporter.running():
+        completion = await app.upstream.stream(
+            route.provider,
+            "chat/completions",
+            payload,
+            observer=reporter,
+            split_think_tags=route.provider.name == "openai" and tool == "reason",
+        )
+    app.conversations.record(conversation, ask.system, user, completion.content)
+    return completion, route, conversation
+
+
+def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model": route.model,
+        "messages": _with_json_hint(messages) if ask.json_mode else messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **route.provider.thinking_params(effort is not None, effort),
+    }
+    if ask.max_tokens is not None:
+        payload["max_tokens"] = ask.max_tokens
+    if ask.temperature is not None:
+        payload["temperature"] = ask.temperature
+    if ask.json_mode:
+        payload["response_format"] = {"type": "json_object"}
+    return payload
+
+
+def _with_json_hint(messages: list[Message]) -> list[Message]:
+    """DeepSeek's JSON mode requires the word "json" in the prompt; add a system line when the caller did not."""
+    if any("json" in str(m.get("content", "")).lower() for m in messages):
+        return messages
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{messages[0]['content']}\n{JSON_HINT}"}, *messages[1:]]
+    return [{"role": "system", "content": JSON_HINT}, *messages]
+
+
+def _common(completion: Completion, route: Route, conversation: Conversation) -> dict[str, Any]:
+    return {
+        "answer": completion.content,
+        "model": completion.model or route.model,
+        "provider": route.provider.name,
+        "finish_reason": completion.finish_reason,
+        "usage": UsageOut.of(completion.usage),
+        "conversation_id": conversation.id,
+    }
+
+
+def _notices(completion: Completion) -> list[TextContent]:
+    notice = finish_notice(completion.finish_reason, completion.content)
+    return [block(notice, "notice")] if notice else []

@@ -1,0 +1,56 @@
+"""Output shapes and helpers shared by the tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.types import TextContent
+from pydantic import BaseModel
+
+from mcp_server.upstream.completion import Usage
+
+META_KIND = "deepseek-mcp/kind"
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cache_hit_tokens: int
+    cache_miss_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, usage: Usage) -> UsageOut:
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cache_hit_tokens=usage.cache_hit_tokens,
+            cache_miss_tokens=usage.cache_miss_tokens,
+            total_tokens=usage.total_tokens,
+        )
+
+
+def block(text: str, kind: str) -> TextContent:
+    """A text block tagged in `_meta` so a client can tell reasoning, answer and notices apart."""
+    meta: dict[str, Any] = {META_KIND: kind}
+    return TextContent(type="text", text=text, _meta=meta)
+
+
+_FINISH_NOTICES = {
+    "length": "The answer stopped at max_tokens (finish_reason=length); raise max_tokens to get the rest.",
+    "content_filter": "The provider's content filter cut the answer (finish_reason=content_filter).",
+    "insufficient_system_resource": (
+        "The provider ran out of capacity and cut the answer (finish_reason=insufficient_system_resource); try again."
+    ),
+    "aborted": "The provider aborted the answer (finish_reason=aborted); try again.",
+}
+
+
+def finish_notice(finish_reason: str | None, answer: str) -> str | None:
+    """A one-line notice for an answer that did not end normally, or None."""
+    notice = _FINISH_NOTICES.get(finish_reason or "")
+    if notice is None and not answer.strip():
+        notice = "The model returned an empty answer; try rephrasing or asking again."
+    return notice

@@ -1,0 +1,246 @@
+"""The one pooled HTTP client for the process: streaming calls, retries, timeouts, and the translation of every
+foreign exception into the project's error tree at this one boundary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+
+from mcp_server.config import Settings, redact
+from mcp_server.upstream.completion import Accumulator, Completion, Phase
+from mcp_server.upstream.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    StreamError,
+    UpstreamError,
+    error_from_response,
+)
+from mcp_server.upstream.providers import Provider
+from mcp_server.upstream.sse import Comment, iter_sse
+
+log = logging.getLogger(__name__)
+
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_JSON_BODY = 16 * 1024 * 1024
+
+Observer = Callable[[Phase, int], Awaitable[None]]
+T = TypeVar("T")
+
+
+async def _ignore(phase: Phase, pieces: int) -> None:
+    return None
+
+
+class UpstreamClient:
+    """Talks to every provider through one connection pool. Closes only the HTTP client it created itself."""
+
+    def __init__(self, settings: Settings, http: httpx2.AsyncClient | None = None) -> None:
+        self._settings = settings
+        self._owns_http = http is None
+        self._http = http or httpx2.AsyncClient(
+            timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
+            limits=httpx2.Limits(
+                max_connections=settings.limits.max_concurrent_upstream,
+                max_keepalive_connections=min(20, settings.limits.max_concurrent_upstream),
+            ),
+            follow_redirects=False,
+            trust_env=False,  # proxies and .netrc from the environment must not see the key
+        )
+        self._limiter = anyio.CapacityLimiter(settings.limits.max_concurrent_upstream)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def stream(
+        self,
+        provider: Provider,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        observer: Observer = _ignore,
+        split_think_tags: bool = False,
+    ) -> Completion:
+        """POST a streaming request and gather the completion, retrying only while no answer has arrived."""
+
+        async def attempt() -> Completion:
+            acc = Accumulator(split_think_tags=split_think_tags)
+            return await self._stream_once(provider, path, payload, acc, observer)
+
+        return await self._with_retries(attempt)
+
+    async def get_json(self, provider: Provider, url: str, *, auth: bool = True) -> Any:
+        """GET a JSON document (model lists, balances), with the same retries and error mapping."""
+
+        async def attempt() -> Any:
+            headers = provider.headers() if auth else {"Accept": "application/json", "User-Agent": "deepseek-mcp"}
+            async with self._limiter:
+                response = await self._guard(provider, lambda: self._http.get(url, headers=headers))
+            if response.status_code >= 400:
+                raise self._status_error(provider, response.status_code, response.headers, response.content, None)
+            return self._decode_json(provider, response.content, response.headers)
+
+        return await self._with_retries(attempt)
+
+    async def _stream_once(
+        self, provider: Provider, path: str, payload: dict[str, Any], acc: Accumulator, observer: Observer
+    ) -> Completion:
+        model = payload.get("model")
+        request = self._http.build_request("POST", provider.url(path), json=payload, headers=provider.headers())
+        async with self._limiter:
+            response = await self._guard(provider, lambda: self._http.send(request, stream=True))
+            request_id = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")
+            try:
+                if response.status_code >= 400:
+                    body = await self._guard(provider, lambda: _read_capped(response, _MAX_ERROR_BODY))
+                    raise self._status_error(provider, response.status_code, response.headers, body, model)
+                await observer("queued", 0)
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    body = await self._guard(provider, lambda: _read_capped(response, _MAX_JSON_BODY))
+                    acc.feed_full(self._decode_json(provider, body, response.headers))
+                else:
+                    await self._guard(provider, lambda: _consume(response, acc, observer), acc)
+            except _ErrorEvent as exc:
+                raise StreamError(
+                    f"failed while answering: {redact(str(exc), self._settings.secrets)}; try again.",
+                    origin=provider.origin,
+                    request_id=request_id,
+                    retryable=acc.pieces == 0,
+                ) from None
+            finally:
+                await response.aclose()
+        if not acc.finished:
+            raise StreamError(
+                f"the stream ended before the answer was complete ({acc.pieces} pieces received); try again.",
+                origin=provider.origin,
+                request_id=request_id,
+                retryable=acc.pieces == 0,
+            )
+        completion = acc.result()
+        completion.request_id = request_id
+        return completion
+
+    async def _guard(self, provider: Provider, call: Callable[[], Awaitable[T]], acc: Accumulator | None = None) -> T:
+        """Run one piece of I/O, translating httpx2's exceptions into ours; `acc` tells whether an answer began."""
+        try:
+            return await call()
+        except httpx2.TimeoutException as exc:
+            if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout):
+                raise APIConnectionError(
+                    f"could not connect to {provider.base_url} within {self._settings.connect_timeout:g} s.",
+                    origin=provider.origin,
+                ) from exc
+            raise APITimeoutError(
+                f"no data for {self._settings.timeout:g} s, so the call was abandoned. Raise DEEPSEEK_MCP_TIMEOUT "
+                "for very long thinking calls, or try again later.",
+                origin=provider.origin,
+            ) from exc
+        except httpx2.TransportError as exc:
+            reason = redact(str(exc) or type(exc).__name__, self._settings.secrets)
+            if isinstance(exc, httpx2.ConnectError):
+                raise APIConnectionError(
+                    f"could not connect to {provider.base_url} ({reason}); check the network and the base URL.",
+                    origin=provider.origin,
+                ) from exc
+            raise StreamError(
+                f"the connection broke ({reason}); try again.",
+                origin=provider.origin,
+                retryable=acc is None or acc.pieces == 0,
+            ) from exc
+
+    def _status_error(
+        self, provider: Provider, status: int, headers: httpx2.Headers, body: bytes, model: Any
+    ) -> UpstreamError:
+        clean = redact(body.decode("utf-8", errors="replace"), self._settings.secrets).encode()
+        return error_from_response(
+            provider.origin, status, headers, clean, model=model if isinstance(model, str) else None
+        )
+
+    def _decode_json(self, provider: Provider, body: bytes, headers: httpx2.Headers) -> Any:
+        try:
+            return json.loads(body)  # leading newlines (DeepSeek's queue keep-alive) are whitespace to JSON
+        except ValueError:
+            raise StreamError(
+                f"answered with something that is not JSON ({headers.get('content-type', 'no content type')}); "
+                "check the base URL.",
+                origin=provider.origin,
+                retryable=False,
+            ) from None
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        tries = self._settings.max_retries + 1
+        for number in range(1, tries + 1):
+            try:
+                return await attempt()
+            except UpstreamError as exc:
+                if not exc.retryable or number == tries:
+                    if number > 1:
+                        exc.args = (f"{exc.args[0]} (gave up after {number} attempts)",)
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
+                delay = self._backoff(number, retry_after)
+                log.info("attempt %d failed (%s); retrying in %.2f s", number, exc, delay)
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self._settings.retry_after_cap)
+        ceiling = min(self._settings.retry_base_delay * 2.0 ** (attempt - 1), self._settings.retry_max_delay)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= cap:
+            break
+    return b"".join(chunks)[:cap]
+
+
+async def _consume(response: httpx2.Response, acc: Accumulator, observer: Observer) -> None:
+    malformed = 0
+    async for item in iter_sse(response.aiter_lines()):
+        if isinstance(item, Comment):
+            await observer(acc.phase, acc.pieces)
+            continue
+        if item.data.strip() == "[DONE]":
+            return
+        try:
+            chunk = json.loads(item.data)
+        except ValueError:
+            malformed += 1
+            log.warning("skipped an SSE event that is not JSON (%d so far)", malformed)
+            continue
+        if not isinstance(chunk, dict):
+            continue
+        _raise_if_error_event(chunk)
+        acc.feed(chunk)
+        await observer(acc.phase, acc.pieces)
+
+
+class _ErrorEvent(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+def _raise_if_error_event(chunk: dict[str, Any]) -> None:
+    if "choices" in chunk:
+        return
+    error = chunk.get("error")
+    if isinstance(error, dict):
+        raise _ErrorEvent(str(error.get("message") or error.get("type") or "unknown error"))
+    if isinstance(error, str):
+        raise _ErrorEvent(error)
+    if "msg" in chunk and "code" in chunk:
+        raise _ErrorEvent(str(chunk["msg"]))

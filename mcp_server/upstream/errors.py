@@ -1,0 +1,228 @@
+"""One exception tree for upstream failures, and one function that maps an HTTP error response onto it.
+
+Shaped after openai-python: `UpstreamError` -> `APIStatusError` (one class per status family) and
+`APIConnectionError` -> `APITimeoutError`, plus `StreamError` for failures after a stream has opened. Every message
+says what happened and what to do next; the upstream's request id is kept so a user can quote it to support.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mcp_server.errors import DeepSeekMCPError
+
+_TRACE_IN_MESSAGE = re.compile(r"\s*\[trace_id=([0-9a-fA-F-]+)\]\s*$")
+_MAX_BODY_IN_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Which provider a request went to, and the names a user needs to fix things there."""
+
+    provider: str  # "deepseek" | "atlas" | "openai"
+    label: str  # "DeepSeek", "Atlas Cloud", ...
+    key_env: str  # the variable holding this provider's key
+    base_url: str
+    top_up_url: str | None = None
+
+
+class UpstreamError(DeepSeekMCPError):
+    """Anything that went wrong talking to a provider."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, origin: Origin, request_id: str | None = None) -> None:
+        suffix = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{origin.label}: {message}{suffix}")
+        self.origin = origin
+        self.request_id = request_id
+
+
+class APIConnectionError(UpstreamError):
+    """The provider could not be reached, or the connection broke before an answer began."""
+
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """The provider went silent for longer than the configured timeout."""
+
+    retryable = False  # the timeout is the user's whole budget of silence; retrying would multiply it
+
+
+class StreamError(UpstreamError):
+    """The stream opened but broke: an error event inside it, or a cut connection."""
+
+    def __init__(self, message: str, *, origin: Origin, request_id: str | None = None, retryable: bool) -> None:
+        super().__init__(message, origin=origin, request_id=request_id)
+        self.retryable = retryable
+
+
+class APIStatusError(UpstreamError):
+    """The provider answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        origin: Origin,
+        status: int,
+        upstream_message: str,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, origin=origin, request_id=request_id)
+        self.status = status
+        self.upstream_message = upstream_message
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    pass
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class InsufficientBalanceError(APIStatusError):
+    pass
+
+
+class PermissionDeniedError(APIStatusError):
+    pass
+
+
+class NotFoundError(APIStatusError):
+    pass
+
+
+class PayloadTooLargeError(APIStatusError):
+    pass
+
+
+class UnprocessableEntityError(APIStatusError):
+    pass
+
+
+class RateLimitError(APIStatusError):
+    retryable = True
+
+
+class ServerError(APIStatusError):
+    retryable = True
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """What an error body said, whichever envelope it came in (or none)."""
+
+    message: str
+    type: str | None = None
+    request_id: str | None = None
+
+
+def parse_error_body(body: bytes) -> ErrorBody:
+    """Read DeepSeek's `{"error": {...}}`, Atlas's `{code, msg, request_id}`, or plain text, ignoring content type."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ErrorBody(_snippet(text) or "(empty body)")
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            message = str(error.get("message") or error.get("type") or "unknown error")
+            return ErrorBody(message, _str_or_none(error.get("type")), _str_or_none(data.get("request_id")))
+        if isinstance(error, str):
+            return ErrorBody(error, None, _str_or_none(data.get("request_id")))
+        if "msg" in data or "message" in data:
+            message = str(data.get("msg") or data.get("message") or "unknown error")
+            return ErrorBody(message, None, _str_or_none(data.get("request_id")))
+    return ErrorBody(_snippet(text))
+
+
+def error_from_response(
+    origin: Origin, status: int, headers: Mapping[str, str], body: bytes, *, model: str | None = None
+) -> APIStatusError:
+    """Map one HTTP error response onto the exception tree, with a message that says what to do."""
+    parsed = parse_error_body(body)
+    message, request_id = _split_trace(parsed.message)
+    request_id = headers.get("x-ds-trace-id") or headers.get("x-request-id") or parsed.request_id or request_id
+    cls, advice = _classify(origin, status, message, model)
+    return cls(
+        f"HTTP {status}: {message}. {advice}",
+        origin=origin,
+        status=status,
+        upstream_message=message,
+        request_id=request_id,
+        retry_after=parse_retry_after(headers.get("retry-after")),
+    )
+
+
+def _classify(origin: Origin, status: int, message: str, model: str | None) -> tuple[type[APIStatusError], str]:
+    lowered = message.lower()
+    model_text = f"model {model!r}" if model else "the model"
+    if _is_model_problem(status, lowered):
+        return (NotFoundError if status == 404 else BadRequestError), (
+            f"{model_text} is not served by {origin.label}; call list_models for the ids it serves."
+        )
+    if status == 401:
+        return AuthenticationError, (
+            f"The key was rejected: check {origin.key_env} (and that {origin.base_url} is the right base URL)."
+        )
+    if status == 402:
+        where = f" at {origin.top_up_url}" if origin.top_up_url else ""
+        return InsufficientBalanceError, f"The {origin.label} account has run out of balance: top up{where}."
+    if status == 403:
+        return PermissionDeniedError, f"This key may not use {model_text}; check the account's permissions."
+    if status == 404:
+        return NotFoundError, f"Nothing at that address: check the base URL ({origin.base_url})."
+    if status == 413:
+        return PayloadTooLargeError, "The request is too large: send a smaller image or fewer pages."
+    if status == 422:
+        return UnprocessableEntityError, "A parameter was not accepted; check the tool arguments."
+    if status == 429:
+        return RateLimitError, (
+            f"Too many requests at once for this {origin.label} account (its concurrency limit shrinks as the "
+            "balance falls): wait and retry, send fewer calls at once, or top up."
+        )
+    if status in (408, 409) or status >= 500:
+        return ServerError, f"{origin.label} failed or is overloaded; try again in a little while."
+    return BadRequestError, "The request was rejected; check the tool arguments."
+
+
+def _is_model_problem(status: int, lowered: str) -> bool:
+    if status == 404 and "model" in lowered:
+        return True
+    return status == 400 and ("model not exist" in lowered or "supported api model names" in lowered)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header given in seconds; HTTP dates are rare upstream and treated as absent."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(seconds, 0.0)
+
+
+def _split_trace(message: str) -> tuple[str, str | None]:
+    match = _TRACE_IN_MESSAGE.search(message)
+    if match is None:
+        return message.rstrip(". "), None
+    return message[: match.start()].rstrip(". "), match.group(1)
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_BODY_IN_MESSAGE else text[:_MAX_BODY_IN_MESSAGE] + "…"
+
+
+def _str_or_none(value: object) -> str | None:
+    return str(value) if value is not None else None

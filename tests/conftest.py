@@ -1,0 +1,10 @@
+"""Shared fixtures: the anyio backend. More arrive with the fake upstream."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
