@@ -7,7 +7,7 @@ Reasoning arrives as `reasoning_content` (DeepSeek, Atlas), as `reasoning` (vLLM
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, Literal
 
 Phase = Literal["queued", "reasoning", "answering"]
@@ -24,6 +24,10 @@ class Usage:
     cache_hit_tokens: int = 0
     cache_miss_tokens: int = 0
     total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        """Usage of several calls (an OCR of several pages) as one."""
+        return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any] | None) -> Usage:

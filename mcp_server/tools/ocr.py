@@ -1,0 +1,210 @@
+"""`ocr`: DeepSeek-OCR (on Atlas Cloud) or DeepSeek's own vision model on images and PDFs, with layout boxes.
+
+One upstream request per page, a few pages in flight, results joined in page order. DeepSeek-OCR gets its own
+prompts (WIRE.md §11); a general vision model gets instructions that ask for the same output, grounding tags
+included, so one parser serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.types import CallToolResult, ContentBlock
+from pydantic import BaseModel, Field
+
+from mcp_server import grounding, media
+from mcp_server.app import AppContext, ToolContext, app_of
+from mcp_server.errors import InputError
+from mcp_server.upstream.completion import Completion, Usage
+from mcp_server.upstream.errors import UpstreamError
+from mcp_server.upstream.providers import Route
+
+from .common import CostOut, UsageOut, block
+
+Mode = Literal["markdown", "text", "figure", "describe", "locate"]
+PAGES_IN_FLIGHT = 3
+OCR_MAX_TOKENS = 8192  # hosts of DeepSeek-OCR cap output here (WIRE.md §11)
+
+_OCR_PROMPTS: dict[Mode, str] = {
+    "markdown": "<|grounding|>Convert the document to markdown.",
+    "text": "Free OCR.",
+    "figure": "Parse the figure.",
+    "describe": "Describe this image in detail.",
+    "locate": "Locate <|ref|>{target}<|/ref|> in the image.",
+}
+_BOX_FORMAT = (
+    "<|ref|>LABEL<|/ref|><|det|>[[x1, y1, x2, y2]]<|/det|>, coordinates as integers 0-999 relative to the image "
+    "width and height"
+)
+_VISION_PROMPTS: dict[Mode, str] = {
+    "markdown": "Convert this document image to markdown: keep headings, lists and emphasis; write tables as HTML "
+    "<table>. Output only the document.",
+    "text": "Transcribe all text in this image as plain text in reading order. Output only the text.",
+    "figure": "Parse this chart or figure: its type, axes, series and values; give the data as a markdown table.",
+    "describe": "Describe this image in detail.",
+    "locate": "Find every occurrence of {target!r} in this image. Answer only with one line per occurrence: "
+    + _BOX_FORMAT.replace("LABEL", "{target}")
+    + ".",
+}
+_VISION_BOXES = (
+    " Put each block on its own line preceded by its type and box as " + _BOX_FORMAT + "; types: title, sub_title, "
+    "text, table, image, image_caption, equation."
+)
+
+
+class BoxOut(BaseModel):
+    label: str
+    text: str
+    bbox: tuple[int, int, int, int]
+
+
+class PageOut(BaseModel):
+    page: int | None
+    markdown: str
+    boxes: list[BoxOut]
+    width: int | None
+    height: int | None
+    boxes_normalized: bool
+
+
+class OcrOutput(BaseModel):
+    pages: list[PageOut]
+    model: str
+    provider: str
+    usage: UsageOut
+    cost: CostOut | None
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class Job:
+    route: Route
+    prompt: str
+    boxes: bool
+    mode: Mode
+
+
+async def ocr(
+    source: Annotated[str, Field(description="Image or PDF: local path, http(s) URL, data: URL or base64.")],
+    ctx: ToolContext,
+    mode: Annotated[Mode, Field(description="markdown (layout), text (plain), figure, describe, locate.")] = "markdown",
+    target: Annotated[str | None, Field(description="Text to find (mode locate).", max_length=200)] = None,
+    pages: Annotated[str | None, Field(description="PDF pages, e.g. 1-3,7. Default: all (max 50).")] = None,
+    model: Annotated[str | None, Field(description="Model id override.", max_length=200)] = None,
+    include_boxes: Annotated[bool | None, Field(description="Layout boxes (default: markdown, locate).")] = None,
+) -> Annotated[CallToolResult, OcrOutput]:
+    """Read an image or PDF with DeepSeek-OCR: markdown with layout boxes (pixels), plain text, a figure's data,
+    a description, or where a text is. PDFs: one page per request, pages numbered."""
+    if mode == "locate" and not (target or "").strip():
+        raise InputError("mode 'locate' needs `target`: the text to find in the image.")
+    app = app_of(ctx)
+    job = _job(app, mode, (target or "").strip(), model, include_boxes)
+    opened = await media.open_source(source, pages=pages, limits=media.Limits(), base_dir=Path.cwd())
+    results = await _run_pages(ctx, app, job, opened)
+    return _result(job, opened, results)
+
+
+def _job(app: AppContext, mode: Mode, target: str, model: str | None, include_boxes: bool | None) -> Job:
+    route = app.router.route("ocr", model)
+    boxes = include_boxes if include_boxes is not None else mode in ("markdown", "locate")
+    if "ocr" in route.model.lower():
+        prompt = _OCR_PROMPTS[mode].format(target=target)
+        if mode == "markdown" and not boxes:
+            prompt = prompt.removeprefix("<|grounding|>")
+    else:
+        prompt = _VISION_PROMPTS[mode].format(target=target)
+        if mode == "markdown" and boxes:
+            prompt += _VISION_BOXES
+    return Job(route, prompt, boxes, mode)
+
+
+async def _run_pages(
+    ctx: ToolContext, app: AppContext, job: Job, opened: media.Source
+) -> list[tuple[media.ImagePart, Completion]]:
+    numbers = opened.page_numbers
+    results: dict[int, tuple[media.ImagePart, Completion]] = {}
+    failure: list[Exception] = []
+    limiter = anyio.CapacityLimiter(PAGES_IN_FLIGHT)
+
+    async def one(number: int, scope: anyio.CancelScope) -> None:
+        async with limiter:
+            try:
+                part = await opened.render(number)
+                results[number] = (part, await _ask(app, job, part))
+            except (InputError, UpstreamError) as exc:
+                failure.append(_on_page(exc, number, opened.kind))
+                scope.cancel()  # the remaining pages are pointless once one has failed
+                return
+        await ctx.report_progress(
+            len(results), len(numbers), f"ocr: page {number} done ({len(results)}/{len(numbers)})"
+        )
+
+    async with anyio.create_task_group() as tg:
+        for number in numbers:
+            tg.start_soon(one, number, tg.cancel_scope)
+    if failure:
+        raise failure[0]
+    return [results[n] for n in numbers]
+
+
+def _on_page(exc: InputError | UpstreamError, number: int, kind: str) -> Exception:
+    if kind != "pdf":
+        return exc
+    exc.args = (f"page {number}: {exc.args[0]}",)
+    return exc
+
+
+async def _ask(app: AppContext, job: Job, part: media.ImagePart) -> Completion:
+    content = [{"type": "image_url", "image_url": {"url": part.url}}, {"type": "text", "text": job.prompt}]
+    payload: dict[str, Any] = {
+        "model": job.route.model,
+        "messages": [{"role": "user", "content": content}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **job.route.provider.thinking_params(False, None),
+    }
+    if "ocr" in job.route.model.lower():
+        payload |= {"max_tokens": OCR_MAX_TOKENS, "temperature": 0.0}
+    provider = job.route.provider
+    return await app.upstream.stream(provider, provider.url("chat/completions"), payload)
+
+
+def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart, Completion]]) -> CallToolResult:
+    pages = [_page(job, part, completion) for part, completion in results]
+    usage = sum((c.usage for _, c in results), Usage())
+    notes = list(opened.notes) + [n for part, _ in results if (n := media.resize_note(part))]
+    out = OcrOutput(
+        pages=pages,
+        model=results[0][1].model or job.route.model if results else job.route.model,
+        provider=job.route.provider.name,
+        usage=UsageOut.of(usage),
+        cost=CostOut.of(job.route.provider.name, job.route.model, usage),
+        notes=notes,
+    )
+    text = _joined(pages, numbered=opened.kind == "pdf")
+    content: list[ContentBlock] = [block(text, "document")]
+    if notes:
+        content.append(block(" ".join(notes), "notice"))
+    return CallToolResult(content=content, structured_content=out.model_dump())
+
+
+def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
+    parsed = grounding.parse(completion.content, part.width, part.height)
+    boxes = [BoxOut(label=b.label, text=b.text, bbox=b.bbox) for b in parsed.boxes] if job.boxes else []
+    return PageOut(
+        page=part.page,
+        markdown=parsed.markdown,
+        boxes=boxes,
+        width=part.width,
+        height=part.height,
+        boxes_normalized=parsed.normalized,
+    )
+
+
+def _joined(pages: list[PageOut], numbered: bool) -> str:
+    if not numbered:
+        return pages[0].markdown if pages else ""
+    return "\n\n".join(f"<!-- page {p.page} -->\n{p.markdown}" for p in pages)

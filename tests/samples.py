@@ -1,0 +1,79 @@
+"""Images and PDFs made in the tests: Pillow draws them, so no sample files are checked in."""
+
+from __future__ import annotations
+
+import hashlib
+from io import BytesIO
+
+from PIL import Image, ImageDraw
+
+
+def drawn(size: tuple[int, int], mode: str = "RGB", text: str = "Hello OCR") -> Image.Image:
+    img = Image.new(mode, size, "white")
+    ImageDraw.Draw(img).text((5, 5), text, fill="black")
+    return img
+
+
+def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = BytesIO()
+    with img:
+        img.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def png(size: tuple[int, int] = (120, 60), mode: str = "RGB") -> bytes:
+    return encode(drawn(size, mode), "PNG")
+
+
+def pdf(*heights: int, width: int = 72) -> bytes:
+    """A PDF with one page per height; at resolution 72 one pixel is one point, so a page is `width` pt wide."""
+    pages = [drawn((width, height), text=str(n)) for n, height in enumerate(heights, 1)]
+    buffer = BytesIO()
+    pages[0].save(buffer, "PDF", resolution=72, save_all=True, append_images=pages[1:])
+    for page in pages:
+        page.close()
+    return buffer.getvalue()
+
+
+# Neither Pillow nor pypdfium2 writes encrypted PDFs, so this builds one with the standard security handler
+# (revision 2, 40-bit RC4, PDF 1.7 §7.6.3). A page without content streams needs no encrypted strings.
+_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    state, j = list(range(256)), 0
+    for i in range(256):
+        j = (j + state[i] + key[i % len(key)]) % 256
+        state[i], state[j] = state[j], state[i]
+    out, i, j = bytearray(), 0, 0
+    for byte in data:
+        i = (i + 1) % 256
+        j = (j + state[i]) % 256
+        state[i], state[j] = state[j], state[i]
+        out.append(byte ^ state[(state[i] + state[j]) % 256])
+    return bytes(out)
+
+
+def encrypted_pdf(user_password: bytes, owner_password: bytes = b"owner") -> bytes:
+    file_id, permissions = b"0123456789abcdef", -4
+    owner = _rc4(
+        hashlib.md5((owner_password + _PAD)[:32], usedforsecurity=False).digest()[:5], (user_password + _PAD)[:32]
+    )
+    seed = (user_password + _PAD)[:32] + owner + permissions.to_bytes(4, "little", signed=True) + file_id
+    user = _rc4(hashlib.md5(seed, usedforsecurity=False).digest()[:5], _PAD)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 72 72] >>",
+        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>" % (owner.hex().encode(), user.hex().encode(), -4),
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 5\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    ids = file_id.hex().encode()
+    out += b"trailer\n<< /Size 5 /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (ids, ids)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
