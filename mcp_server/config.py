@@ -28,6 +28,7 @@ class ProviderSettings:
     base_url: str
     api_key: SecretStr | None
     key_env: str  # the variable a user sets for this provider's key; named in error messages
+    default_model: str | None = None  # self-hosted servers serve whatever their owner loaded
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def _providers(env: Mapping[str, str]) -> tuple[ProviderSettings, ...]:
                 _url(env, "DEEPSEEK_MCP_OPENAI_BASE_URL", ""),
                 _key(env, "DEEPSEEK_MCP_OPENAI_API_KEY"),
                 "DEEPSEEK_MCP_OPENAI_API_KEY",
+                env.get("DEEPSEEK_MCP_OPENAI_MODEL", "").strip() or None,
             )
         )
     return tuple(found)

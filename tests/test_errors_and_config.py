@@ -86,8 +86,12 @@ def test_empty_and_odd_bodies_still_give_a_message() -> None:
 
 def test_settings_read_keys_and_urls_once_and_treat_blank_keys_as_unset() -> None:
     settings = Settings.from_env(
-        {"DEEPSEEK_API_KEY": " sk-a ", "ATLASCLOUD_API_KEY": "", "DEEPSEEK_MCP_TIMEOUT": "12.5",
-         "DEEPSEEK_MCP_LOG_LEVEL": "debug"}
+        {
+            "DEEPSEEK_API_KEY": " sk-a ",
+            "ATLASCLOUD_API_KEY": "",
+            "DEEPSEEK_MCP_TIMEOUT": "12.5",
+            "DEEPSEEK_MCP_LOG_LEVEL": "debug",
+        }
     )
     assert [p.name for p in settings.providers] == ["deepseek"]
     assert settings.providers[0].base_url == "https://api.deepseek.com"
@@ -111,7 +115,7 @@ def test_bad_settings_are_refused_with_the_variable_named(env: dict[str, str], n
 
 
 def test_no_key_at_all_names_both_variables() -> None:
-    with pytest.raises(ConfigError, match="DEEPSEEK_API_KEY.*ATLASCLOUD_API_KEY"):
+    with pytest.raises(ConfigError, match=r"DEEPSEEK_API_KEY.*ATLASCLOUD_API_KEY"):
         Router(Settings.from_env({})).route("chat")
 
 

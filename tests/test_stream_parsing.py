@@ -23,7 +23,7 @@ async def _collect(*lines: str) -> list[Event | Comment]:
 
 
 async def test_keep_alive_comments_are_reported_and_events_dispatch_on_blank_lines() -> None:
-    items = await _collect(": keep-alive", "", "data: {\"a\": 1}", "", "data: [DONE]", "")
+    items = await _collect(": keep-alive", "", 'data: {"a": 1}', "", "data: [DONE]", "")
     assert items == [Comment("keep-alive"), Event('{"a": 1}'), Event("[DONE]")]
 
 
@@ -37,8 +37,11 @@ async def test_an_event_cut_without_its_blank_line_is_still_delivered() -> None:
 
 
 def _chunk(delta: dict[str, object], finish: str | None = None, usage: dict[str, object] | None = None) -> dict:
-    return {"model": "deepseek-flash", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            "usage": usage}
+    return {
+        "model": "deepseek-flash",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "usage": usage,
+    }
 
 
 def test_reasoning_and_content_deltas_are_kept_apart_with_usage_from_the_final_chunk() -> None:
@@ -50,9 +53,15 @@ def test_reasoning_and_content_deltas_are_kept_apart_with_usage_from_the_final_c
     assert acc.phase == "reasoning"
     acc.feed(_chunk({"content": "9.8 ", "reasoning_content": None}))
     acc.feed(_chunk({"content": "is greater.", "reasoning_content": None}))
-    usage = {"prompt_tokens": 16, "completion_tokens": 42, "total_tokens": 58,
-             "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 30},
-             "prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": 16}
+    usage = {
+        "prompt_tokens": 16,
+        "completion_tokens": 42,
+        "total_tokens": 58,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 30},
+        "prompt_cache_hit_tokens": 0,
+        "prompt_cache_miss_tokens": 16,
+    }
     acc.feed(_chunk({"content": ""}, "stop", usage))
     result = acc.result()
     assert (result.reasoning, result.content, result.finish_reason) == ("Compare tenths.", "9.8 is greater.", "stop")
@@ -63,15 +72,23 @@ def test_reasoning_and_content_deltas_are_kept_apart_with_usage_from_the_final_c
 def test_an_openai_style_usage_chunk_with_no_choices_is_read() -> None:
     acc = Accumulator()
     acc.feed(_chunk({"content": "hi"}, "stop"))
-    acc.feed({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1,
-                                       "prompt_tokens_details": {"cached_tokens": 3}}})
+    acc.feed(
+        {
+            "choices": [],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 3}},
+        }
+    )
     assert acc.result().usage == Usage(5, 1, 0, 3, 2, 6)
 
 
 def test_a_non_streamed_body_is_accepted_too() -> None:
     acc = Accumulator()
-    acc.feed_full(json.loads('{"model": "m", "choices": [{"index": 0, "message": {"role": "assistant", '
-                             '"content": "ok", "reasoning_content": "why"}, "finish_reason": "stop"}]}'))
+    acc.feed_full(
+        json.loads(
+            '{"model": "m", "choices": [{"index": 0, "message": {"role": "assistant", '
+            '"content": "ok", "reasoning_content": "why"}, "finish_reason": "stop"}]}'
+        )
+    )
     result = acc.result()
     assert (result.reasoning, result.content, result.finish_reason, result.model) == ("why", "ok", "stop", "m")
 

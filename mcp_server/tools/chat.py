@@ -14,7 +14,7 @@ from mcp_server.conversations import Conversation, Message
 from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
 
-from .common import UsageOut, block, finish_notice
+from .common import CostOut, UsageOut, block, finish_notice
 
 JSON_HINT = "Reply with a single JSON object."
 
@@ -40,6 +40,7 @@ class ChatOutput(BaseModel):
     provider: str
     finish_reason: str | None
     usage: UsageOut
+    cost: CostOut | None
     conversation_id: str
 
 
@@ -113,10 +114,10 @@ async def _complete(
     async with reporter.running():
         completion = await app.upstream.stream(
             route.provider,
-            "chat/completions",
+            route.provider.url("chat/completions"),
             payload,
             observer=reporter,
-            split_think_tags=route.provider.name == "openai" and tool == "reason",
+            split_think_tags=route.provider.name == "openai",  # self-hosted servers may inline <think>
         )
     app.conversations.record(conversation, ask.system, user, completion.content)
     return completion, route, conversation
@@ -155,6 +156,7 @@ def _common(completion: Completion, route: Route, conversation: Conversation) ->
         "provider": route.provider.name,
         "finish_reason": completion.finish_reason,
         "usage": UsageOut.of(completion.usage),
+        "cost": CostOut.of(route.provider.name, route.model, completion.usage),
         "conversation_id": conversation.id,
     }
 

@@ -7,6 +7,7 @@ from typing import Any
 from mcp.types import TextContent
 from pydantic import BaseModel
 
+from mcp_server.pricing import estimate
 from mcp_server.upstream.completion import Usage
 
 META_KIND = "deepseek-mcp/kind"
@@ -30,6 +31,18 @@ class UsageOut(BaseModel):
             cache_miss_tokens=usage.cache_miss_tokens,
             total_tokens=usage.total_tokens,
         )
+
+
+class CostOut(BaseModel):
+    usd: float
+    estimate: bool = True
+    basis: str
+
+    @classmethod
+    def of(cls, provider: str, model: str, usage: Usage) -> CostOut | None:
+        """An estimate from the price table, or None for a model with no known price."""
+        cost = estimate(provider, model, usage)
+        return None if cost is None else cls(usd=cost.usd, basis=cost.basis)
 
 
 def block(text: str, kind: str) -> TextContent:

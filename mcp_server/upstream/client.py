@@ -62,7 +62,7 @@ class UpstreamClient:
     async def stream(
         self,
         provider: Provider,
-        path: str,
+        url: str,
         payload: dict[str, Any],
         *,
         observer: Observer = _ignore,
@@ -72,7 +72,7 @@ class UpstreamClient:
 
         async def attempt() -> Completion:
             acc = Accumulator(split_think_tags=split_think_tags)
-            return await self._stream_once(provider, path, payload, acc, observer)
+            return await self._stream_once(provider, url, payload, acc, observer)
 
         return await self._with_retries(attempt)
 
@@ -90,10 +90,10 @@ class UpstreamClient:
         return await self._with_retries(attempt)
 
     async def _stream_once(
-        self, provider: Provider, path: str, payload: dict[str, Any], acc: Accumulator, observer: Observer
+        self, provider: Provider, url: str, payload: dict[str, Any], acc: Accumulator, observer: Observer
     ) -> Completion:
         model = payload.get("model")
-        request = self._http.build_request("POST", provider.url(path), json=payload, headers=provider.headers())
+        request = self._http.build_request("POST", url, json=payload, headers=provider.headers())
         async with self._limiter:
             response = await self._guard(provider, lambda: self._http.send(request, stream=True))
             request_id = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")

@@ -37,6 +37,10 @@ class Provider:
     def url(self, path: str) -> str:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
 
+    def root_url(self, path: str) -> str:
+        """`path` on the base URL without its version segment (DeepSeek's beta routes, Atlas's /public API)."""
+        return f"{self.settings.base_url.removesuffix('/v1')}/{path.lstrip('/')}"
+
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "deepseek-mcp"}
         if self.settings.api_key is not None:
@@ -77,7 +81,9 @@ def _atlas(settings: ProviderSettings) -> Provider:
 
 def _openai(settings: ProviderSettings) -> Provider:
     origin = Origin("openai", "OpenAI-compatible server", settings.key_env, settings.base_url)
-    return Provider(settings, origin, {})
+    model = settings.default_model
+    defaults: dict[ToolKind, str] = {"chat": model, "reason": model, "ocr": model} if model else {}
+    return Provider(settings, origin, defaults)
 
 
 _BUILDERS = {"deepseek": _deepseek, "atlas": _atlas, "openai": _openai}
@@ -106,6 +112,8 @@ class Router:
                 "No API key is set. Set DEEPSEEK_API_KEY (DeepSeek) or ATLASCLOUD_API_KEY (Atlas Cloud) in the "
                 "server's environment, e.g. the `env` block of your IDE's MCP config, then restart the server."
             )
+        if tool == "fim" and self.get("deepseek") is None:
+            raise ConfigError(self._no_default_message(tool))
         model = (model or "").strip() or None
         if model is not None:
             return self._explicit(tool, model)
@@ -127,6 +135,8 @@ class Router:
         return Route(self._preferred(tool)[0], model)
 
     def _preferred(self, tool: ToolKind) -> tuple[Provider, ...]:
+        if tool == "fim":
+            return tuple(p for p in self.providers if p.name == "deepseek")  # FIM is a DeepSeek beta endpoint
         if tool == "ocr" and (atlas := self.get("atlas")) is not None:
             # DeepSeek-OCR itself lives on Atlas Cloud; DeepSeek's vision model is the fallback.
             return (atlas, *(p for p in self.providers if p is not atlas))
@@ -136,7 +146,10 @@ class Router:
         names = ", ".join(p.origin.label for p in self.providers)
         if tool == "fim":
             return f"fim needs DeepSeek's beta endpoint: set DEEPSEEK_API_KEY (configured now: {names})."
-        return f"No default model for {tool} on {names}: pass `model` (call list_models for the ids served)."
+        return (
+            f"No default model for {tool} on {names}: pass `model` (call list_models for the ids served), "
+            "or set DEEPSEEK_MCP_OPENAI_MODEL for a self-hosted server."
+        )
 
 
 def _key_hint(name: str) -> str:

@@ -1,0 +1,107 @@
+"""`balance`: what is left on each configured account, amounts reported exactly as the provider wrote them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+from mcp_server.app import ToolContext, app_of
+from mcp_server.errors import ConfigError
+from mcp_server.upstream.client import UpstreamClient
+from mcp_server.upstream.errors import UpstreamError
+from mcp_server.upstream.providers import Provider
+
+
+class Amount(BaseModel):
+    currency: str
+    total: str
+    details: dict[str, str]
+
+
+class AccountBalance(BaseModel):
+    provider: str
+    available: bool | None = None
+    balances: list[Amount] = []
+    error: str | None = None
+
+
+class BalanceOutput(BaseModel):
+    accounts: list[AccountBalance]
+
+
+async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
+    """Show the remaining balance of each configured DeepSeek / Atlas Cloud account, per currency."""
+    app = app_of(ctx)
+    providers = [p for p in app.router.providers if p.name in _READERS]
+    if not providers:
+        raise ConfigError("balance needs DEEPSEEK_API_KEY or ATLASCLOUD_API_KEY (self-hosted servers have none).")
+    accounts: dict[str, AccountBalance] = {}
+
+    async def fetch(provider: Provider) -> None:
+        try:
+            accounts[provider.name] = await _READERS[provider.name](app.upstream, provider)
+        except UpstreamError as exc:
+            accounts[provider.name] = AccountBalance(provider=provider.name, error=str(exc))
+
+    async with anyio.create_task_group() as tg:
+        for provider in providers:
+            tg.start_soon(fetch, provider)
+    out = BalanceOutput(accounts=[accounts[p.name] for p in providers])
+    if all(a.error for a in out.accounts):
+        raise ConfigError("; ".join(a.error or "" for a in out.accounts))
+    return CallToolResult(content=[TextContent(type="text", text=_text(out))], structured_content=out.model_dump())
+
+
+async def _deepseek(upstream: UpstreamClient, provider: Provider) -> AccountBalance:
+    body = await upstream.get_json(provider, provider.root_url("user/balance"))
+    infos = body.get("balance_infos") if isinstance(body, dict) else None
+    if not isinstance(infos, list):
+        raise UpstreamError("answered /user/balance in an unknown shape.", origin=provider.origin)
+    amounts = [
+        Amount(
+            currency=str(info.get("currency", "?")),
+            total=str(info.get("total_balance", "")),
+            details={k: str(info[k]) for k in ("granted_balance", "topped_up_balance") if k in info},
+        )
+        for info in infos
+        if isinstance(info, dict)
+    ]
+    return AccountBalance(provider=provider.name, available=bool(body.get("is_available")), balances=amounts)
+
+
+async def _atlas(upstream: UpstreamClient, provider: Provider) -> AccountBalance:
+    body = await upstream.get_json(provider, provider.root_url("public/v1/balance"))
+    data = body.get("data", body) if isinstance(body, dict) else None
+    available = data.get("available") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(available, dict):
+        raise UpstreamError("answered /public/v1/balance in an unknown shape.", origin=provider.origin)
+    details = {k: str(v["value"]) for k, v in data.items() if isinstance(v, dict) and "value" in v and k != "available"}
+    amount = Amount(
+        currency=str(available.get("currency", "usd")).upper(), total=str(available.get("value", "")), details=details
+    )
+    return AccountBalance(provider=provider.name, available=_positive(amount.total), balances=[amount])
+
+
+_READERS: dict[str, Any] = {"deepseek": _deepseek, "atlas": _atlas}
+
+
+def _positive(value: str) -> bool | None:
+    try:
+        return float(value) > 0
+    except ValueError:
+        return None
+
+
+def _text(out: BalanceOutput) -> str:
+    lines: list[str] = []
+    for account in out.accounts:
+        if account.error:
+            lines.append(f"{account.provider}: {account.error}")
+            continue
+        amounts = ", ".join(f"{a.total} {a.currency}" for a in account.balances) or "no balance"
+        state = "" if account.available is None else (" (usable)" if account.available else " (not usable)")
+        lines.append(f"{account.provider}: {amounts}{state}")
+    return "\n".join(lines)

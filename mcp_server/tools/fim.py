@@ -1,0 +1,59 @@
+"""`fim`: fill-in-the-middle code completion on DeepSeek's beta endpoint (WIRE.md §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.types import CallToolResult, ContentBlock
+from pydantic import BaseModel, Field
+
+from mcp_server.app import ToolContext, app_of, reporter_for
+from mcp_server.config import MAX_PROMPT_CHARS
+from mcp_server.errors import ConfigError
+
+from .common import CostOut, UsageOut, block, finish_notice
+
+FIM_MAX_TOKENS = 4096  # DeepSeek's FIM limit (WIRE.md §5)
+
+
+class FimOutput(BaseModel):
+    completion: str
+    model: str
+    finish_reason: str | None
+    usage: UsageOut
+    cost: CostOut | None
+
+
+async def fim(
+    prefix: Annotated[str, Field(description="Code before the gap.", min_length=1, max_length=MAX_PROMPT_CHARS)],
+    ctx: ToolContext,
+    suffix: Annotated[str | None, Field(description="Code after the gap.", max_length=MAX_PROMPT_CHARS)] = None,
+    max_tokens: Annotated[int | None, Field(description="Cap on generated tokens.", ge=1, le=FIM_MAX_TOKENS)] = None,
+    model: Annotated[str | None, Field(description="Model id. Default deepseek-flash.", max_length=200)] = None,
+) -> Annotated[CallToolResult, FimOutput]:
+    """Complete code between a prefix and an optional suffix (fill-in-the-middle). Returns only the inserted text."""
+    app = app_of(ctx)
+    route = app.router.route("fim", model)
+    if route.provider.name != "deepseek":
+        raise ConfigError("fim runs on DeepSeek's beta endpoint only; use a DeepSeek model id (and DEEPSEEK_API_KEY).")
+    payload: dict[str, Any] = {"model": route.model, "prompt": prefix, "stream": True}
+    if suffix:
+        payload["suffix"] = suffix
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens
+    reporter = reporter_for(ctx, "fim")
+    async with reporter.running():
+        url = route.provider.root_url("beta/completions")
+        completion = await app.upstream.stream(route.provider, url, payload, observer=reporter)
+    out = FimOutput(
+        completion=completion.content,
+        model=completion.model or route.model,
+        finish_reason=completion.finish_reason,
+        usage=UsageOut.of(completion.usage),
+        cost=CostOut.of(route.provider.name, route.model, completion.usage),
+    )
+    content: list[ContentBlock] = [block(completion.content, "completion")]
+    if completion.finish_reason == "length":
+        notice = finish_notice(completion.finish_reason, completion.content)
+        content.append(block(notice or "", "notice"))
+    return CallToolResult(content=content, structured_content=out.model_dump())
