@@ -52,8 +52,9 @@ class ConversationStore:
             return Conversation(id=secrets.token_urlsafe(18), owner=owner, touched=self._clock())
         found = self._items.get(conversation_id)
         if found is None or not secrets.compare_digest(found.owner, owner):
+            shown = repr(conversation_id) if len(conversation_id) <= 64 else "given"
             raise InputError(
-                f"conversation_id {conversation_id!r} is unknown or has expired (conversations are kept "
+                f"conversation_id {shown} is unknown or has expired (conversations are kept "
                 f"{self._limits.conversation_idle_seconds / 60:g} minutes after their last use, "
                 f"{self._limits.conversations} at most). Omit conversation_id to start a new conversation."
             )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
 from mcp_server import __version__, prompts
 from mcp_server.app import AppContext, lifespan_for
 from mcp_server.config import Settings
+from mcp_server.schema import input_schema, output_schema
 from mcp_server.tools import account, chat, fim, models, ocr
 
 INSTRUCTIONS = (
@@ -18,7 +22,7 @@ INSTRUCTIONS = (
 )
 
 # Calls reach a third-party API (open world) but change nothing there or on this machine.
-_CALLS_OUT = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=False)
+_CALLS_OUT = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 # ocr reads a local file the caller names, then sends it out: still read-only, and said so in its description.
 _READS_FILES = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 _LOOKS_UP = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
@@ -34,11 +38,31 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         lifespan=lifespan_for(settings),
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
-    server.add_tool(chat.chat, title="DeepSeek chat", annotations=_CALLS_OUT)
-    server.add_tool(chat.reason, title="DeepSeek reasoning", annotations=_CALLS_OUT)
-    server.add_tool(ocr.ocr, title="DeepSeek-OCR", annotations=_READS_FILES)
-    server.add_tool(fim.fim, title="DeepSeek code completion (FIM)", annotations=_CALLS_OUT)
-    server.add_tool(models.list_models, title="DeepSeek models", annotations=_LOOKS_UP)
-    server.add_tool(account.balance, title="DeepSeek balance", annotations=_LOOKS_UP)
+    for fn, title, hints in TOOLS:
+        server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)
+    _compact_schemas(server)
     return server
+
+
+TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
+    (chat.chat, "DeepSeek chat", _CALLS_OUT),
+    (chat.reason, "DeepSeek reasoning", _CALLS_OUT),
+    (ocr.ocr, "DeepSeek-OCR", _READS_FILES),
+    (fim.fim, "DeepSeek FIM", _CALLS_OUT),
+    (models.list_models, "DeepSeek models", _LOOKS_UP),
+    (account.balance, "DeepSeek balance", _LOOKS_UP),
+)
+
+
+def _one_paragraph(doc: str | None) -> str:
+    """A docstring as the one-line description a model reads (indentation would cost context for nothing)."""
+    return " ".join((doc or "").split())
+
+
+def _compact_schemas(server: MCPServer[AppContext]) -> None:
+    # The SDK reads these fields live; the pydantic models behind them still validate every call.
+    for tool in server._tool_manager.list_tools():
+        tool.parameters = input_schema(tool.parameters)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = output_schema(tool.fn_metadata.output_schema)

@@ -294,3 +294,22 @@ async def test_a_namespaced_model_goes_to_atlas_cloud_with_its_own_envelope_on_e
     assert not ok.is_error and ok.structured_content["provider"] == "atlas"  # type: ignore[index]
     assert missing.is_error and "Atlas Cloud" in _texts(missing)[0] and "list_models" in _texts(missing)[0]
     assert deepseek.chat_requests() == []
+
+
+async def test_the_tool_list_stays_under_6_kb_on_the_wire() -> None:
+    # Every byte of tools/list is spent in the assistant's context on every turn (issue 5's budget).
+    async with connect(make_settings()) as client:
+        listing = await client.list_tools()
+    wire = listing.model_dump_json(by_alias=True, exclude_none=True)
+    assert len(wire.encode()) < 6000
+    reason = next(t for t in listing.tools if t.name == "reason")
+    assert reason.output_schema is not None and "reasoning" in reason.output_schema["properties"]
+    assert all("title" not in p for t in listing.tools for p in t.input_schema["properties"].values())
+
+
+async def test_huge_ids_are_not_echoed_back_in_errors(deepseek: FakeUpstream) -> None:
+    async with connect(make_settings(deepseek)) as client:
+        convo = await client.call_tool("chat", {"prompt": "x", "conversation_id": "c" * 100_000})
+        model = await client.call_tool("chat", {"prompt": "x", "model": "m" * 100_000})
+    assert convo.is_error and len(_texts(convo)[0]) < 500
+    assert model.is_error and len(_texts(model)[0]) < 1000

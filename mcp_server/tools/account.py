@@ -33,7 +33,7 @@ class BalanceOutput(BaseModel):
 
 
 async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
-    """Show the remaining balance of each configured DeepSeek / Atlas Cloud account, per currency."""
+    """Show the remaining balance of each configured account, per currency."""
     app = app_of(ctx)
     providers = [p for p in app.router.providers if p.name in _READERS]
     if not providers:

@@ -19,19 +19,15 @@ from .common import CostOut, UsageOut, block, finish_notice
 JSON_HINT = "Reply with a single JSON object."
 
 Prompt = Annotated[str, Field(description="The message to send.", min_length=1, max_length=MAX_PROMPT_CHARS)]
-System = Annotated[
-    str | None, Field(description="System prompt (replaces the earlier one in a continued conversation).")
-]
+System = Annotated[str | None, Field(description="System prompt.")]
 Model = Annotated[
     str | None,
-    Field(description="Model id, or provider:id. Default deepseek-flash; see list_models.", max_length=200),
+    Field(description="Model id (see list_models). Default deepseek-flash."),
 ]
-MaxTokens = Annotated[int | None, Field(description="Cap on generated tokens.", ge=1, le=393_216)]
+MaxTokens = Annotated[int | None, Field(description="Output token cap.", ge=1, le=393_216)]
 Temperature = Annotated[float | None, Field(description="Sampling temperature.", ge=0, le=2)]
 JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
-ConversationId = Annotated[
-    str | None, Field(description="Continue an earlier exchange (id from a previous result).", max_length=100)
-]
+ConversationId = Annotated[str | None, Field(description="From an earlier result, to continue it.")]
 
 
 class ChatOutput(BaseModel):
@@ -91,8 +87,8 @@ async def reason(
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     include_reasoning: Annotated[bool, Field(description="Return the thinking trace.")] = True,
 ) -> Annotated[CallToolResult, ReasonOutput]:
-    """Ask a DeepSeek model to think before answering, for hard problems. Returns the reasoning trace and the answer
-    as separate content blocks (reasoning first, tagged in _meta). Slower: minutes at effort max."""
+    """Ask a DeepSeek model to think before answering, for hard problems. Returns the reasoning trace and the
+    answer as separate blocks. Slow: minutes at effort max."""
     ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
     completion, route, conversation = await _complete(ctx, ask, "reason", effort=effort)
     reasoning = completion.reasoning if include_reasoning else None

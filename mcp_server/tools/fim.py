@@ -28,8 +28,8 @@ async def fim(
     prefix: Annotated[str, Field(description="Code before the gap.", min_length=1, max_length=MAX_PROMPT_CHARS)],
     ctx: ToolContext,
     suffix: Annotated[str | None, Field(description="Code after the gap.", max_length=MAX_PROMPT_CHARS)] = None,
-    max_tokens: Annotated[int | None, Field(description="Cap on generated tokens.", ge=1, le=FIM_MAX_TOKENS)] = None,
-    model: Annotated[str | None, Field(description="Model id. Default deepseek-flash.", max_length=200)] = None,
+    max_tokens: Annotated[int | None, Field(description="Output token cap.", ge=1, le=FIM_MAX_TOKENS)] = None,
+    model: Annotated[str | None, Field(description="Model id. Default deepseek-flash.")] = None,
 ) -> Annotated[CallToolResult, FimOutput]:
     """Complete code between a prefix and an optional suffix (fill-in-the-middle). Returns only the inserted text."""
     app = app_of(ctx)

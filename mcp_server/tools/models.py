@@ -36,7 +36,7 @@ class ModelsOutput(BaseModel):
 
 
 async def list_models(ctx: ToolContext) -> Annotated[CallToolResult, ModelsOutput]:
-    """List the model ids each configured provider serves now, with the defaults per tool. Any id works as `model`."""
+    """List the model ids each configured provider serves now, and each tool's default."""
     app = app_of(ctx)
     if not app.router.providers:
         app.router.route("chat")  # raises the missing-key error, with the variables to set

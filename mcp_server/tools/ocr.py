@@ -93,11 +93,11 @@ async def ocr(
     mode: Annotated[Mode, Field(description="markdown (layout), text (plain), figure, describe, locate.")] = "markdown",
     target: Annotated[str | None, Field(description="Text to find (mode locate).", max_length=200)] = None,
     pages: Annotated[str | None, Field(description="PDF pages, e.g. 1-3,7. Default: all (max 50).")] = None,
-    model: Annotated[str | None, Field(description="Model id override.", max_length=200)] = None,
+    model: Annotated[str | None, Field(description="Model id override.")] = None,
     include_boxes: Annotated[bool | None, Field(description="Layout boxes (default: markdown, locate).")] = None,
 ) -> Annotated[CallToolResult, OcrOutput]:
-    """Read an image or PDF with DeepSeek-OCR: markdown with layout boxes (pixels), plain text, a figure's data,
-    a description, or where a text is. PDFs: one page per request, pages numbered."""
+    """Read an image or PDF with DeepSeek-OCR: markdown with layout boxes, plain text, a figure's data, a
+    description, or where a text is."""
     if mode == "locate" and not (target or "").strip():
         raise InputError("mode 'locate' needs `target`: the text to find in the image.")
     app = app_of(ctx)

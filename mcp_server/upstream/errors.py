@@ -165,7 +165,7 @@ def error_from_response(
 
 def _classify(origin: Origin, status: int, message: str, model: str | None) -> tuple[type[APIStatusError], str]:
     lowered = message.lower()
-    model_text = f"model {model!r}" if model else "the model"
+    model_text = f"model {model[:100]!r}" if model else "the model"
     if _is_model_problem(status, lowered):
         return (NotFoundError if status == 404 else BadRequestError), (
             f"{model_text} is not served by {origin.label}; call list_models for the ids it serves."

@@ -1,0 +1,57 @@
+"""Compact JSON schemas for `tools/list`: every byte there is spent in the assistant's context on every turn.
+
+Input schemas keep every property, type, limit and description, minus what says nothing: pydantic's `title`s
+(the property names say the same), `default: null`, and the `null` alternative of optional parameters (omitting a
+parameter is how to leave it out; pydantic still accepts an explicit null).
+
+Output schemas name every top-level field with its type and say which are always present; nested objects (usage,
+cost, OCR pages) are declared as objects without their inner fields, which README documents. The structured
+content still conforms, and the tools validate it against the full pydantic models before it is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+
+def input_schema(schema: Schema) -> Schema:
+    """A smaller input schema that accepts every argument the tool accepts without an explicit null."""
+    properties = {name: _field(prop) for name, prop in schema.get("properties", {}).items()}
+    out: Schema = {"type": "object", "properties": properties}
+    if schema.get("required"):
+        out["required"] = schema["required"]
+    return out
+
+
+def output_schema(schema: Schema) -> Schema:
+    """The top level of an output schema, nested objects reduced to their type."""
+    properties = {name: {"type": _types(prop)} for name, prop in schema.get("properties", {}).items()}
+    out: Schema = {"type": "object", "properties": properties}
+    if schema.get("required"):
+        out["required"] = schema["required"]
+    return out
+
+
+def _field(prop: Schema) -> Schema:
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        concrete = [o for o in options if o != {"type": "null"}]
+        if len(concrete) == 1:
+            prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **concrete[0]}
+    return {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
+
+
+def _types(prop: Schema) -> str | list[str]:
+    if "$ref" in prop:
+        return "object"
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        return [t for option in options for t in _as_list(_types(option))]
+    found = prop.get("type", "object")
+    return found if isinstance(found, str | list) else "object"
+
+
+def _as_list(types: str | list[str]) -> list[str]:
+    return [types] if isinstance(types, str) else types
