@@ -1,15 +1,17 @@
-"""Command line: `deepseek-mcp` serves MCP over stdio (what IDE hosts run)."""
+"""Command line. Bare `deepseek-mcp` serves MCP over stdio (what IDE hosts run); `serve --http`, `doctor` and
+`call` are for people at a shell."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from mcp_server import __version__
 from mcp_server.config import RedactingFilter, Settings
-from mcp_server.errors import ConfigError
+from mcp_server.errors import DeepSeekMCPError
 
 
 def configure_logging(settings: Settings) -> None:
@@ -26,7 +28,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="deepseek-mcp", description="DeepSeek models as MCP tools.")
     parser.add_argument("--version", action="version", version=f"deepseek-mcp {__version__}")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve MCP over stdio (the default)")
+    serve = commands.add_parser("serve", help="serve MCP over stdio (the default), or over HTTP with --http")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--no-auth", action="store_true", help="loopback only: accept requests without a token")
+    commands.add_parser("doctor", help="check keys, providers and defaults; exit 1 if anything fails")
+    call = commands.add_parser("call", help="call one tool, e.g. `deepseek-mcp call chat prompt=hello`")
+    call.add_argument("tool", help="tool name: chat, reason, ocr, fim, list_models, balance")
+    call.add_argument("arguments", nargs="*", metavar="key=value", help="arguments; values may be JSON")
+    call.add_argument("--json", action="store_true", help="print the whole result as JSON")
     return parser.parse_args(argv)
 
 
@@ -34,15 +45,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:
+        configure_logging(settings)
+        return _dispatch(args, settings)
+    except DeepSeekMCPError as exc:
         print(f"deepseek-mcp: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings)
-    from mcp_server.server import build_server  # imported after logging is set, so the SDK keeps our handler
+    except KeyboardInterrupt:
+        return 130
 
-    if args.command in (None, "serve"):
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "doctor":
+        from mcp_server.cli import doctor
+
+        return doctor.run(settings, dict(os.environ))
+    if args.command == "call":
+        from mcp_server.cli import call
+
+        return call.run(settings, args.tool, args.arguments, as_json=args.json)
+    from mcp_server.server import build_server  # after logging is set, so the SDK keeps our handler
+
+    if args.command == "serve" and args.http:
+        _serve_http(args, settings)
+    else:
         build_server(settings).run()
     return 0
+
+
+def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
+    from mcp_server import http
+    from mcp_server.server import build_server
+
+    options = http.HttpOptions(
+        host=args.host,
+        port=args.port,
+        tokens=http.parse_tokens(os.environ.get(http.TOKEN_ENV, "")),
+        no_auth=args.no_auth,
+        allowed_hosts=_csv(os.environ.get("DEEPSEEK_MCP_HTTP_ALLOWED_HOSTS", "")),
+        allowed_origins=_csv(os.environ.get("DEEPSEEK_MCP_HTTP_ALLOWED_ORIGINS", "")),
+    )
+    http.check(options)  # refuse before anything is built or bound
+    http.serve(build_server(settings), options, settings.log_level)
+
+
+def _csv(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 if __name__ == "__main__":

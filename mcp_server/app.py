@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server import MCPServer
@@ -24,6 +24,7 @@ class AppContext:
     router: Router
     upstream: UpstreamClient
     conversations: ConversationStore
+    log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
 
 
 def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]]:
@@ -49,10 +50,24 @@ def app_of(ctx: ToolContext) -> AppContext:
 
 def owner_of(ctx: ToolContext) -> str:
     """Whose conversations a call may see: a digest of the HTTP bearer token, or "" over stdio."""
-    headers = ctx.headers
+    return owner_from_headers(ctx.headers)
+
+
+def owner_from_headers(headers: Mapping[str, str] | None) -> str:
+    # The HTTP transport's BearerAuth has already checked the token, so its digest is an identity here.
     token = headers.get("authorization", "") if headers else ""
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
 def reporter_for(ctx: ToolContext, label: str = "") -> ProgressReporter:
-    return ProgressReporter(ctx.report_progress, label)
+    """Progress for this call; its notices also reach the client as warnings if it asked for log messages."""
+    wanted = app_of(ctx).log_levels.get(owner_of(ctx))
+
+    async def log(text: str) -> None:
+        if wanted is not None and LOG_LEVELS.index(wanted) <= LOG_LEVELS.index("warning"):
+            await ctx.log("warning", text, logger_name="deepseek-mcp")
+
+    return ProgressReporter(ctx.report_progress, label, log)

@@ -16,6 +16,7 @@ import anyio
 from mcp_server.upstream.completion import Phase
 
 Send = Callable[[float, float | None, str | None], Awaitable[None]]
+Log = Callable[[str], Awaitable[None]]
 
 MIN_INTERVAL = 0.5  # at most two notifications a second while tokens stream
 HEARTBEAT = 5.0  # at least one every five seconds, whatever the upstream does
@@ -24,11 +25,12 @@ HEARTBEAT = 5.0  # at least one every five seconds, whatever the upstream does
 class ProgressReporter:
     """Turns stream events into progress notifications for one tool call."""
 
-    def __init__(self, send: Send, label: str = "") -> None:
+    def __init__(self, send: Send, label: str = "", log: Log | None = None) -> None:
         self._send = send
+        self._log = log
         self._label = label
         self._start = time.monotonic()
-        self._last_sent = -HEARTBEAT
+        self._last_sent = self._start
         self._last_progress = -1.0
         self._phase: Phase = "queued"
         self._pieces = 0
@@ -40,11 +42,18 @@ class ProgressReporter:
         if changed or time.monotonic() - self._last_sent >= MIN_INTERVAL:
             await self._notify()
 
-    async def _notify(self) -> None:
+    async def notice(self, text: str) -> None:
+        """Something the user should hear about mid-call (a retry): a progress message, and a log message to
+        clients that asked for them with logging/setLevel."""
+        await self._notify(f"{self._label}: {text}" if self._label else text)
+        if self._log is not None:
+            await self._log(text)
+
+    async def _notify(self, message: str | None = None) -> None:
         now = time.monotonic()
         progress = round(max(now - self._start, self._last_progress + 0.001), 3)
         self._last_sent, self._last_progress = now, progress
-        await self._send(progress, None, self._message(now))
+        await self._send(progress, None, message or self._message(now))
 
     def _message(self, now: float) -> str:
         elapsed = f"{now - self._start:.0f} s"

@@ -8,7 +8,7 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from mcp_server import __version__, prompts
+from mcp_server import __version__, prompts, protocol
 from mcp_server.app import AppContext, lifespan_for
 from mcp_server.config import Settings
 from mcp_server.schema import input_schema, output_schema
@@ -41,6 +41,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
     for fn, title, hints in TOOLS:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)
+    protocol.register(server)
     _compact_schemas(server)
     return server
 

@@ -60,9 +60,9 @@ def make_settings(
 
 
 @asynccontextmanager
-async def connect(settings: Settings, mode: str = "auto") -> AsyncIterator[Client]:
-    """An in-memory MCP client on a server built from `settings`."""
-    async with Client(build_server(settings), mode=mode) as client:  # type: ignore[arg-type]
+async def connect(settings: Settings, mode: str = "auto", **options: Any) -> AsyncIterator[Client]:
+    """An in-memory MCP client on a server built from `settings`; `options` go to the SDK's Client."""
+    async with Client(build_server(settings), mode=mode, **options) as client:  # type: ignore[arg-type]
         yield client
 
 

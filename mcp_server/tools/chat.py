@@ -113,6 +113,7 @@ async def _complete(
             route.provider.url("chat/completions"),
             payload,
             observer=reporter,
+            on_retry=reporter.notice,
             split_think_tags=route.provider.name == "openai",  # self-hosted servers may inline <think>
         )
     app.conversations.record(conversation, ask.system, user, completion.content)

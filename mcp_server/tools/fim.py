@@ -44,7 +44,9 @@ async def fim(
     reporter = reporter_for(ctx, "fim")
     async with reporter.running():
         url = route.provider.root_url("beta/completions")
-        completion = await app.upstream.stream(route.provider, url, payload, observer=reporter)
+        completion = await app.upstream.stream(
+            route.provider, url, payload, observer=reporter, on_retry=reporter.notice
+        )
     out = FimOutput(
         completion=completion.content,
         model=completion.model or route.model,

@@ -16,8 +16,9 @@ from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
 from mcp_server import grounding, media
-from mcp_server.app import AppContext, ToolContext, app_of
+from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.errors import InputError
+from mcp_server.progress import ProgressReporter
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Route
@@ -103,7 +104,7 @@ async def ocr(
     app = app_of(ctx)
     job = _job(app, mode, (target or "").strip(), model, include_boxes)
     opened = await media.open_source(source, pages=pages, limits=media.Limits(), base_dir=Path.cwd())
-    results = await _run_pages(ctx, app, job, opened)
+    results = await _run_pages(ctx, app, job, opened, reporter_for(ctx, "ocr"))
     return _result(job, opened, results)
 
 
@@ -122,7 +123,7 @@ def _job(app: AppContext, mode: Mode, target: str, model: str | None, include_bo
 
 
 async def _run_pages(
-    ctx: ToolContext, app: AppContext, job: Job, opened: media.Source
+    ctx: ToolContext, app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter
 ) -> list[tuple[media.ImagePart, Completion]]:
     numbers = opened.page_numbers
     results: dict[int, tuple[media.ImagePart, Completion]] = {}
@@ -133,7 +134,7 @@ async def _run_pages(
         async with limiter:
             try:
                 part = await opened.render(number)
-                results[number] = (part, await _ask(app, job, part))
+                results[number] = (part, await _ask(app, job, part, reporter))
             except (InputError, UpstreamError) as exc:
                 failure.append(_on_page(exc, number, opened.kind))
                 scope.cancel()  # the remaining pages are pointless once one has failed
@@ -157,7 +158,7 @@ def _on_page(exc: InputError | UpstreamError, number: int, kind: str) -> Excepti
     return exc
 
 
-async def _ask(app: AppContext, job: Job, part: media.ImagePart) -> Completion:
+async def _ask(app: AppContext, job: Job, part: media.ImagePart, reporter: ProgressReporter) -> Completion:
     content = [{"type": "image_url", "image_url": {"url": part.url}}, {"type": "text", "text": job.prompt}]
     payload: dict[str, Any] = {
         "model": job.route.model,
@@ -169,7 +170,7 @@ async def _ask(app: AppContext, job: Job, part: media.ImagePart) -> Completion:
     if "ocr" in job.route.model.lower():
         payload |= {"max_tokens": OCR_MAX_TOKENS, "temperature": 0.0}
     provider = job.route.provider
-    return await app.upstream.stream(provider, provider.url("chat/completions"), payload)
+    return await app.upstream.stream(provider, provider.url("chat/completions"), payload, on_retry=reporter.notice)
 
 
 def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart, Completion]]) -> CallToolResult:

@@ -3,10 +3,11 @@ foreign exception into the project's error tree at this one boundary."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -29,12 +30,18 @@ log = logging.getLogger(__name__)
 
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_JSON_BODY = 16 * 1024 * 1024
+_DRAIN_SECONDS = 1.0  # what follows `[DONE]` is the body's last chunk, sent at once; never wait long for it
 
 Observer = Callable[[Phase, int], Awaitable[None]]
+Notice = Callable[[str], Awaitable[None]]
 T = TypeVar("T")
 
 
 async def _ignore(phase: Phase, pieces: int) -> None:
+    return None
+
+
+async def _silent(text: str) -> None:
     return None
 
 
@@ -67,6 +74,7 @@ class UpstreamClient:
         *,
         observer: Observer = _ignore,
         split_think_tags: bool = False,
+        on_retry: Notice = _silent,
     ) -> Completion:
         """POST a streaming request and gather the completion, retrying only while no answer has arrived."""
 
@@ -74,7 +82,7 @@ class UpstreamClient:
             acc = Accumulator(split_think_tags=split_think_tags)
             return await self._stream_once(provider, url, payload, acc, observer)
 
-        return await self._with_retries(attempt)
+        return await self._with_retries(attempt, on_retry)
 
     async def get_json(self, provider: Provider, url: str, *, auth: bool = True) -> Any:
         """GET a JSON document (model lists, balances), with the same retries and error mapping."""
@@ -174,7 +182,7 @@ class UpstreamClient:
                 retryable=False,
             ) from None
 
-    async def _with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent) -> T:
         tries = self._settings.max_retries + 1
         for number in range(1, tries + 1):
             try:
@@ -187,6 +195,7 @@ class UpstreamClient:
                 retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
                 delay = self._backoff(number, retry_after)
                 log.info("attempt %d failed (%s); retrying in %.2f s", number, exc, delay)
+                await on_retry(f"attempt {number} of {tries} failed ({_reason(exc)}); retrying in {delay:.1f} s")
                 await anyio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -195,6 +204,10 @@ class UpstreamClient:
             return min(retry_after, self._settings.retry_after_cap)
         ceiling = min(self._settings.retry_base_delay * 2.0 ** (attempt - 1), self._settings.retry_max_delay)
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+def _reason(exc: UpstreamError) -> str:
+    return f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__
 
 
 async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
@@ -210,11 +223,13 @@ async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
 
 async def _consume(response: httpx2.Response, acc: Accumulator, observer: Observer) -> None:
     malformed = 0
-    async for item in iter_sse(response.aiter_lines()):
+    lines = response.aiter_lines()
+    async for item in iter_sse(lines):
         if isinstance(item, Comment):
             await observer(acc.phase, acc.pieces)
             continue
         if item.data.strip() == "[DONE]":
+            await _drain(lines)
             return
         try:
             chunk = json.loads(item.data)
@@ -227,6 +242,17 @@ async def _consume(response: httpx2.Response, acc: Accumulator, observer: Observ
         _raise_if_error_event(chunk)
         acc.feed(chunk)
         await observer(acc.phase, acc.pieces)
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read the rest of a finished stream, so its connection goes back to the pool instead of being closed.
+
+    The answer is complete by now: a server that keeps the body open, or cuts it, costs the pooled connection,
+    never the answer.
+    """
+    with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx2.TransportError):
+        async for _ in lines:
+            pass
 
 
 class _ErrorEvent(Exception):

@@ -1,0 +1,83 @@
+"""`deepseek-mcp doctor`: what is configured and whether each provider answers, as a pass/fail table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import anyio
+
+from mcp_server import __version__
+from mcp_server.config import Settings
+from mcp_server.errors import DeepSeekMCPError
+from mcp_server.upstream.client import UpstreamClient
+from mcp_server.upstream.providers import Provider, Router, ToolKind
+
+KEY_VARIABLES = ("DEEPSEEK_API_KEY", "ATLASCLOUD_API_KEY", "DEEPSEEK_MCP_OPENAI_API_KEY")
+TOOLS: tuple[ToolKind, ...] = ("chat", "reason", "ocr", "fim")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: information only
+    detail: str
+
+
+def run(settings: Settings, env: dict[str, str], out: TextIO | None = None) -> int:
+    """Print the table; 0 when every check passed, 1 otherwise."""
+    out = out or sys.stdout
+    checks = anyio.run(_checks, settings, env)
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        mark = {True: "PASS", False: "FAIL", None: "    "}[check.ok]
+        print(f"{mark}  {check.name.ljust(width)}  {check.detail}", file=out)
+    failed = sum(1 for c in checks if c.ok is False)
+    print(f"\n{'all checks passed' if not failed else f'{failed} check(s) failed'}", file=out)
+    return 1 if failed else 0
+
+
+async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
+    from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
+
+    router = Router(settings)
+    checks = [Check("deepseek-mcp", None, f"{__version__} on Python {sys.version.split()[0]}")]
+    checks += [_key(name, env) for name in KEY_VARIABLES]
+    if not router.providers:
+        checks.append(Check("providers", False, "no key set: set DEEPSEEK_API_KEY or ATLASCLOUD_API_KEY"))
+    upstream = UpstreamClient(settings)
+    try:
+        for provider in router.providers:
+            checks.append(await _reachable(upstream, provider))
+    finally:
+        await upstream.aclose()
+    if router.providers:
+        checks += [_default(router, tool) for tool in TOOLS]
+    checks.append(Check("protocol versions", None, ", ".join(SUPPORTED_PROTOCOL_VERSIONS)))
+    return checks
+
+
+def _key(name: str, env: dict[str, str]) -> Check:
+    # Whether it is set, never its value, not even a prefix.
+    return Check(name, None, "set" if env.get(name, "").strip() else "not set")
+
+
+async def _reachable(upstream: UpstreamClient, provider: Provider) -> Check:
+    name = f"{provider.origin.label} /models"
+    started = time.monotonic()
+    try:
+        body = await upstream.get_json(provider, provider.url("models"), auth=provider.models_need_key)
+    except DeepSeekMCPError as exc:
+        return Check(name, False, str(exc))
+    count = len(body.get("data") or []) if isinstance(body, dict) else 0
+    return Check(name, True, f"{count} models in {(time.monotonic() - started) * 1000:.0f} ms ({provider.base_url})")
+
+
+def _default(router: Router, tool: ToolKind) -> Check:
+    try:
+        route = router.route(tool)
+    except DeepSeekMCPError as exc:
+        return Check(f"default for {tool}", None, str(exc))
+    return Check(f"default for {tool}", None, f"{route.provider.name}:{route.model}")

@@ -1,0 +1,75 @@
+"""Protocol features beyond tools and prompts: argument completion for the prompts, and `logging/setLevel` for
+hosts on the 2025 protocol that show a server's log messages (retry notices reach them as warnings)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.types import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    EmptyResult,
+    PromptReference,
+    ResourceTemplateReference,
+    SetLevelRequestParams,
+)
+
+from mcp_server.app import AppContext, owner_from_headers
+
+MAX_COMPLETIONS = 100  # the spec's cap per response
+FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error handling", "tests", "readability")
+DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf")
+
+
+def register(server: MCPServer[AppContext]) -> None:
+    server.completion()(complete)  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
+    # The SDK has no public hook for logging/setLevel on MCPServer; the low-level server's is the documented one.
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+
+
+async def complete(
+    ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: CompletionContext | None
+) -> Completion | None:
+    """Suggestions for prompt arguments: review focus areas, and image/PDF paths under the working directory."""
+    if not isinstance(ref, PromptReference):
+        return None
+    if ref.name == "second_opinion" and argument.name == "focus":
+        return _ranked([area for area in FOCUS_AREAS if area.startswith(argument.value.lower())])
+    if ref.name == "document_to_markdown" and argument.name == "source":
+        return _ranked(_document_paths(argument.value))
+    return None
+
+
+async def set_level(ctx: ServerRequestContext[AppContext, Any], params: SetLevelRequestParams) -> EmptyResult:
+    owner = owner_from_headers(getattr(ctx.request, "headers", None))
+    ctx.lifespan_context.log_levels[owner] = params.level
+    return EmptyResult()
+
+
+def _ranked(values: list[str]) -> Completion:
+    return Completion(values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS)
+
+
+def _document_paths(prefix: str) -> list[str]:
+    """Files with an image or PDF suffix (and folders) whose path starts with `prefix`, relative to the cwd."""
+    folder, _, stem = prefix.rpartition("/")
+    base = Path(folder or ".")
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except OSError:
+        return []
+    found: list[str] = []
+    for entry in entries:
+        if not entry.name.startswith(stem) or entry.name.startswith("."):
+            continue
+        path = f"{folder}/{entry.name}" if folder else entry.name
+        if entry.is_dir():
+            found.append(path + "/")
+        elif entry.name.lower().endswith(DOCUMENT_SUFFIXES):
+            found.append(path)
+    return found
