@@ -313,3 +313,20 @@ async def test_huge_ids_are_not_echoed_back_in_errors(deepseek: FakeUpstream) ->
         model = await client.call_tool("chat", {"prompt": "x", "model": "m" * 100_000})
     assert convo.is_error and len(_texts(convo)[0]) < 500
     assert model.is_error and len(_texts(model)[0]) < 1000
+
+
+async def test_a_gateway_that_ignores_stream_and_sends_one_json_body_still_works(deepseek: FakeUpstream) -> None:
+    body = (
+        b'\n\n{"id":"x","object":"chat.completion","model":"deepseek-flash","choices":[{"index":0,"message":'
+        b'{"role":"assistant","content":"whole","reasoning_content":"why"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
+    )
+    error_body = Reply(body=b'{"error": {"message": "quota gone"}}')
+    deepseek.script(Reply(body=body), Reply(body=b"[1, 2]"), *[error_body] * 4)
+    async with connect(make_settings(deepseek)) as client:
+        whole = await client.call_tool("reason", {"prompt": "q"})
+        odd = await client.call_tool("chat", {"prompt": "q"})
+        error = await client.call_tool("chat", {"prompt": "q"})
+    assert _texts(whole) == ["why", "whole"] and whole.structured_content["usage"]["total_tokens"] == 5  # type: ignore[index]
+    assert odd.is_error and "not a completion" in _texts(odd)[0]
+    assert error.is_error and "quota gone" in _texts(error)[0] and "gave up after 4 attempts" in _texts(error)[0]

@@ -112,7 +112,16 @@ class UpstreamClient:
                 await observer("queued", 0)
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     body = await self._guard(provider, lambda: _read_capped(response, _MAX_JSON_BODY))
-                    acc.feed_full(self._decode_json(provider, body, response.headers))
+                    decoded = self._decode_json(provider, body, response.headers)
+                    if not isinstance(decoded, dict):
+                        raise StreamError(
+                            "answered with JSON that is not a completion.",
+                            origin=provider.origin,
+                            request_id=request_id,
+                            retryable=False,
+                        )
+                    _raise_if_error_event(decoded)
+                    acc.feed_full(decoded)
                 else:
                     await self._guard(provider, lambda: _consume(response, acc, observer), acc)
             except _ErrorEvent as exc:
