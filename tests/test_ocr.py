@@ -9,6 +9,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
@@ -265,3 +266,19 @@ async def test_a_relative_path_is_read_from_the_servers_working_directory(
     async with connect(make_settings(atlas=atlas)) as client:
         result = await client.call_tool("ocr", {"source": "docs/page.png"})
     assert not result.is_error and result.structured_content["pages"][0]["width"] == 120  # type: ignore[index]
+
+
+async def test_cancelling_a_pdf_stops_the_remaining_pages(atlas: FakeUpstream, tmp_path: Path) -> None:
+    (tmp_path / "long.pdf").write_bytes(pdf(*[60] * 12, width=60))
+    atlas.script(*[Reply(token_delay=0.5) for _ in range(12)])
+    async with connect(make_settings(atlas=atlas)) as client:
+        with anyio.move_on_after(0.8):
+            await client.call_tool("ocr", {"source": str(tmp_path / "long.pdf")})
+        await anyio.to_thread.run_sync(
+            lambda: atlas.wait_for(lambda f: all(r.client_disconnected for r in f.chat_requests()), 3.0)
+        )
+        after = len(atlas.chat_requests())
+        await anyio.sleep(0.5)
+    assert 1 <= after <= 3  # three pages in flight at most, and none started after the cancel
+    assert len(atlas.chat_requests()) == after
+    assert all(r.client_disconnected for r in atlas.chat_requests())
