@@ -67,6 +67,7 @@ _DATA_URL = "the data: URL"  # stands in for a file name in messages
 _BASE64 = "the base64 source"
 _MAX_URL_CHARS = 8192  # WIRE.md §2: the provider refuses longer image URLs
 _MIN_BASE64_CHARS = 16  # shorter strings are far likelier to be file names than images
+_MAX_ECHO = 200  # characters of a caller's argument quoted back in a message; the rest is elided
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters or more, so "C:\scan.png" is a path
 _JPEG_QUALITY = 90
@@ -170,11 +171,12 @@ def parse_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]:
             )
         return selected
     numbers: set[int] = set()
+    shown = _clip(spec)
     for token in spec.split(","):
-        first, last = _page_range(token.strip(), spec, page_count)
+        first, last = _page_range(token.strip(), shown, page_count)
         numbers.update(range(first, last + 1))
     if len(numbers) > max_pages:
-        raise InputError(f"pages {spec!r} selects {len(numbers)} pages; one call takes at most {max_pages}")
+        raise InputError(f"pages {shown!r} selects {len(numbers)} pages; one call takes at most {max_pages}")
     return sorted(numbers)
 
 
@@ -238,7 +240,7 @@ async def open_source(source: str, *, pages: str | None, limits: Limits, base_di
         data, label = _decode_data_url(text, limits), _DATA_URL
     elif scheme is not None:
         raise InputError(
-            f"{scheme}: sources are not supported; pass only http(s) URLs, data: URLs, base64 or local paths"
+            f"{_clip(scheme, 40)}: sources are not supported; pass only http(s) URLs, data: URLs, base64 or local paths"
         )
     else:
         data, label = await _read_path_or_base64(text, limits, base_dir)
@@ -282,7 +284,7 @@ def _decode_data_url(text: str, limits: Limits) -> bytes:
 def _decode_base64(compact: str, label: str, limits: Limits) -> bytes:
     # Checked before decoding so an oversized payload is never expanded in memory.
     if len(compact) // 4 * 3 > limits.max_source_bytes:
-        raise InputError(f"{label} is {_size(len(compact) // 4 * 3)}; the limit is {_size(limits.max_source_bytes)}")
+        raise _too_large(label, len(compact) // 4 * 3, limits.max_source_bytes)
     try:
         return base64.b64decode(compact, validate=True)
     except binascii.Error as e:
@@ -296,7 +298,7 @@ async def _read_path_or_base64(text: str, limits: Limits, base_dir: Path) -> tup
     if _looks_like_base64(compact) and not await anyio.to_thread.run_sync(_exists, path):
         return _decode_base64(compact, _BASE64, limits), _BASE64
     data = await anyio.to_thread.run_sync(_read_file, path, limits.max_source_bytes)
-    return data, str(path)
+    return data, _clip(str(path))
 
 
 def _resolve(text: str, base_dir: Path) -> Path:
@@ -321,38 +323,40 @@ def _exists(path: Path) -> bool:
 def _read_file(path: Path, limit: int) -> bytes:
     """Read a regular file of at most `limit` bytes (runs in a worker thread)."""
     _check_file(path, limit)
+    name = _clip(str(path))
     try:
         data = _read_bytes(path, limit)
     except PermissionError as e:
-        raise InputError(f"{path} cannot be read: permission denied; check its permissions") from e
+        raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
     except OSError as e:
-        raise InputError(f"{path} cannot be read ({e.strerror or type(e).__name__})") from e
+        raise InputError(f"{name} cannot be read ({e.strerror or type(e).__name__})") from e
     if not data:
-        raise InputError(f"{path} is empty; pass an image or PDF with content")
+        raise InputError(f"{name} is empty; pass an image or PDF with content")
     if len(data) > limit:  # it grew after the size check
-        raise InputError(f"{path} is larger than the {_size(limit)} limit")
+        raise InputError(f"{name} is larger than the {_size(limit)} limit")
     return data
 
 
 def _check_file(path: Path, limit: int) -> None:
+    name = _clip(str(path))
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError) as e:
-        raise InputError(f"{path} does not exist; check the path") from e
+        raise InputError(f"{name} does not exist; check the path") from e
     except ValueError as e:  # a NUL character, which no file name can contain
         raise InputError("the path contains a NUL character; pass a valid path") from e
     except PermissionError as e:
-        raise InputError(f"{path} cannot be read: permission denied; check its permissions") from e
+        raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
     except OSError as e:
-        raise InputError(f"{path} cannot be read ({e.strerror or type(e).__name__})") from e
+        raise InputError(f"{name} cannot be read ({e.strerror or type(e).__name__})") from e
     if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{path} is a directory; pass an image or PDF file")
+        raise InputError(f"{name} is a directory; pass an image or PDF file")
     if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path} is not a regular file (a device, pipe or socket); pass an image or PDF file")
+        raise InputError(f"{name} is not a regular file (a device, pipe or socket); pass an image or PDF file")
     if info.st_size == 0:
-        raise InputError(f"{path} is empty; pass an image or PDF with content")
+        raise InputError(f"{name} is empty; pass an image or PDF with content")
     if info.st_size > limit:
-        raise InputError(f"{path} is {_size(info.st_size)}; the limit is {_size(limit)}")
+        raise _too_large(name, info.st_size, limit)
 
 
 def _read_bytes(path: Path, limit: int) -> bytes:
@@ -365,7 +369,7 @@ async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits
     if not data:
         raise InputError(f"{label} is empty; pass an image or PDF with content")
     if len(data) > limits.max_source_bytes:
-        raise InputError(f"{label} is {_size(len(data))}; the limit is {_size(limits.max_source_bytes)}")
+        raise _too_large(label, len(data), limits.max_source_bytes)
     kind = sniff(data)
     if kind is None:
         raise _not_media(data, label)
@@ -400,6 +404,20 @@ def _describe(data: bytes) -> str:
             return "unknown binary data"
         return "text"
     return "unknown binary data"
+
+
+def _too_large(label: str, size: int, limit: int) -> InputError:
+    shown, most = _size(size), _size(limit)
+    if shown == most:  # one byte over reads as "32.0 MiB; the limit is 32.0 MiB" otherwise
+        shown, most = f"{size:,} bytes", f"{limit:,} bytes ({most})"
+    return InputError(f"{label} is {shown}; the limit is {most}")
+
+
+def _clip(text: str, limit: int = _MAX_ECHO) -> str:
+    """A caller's string as quoted in a message: whole when short, else its start and end around an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}…{text[-(limit // 2) :]}"
 
 
 def _size(size: int) -> str:

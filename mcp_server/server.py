@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mcp.server import MCPServer
-from mcp.types import ToolAnnotations
+from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, GetPromptResult, InputRequiredResult, ToolAnnotations
 
 from mcp_server import __version__, prompts, protocol
 from mcp_server.app import AppContext, lifespan_for
@@ -28,14 +30,29 @@ _READS_FILES = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempo
 _LOOKS_UP = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
+class _Server(MCPServer[AppContext]):
+    """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error)."""
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppContext, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name[:100]}")
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # the SDK reports missing or bad prompt arguments as a bare ValueError
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
+
+
 def build_server(settings: Settings) -> MCPServer[AppContext]:
     """The server for these settings; no network call happens until a tool is called."""
-    server: MCPServer[AppContext] = MCPServer(
+    server: MCPServer[AppContext] = _Server(
         "deepseek-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://github.com/deepseek-mcp/deepseek-mcp",
         lifespan=lifespan_for(settings),
+        subscriptions=False,  # the tool and prompt lists never change, so promise no list_changed events
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
     for fn, title, hints in TOOLS:

@@ -266,7 +266,7 @@ async def test_list_models_merges_both_providers_live_and_drops_models_not_ready
     assert ids.index(("deepseek", "deepseek-flash")) < ids.index(("atlas", "deepseek-ai/deepseek-ocr"))
     assert not any("legacy" in model_id for _, model_id in ids)
     flash = next(m for m in models if m["id"] == "deepseek-flash")
-    assert set(flash["default_for"]) >= {"chat", "reason"}
+    assert flash["default_for"] == ["chat", "fim", "reason"]  # ocr goes to Atlas's DeepSeek-OCR when both are set
     ocr = next(m for m in models if m["id"] == "deepseek-ai/deepseek-ocr")
     assert ocr["default_for"] == ["ocr"] and "image" in (ocr["input_modalities"] or [])
     atlas_listing = [r for r in atlas.requests if r.path.endswith("/models")]

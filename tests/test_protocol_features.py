@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from mcp import MCPDeprecationWarning
-from mcp.types import LoggingMessageNotificationParams, PromptReference
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, LoggingMessageNotificationParams, PromptReference
 
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
@@ -56,3 +57,22 @@ async def test_a_retry_is_announced_in_progress_and_as_a_warning_to_clients_that
     assert not result.is_error and len(deepseek.chat_requests()) == 2
     assert any(m and "attempt 1 of 4 failed (HTTP 503)" in m for m in messages)
     assert logs and logs[0].level == "warning" and "HTTP 503" in str(logs[0].data)
+
+
+@pytest.mark.parametrize(("name", "arguments"), [("nope", {}), ("second_opinion", {})])
+async def test_a_bad_prompt_request_is_an_invalid_params_error(
+    deepseek: FakeUpstream, mode: str, name: str, arguments: dict[str, str]
+) -> None:
+    async with connect(make_settings(deepseek), mode) as client:
+        with pytest.raises(MCPError) as caught:
+            await client.get_prompt(name, arguments)
+        still = await client.list_prompts()
+    assert caught.value.error.code == INVALID_PARAMS and still.prompts
+
+
+async def test_the_server_promises_no_list_changes_it_never_makes(deepseek: FakeUpstream, mode: str) -> None:
+    async with connect(make_settings(deepseek), mode) as client:
+        capabilities = client.server_capabilities
+    assert capabilities is not None and capabilities.tools is not None
+    assert not capabilities.tools.list_changed
+    assert capabilities.prompts is not None and not capabilities.prompts.list_changed

@@ -13,10 +13,10 @@ from mcp_server import __version__
 from mcp_server.config import Settings
 from mcp_server.errors import DeepSeekMCPError
 from mcp_server.upstream.client import UpstreamClient
-from mcp_server.upstream.providers import Provider, Router, ToolKind
+from mcp_server.upstream.providers import TOOL_KINDS, Provider, Router, ToolKind
 
 KEY_VARIABLES = ("DEEPSEEK_API_KEY", "ATLASCLOUD_API_KEY", "DEEPSEEK_MCP_OPENAI_API_KEY")
-TOOLS: tuple[ToolKind, ...] = ("chat", "reason", "ocr", "fim")
+TOOLS = TOOL_KINDS
 
 
 @dataclass(frozen=True)

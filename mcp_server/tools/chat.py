@@ -19,7 +19,7 @@ from .common import CostOut, UsageOut, block, finish_notice
 JSON_HINT = "Reply with a single JSON object."
 
 Prompt = Annotated[str, Field(description="The message to send.", min_length=1, max_length=MAX_PROMPT_CHARS)]
-System = Annotated[str | None, Field(description="System prompt.")]
+System = Annotated[str | None, Field(description="System prompt.", max_length=MAX_PROMPT_CHARS)]
 Model = Annotated[
     str | None,
     Field(description="Model id (see list_models). Default deepseek-flash."),

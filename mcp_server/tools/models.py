@@ -12,7 +12,7 @@ from mcp_server.app import ToolContext, app_of
 from mcp_server.errors import ConfigError
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.errors import UpstreamError
-from mcp_server.upstream.providers import Provider
+from mcp_server.upstream.providers import TOOL_KINDS, Provider, Router
 
 
 class ModelEntry(BaseModel):
@@ -41,10 +41,11 @@ async def list_models(ctx: ToolContext) -> Annotated[CallToolResult, ModelsOutpu
     if not app.router.providers:
         app.router.route("chat")  # raises the missing-key error, with the variables to set
     found: dict[str, list[ModelEntry] | UpstreamError] = {}
+    defaults = _defaults(app.router)
 
     async def fetch(provider: Provider) -> None:
         try:
-            found[provider.name] = await _fetch(app.upstream, provider)
+            found[provider.name] = await _fetch(app.upstream, provider, defaults)
         except UpstreamError as exc:
             found[provider.name] = exc
 
@@ -57,13 +58,27 @@ async def list_models(ctx: ToolContext) -> Annotated[CallToolResult, ModelsOutpu
     return CallToolResult(content=[TextContent(type="text", text=_table(out))], structured_content=out.model_dump())
 
 
-async def _fetch(upstream: UpstreamClient, provider: Provider) -> list[ModelEntry]:
+def _defaults(router: Router) -> dict[tuple[str, str], list[str]]:
+    """(provider, model id) -> the tools that use it when no `model` is given, as routing really decides."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for tool in TOOL_KINDS:
+        try:
+            route = router.route(tool)
+        except ConfigError:
+            continue  # e.g. fim without a DeepSeek key
+        found.setdefault((route.provider.name, route.model), []).append(tool)
+    return found
+
+
+async def _fetch(
+    upstream: UpstreamClient, provider: Provider, defaults: dict[tuple[str, str], list[str]]
+) -> list[ModelEntry]:
     # DeepSeek answers {"object": "list", "data": [...]}, Atlas {"code": 200, "msg": ..., "data": [...]}.
     body = await upstream.get_json(provider, provider.url("models"), auth=provider.models_need_key)
     rows = body.get("data") if isinstance(body, dict) else None
     if not isinstance(rows, list):
         raise UpstreamError("answered /models in an unknown shape; check the base URL.", origin=provider.origin)
-    return [_entry(provider.name, row, provider.defaults) for row in rows if _usable(row)]
+    return [_entry(provider.name, row, defaults) for row in rows if _usable(row)]
 
 
 def _usable(row: Any) -> bool:
@@ -71,11 +86,11 @@ def _usable(row: Any) -> bool:
     return isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("is_ready", True) is not False
 
 
-def _entry(provider: str, row: dict[str, Any], defaults: dict[Any, str]) -> ModelEntry:
+def _entry(provider: str, row: dict[str, Any], defaults: dict[tuple[str, str], list[str]]) -> ModelEntry:
     return ModelEntry(
         id=row["id"],
         provider=provider,
-        default_for=sorted(tool for tool, model in defaults.items() if model == row["id"]),
+        default_for=sorted(defaults.get((provider, row["id"]), [])),
         context_length=_int(row.get("context_length") or row.get("max_model_len")),
         max_output_tokens=_int(row.get("max_output_length")),
         input_modalities=_strings(row.get("input_modalities")),

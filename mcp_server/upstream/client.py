@@ -167,7 +167,7 @@ class UpstreamClient:
                     origin=provider.origin,
                 ) from exc
             raise StreamError(
-                f"the connection broke ({reason}); try again.",
+                f"the connection broke ({_describe_break(exc, reason)}); try again.",
                 origin=provider.origin,
                 retryable=acc is None or acc.pieces == 0,
             ) from exc
@@ -213,6 +213,15 @@ class UpstreamClient:
             return min(retry_after, self._settings.retry_after_cap)
         ceiling = min(self._settings.retry_base_delay * 2.0 ** (attempt - 1), self._settings.retry_max_delay)
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+def _describe_break(exc: httpx2.TransportError, reason: str) -> str:
+    """httpx2 names a reset or an early close only by its class; say what happened in words."""
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        return f"the upstream closed the connection mid-response: {reason}"
+    if isinstance(exc, httpx2.ReadError | httpx2.WriteError):
+        return f"the connection was reset or closed: {reason}"
+    return reason
 
 
 def _reason(exc: UpstreamError) -> str:

@@ -14,6 +14,7 @@ from mcp_server.errors import ConfigError
 from mcp_server.upstream.errors import Origin
 
 ToolKind = Literal["chat", "reason", "ocr", "fim"]
+TOOL_KINDS: tuple[ToolKind, ...] = ("chat", "reason", "ocr", "fim")
 Effort = Literal["low", "high", "max"]
 
 
