@@ -15,7 +15,7 @@ from PIL import Image
 
 from mcp_server import media
 from mcp_server.errors import InputError
-from mcp_server.media import ImagePart, Limits, load_source, open_source, parse_pages, sniff
+from mcp_server.media import ImagePart, Limits, files, load_source, open_source, parse_pages, sniff
 from tests.samples import drawn, encode, encrypted_pdf, pdf, png
 
 pytestmark = pytest.mark.anyio
@@ -317,7 +317,7 @@ async def test_a_permission_error_while_reading_is_refused(tmp_path: Path, monke
     def refuse(path: Path, limit: int) -> bytes:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(media, "_read_bytes", refuse)
+    monkeypatch.setattr(files, "_read_bytes", refuse)
     path = write(tmp_path, "locked.png", png())
 
     with pytest.raises(InputError, match=re.escape(f"{path} cannot be read: permission denied")):
@@ -335,7 +335,7 @@ async def test_a_file_over_the_source_limit_is_refused_before_it_is_read(
     def must_not_read(path: Path, limit: int) -> bytes:
         raise AssertionError("read despite its size")
 
-    monkeypatch.setattr(media, "_read_bytes", must_not_read)
+    monkeypatch.setattr(files, "_read_bytes", must_not_read)
     path = write(tmp_path, "big.png", png((200, 200)))
 
     with pytest.raises(InputError, match=r"big\.png is [\d.]+ KiB; the limit is 100 bytes"):

@@ -1,0 +1,72 @@
+"""Reading a local file as a source: one refusal per way it can fail, checked before anything is read."""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+from pathlib import Path
+
+from mcp_server.errors import InputError
+from mcp_server.media.messages import clip, format_size, too_large
+
+
+def resolve(text: str, base_dir: Path) -> Path:
+    """The path a caller meant: `~` expanded, relative paths taken from `base_dir`."""
+    path = Path(text)
+    # "~someone" with no such user raises; keep it literal and let the existence check report it.
+    with contextlib.suppress(RuntimeError):
+        path = path.expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def exists(path: Path) -> bool:
+    """Whether the path names something, False for names no file system accepts (runs in a worker thread)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # over-long names and NUL characters raise instead of returning False
+        return False
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """Read a regular file of at most `limit` bytes (runs in a worker thread)."""
+    _check_file(path, limit)
+    name = clip(str(path))
+    try:
+        data = _read_bytes(path, limit)
+    except PermissionError as e:
+        raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
+    except OSError as e:
+        raise InputError(f"{name} cannot be read ({e.strerror or type(e).__name__})") from e
+    if not data:
+        raise InputError(f"{name} is empty; pass an image or PDF with content")
+    if len(data) > limit:  # it grew after the size check
+        raise InputError(f"{name} is larger than the {format_size(limit)} limit")
+    return data
+
+
+def _check_file(path: Path, limit: int) -> None:
+    name = clip(str(path))
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise InputError(f"{name} does not exist; check the path") from e
+    except ValueError as e:  # a NUL character, which no file name can contain
+        raise InputError("the path contains a NUL character; pass a valid path") from e
+    except PermissionError as e:
+        raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
+    except OSError as e:
+        raise InputError(f"{name} cannot be read ({e.strerror or type(e).__name__})") from e
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{name} is a directory; pass an image or PDF file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{name} is not a regular file (a device, pipe or socket); pass an image or PDF file")
+    if info.st_size == 0:
+        raise InputError(f"{name} is empty; pass an image or PDF with content")
+    if info.st_size > limit:
+        raise too_large(name, info.st_size, limit)
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    # One byte past the limit tells a file that grew since stat() from one that is exactly at it.
+    with path.open("rb") as file:
+        return file.read(limit + 1)

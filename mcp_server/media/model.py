@@ -1,0 +1,78 @@
+"""The values that media loading hands back: limits in, image parts and opened sources out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits applied to every source; the defaults follow the provider's vision limits (WIRE.md §2)."""
+
+    max_source_bytes: int = 32 * 1024 * 1024
+    max_image_bytes: int = 8 * 1024 * 1024
+    max_image_pixels: int = 1280 * 1280 * 4
+    max_pages: int = 50
+    pdf_dpi: int = 144
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """One OpenAI `image_url` part as it goes upstream."""
+
+    url: str
+    mime: str | None  # None for a URL passed through
+    width: int | None  # pixels as sent; None for a URL passed through
+    height: int | None
+    original_width: int | None
+    original_height: int | None
+    resized: bool
+    page: int | None  # 1-based PDF page number; None for a plain image or URL
+    byte_size: int  # size of the encoded image; 0 for a URL passed through
+
+
+@dataclass(frozen=True)
+class Document:
+    """A fully rendered source."""
+
+    kind: Literal["image", "pdf", "url"]
+    pages: list[ImagePart]
+    page_count: int
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class Source:
+    """An opened, validated source whose pages are rendered on request."""
+
+    kind: Literal["image", "pdf", "url"]
+    page_count: int
+    page_numbers: list[int]  # the selected pages, sorted
+    notes: list[str]
+    _renderer: Callable[[int], Awaitable[ImagePart]] = field(repr=False, compare=False)
+
+    async def render(self, page_number: int) -> ImagePart:
+        """Render one page (1-based); safe to call concurrently, rasterising is serialised internally."""
+        if not 1 <= page_number <= self.page_count:
+            raise ValueError(f"page {page_number} is outside 1..{self.page_count}")
+        return await self._renderer(page_number)
+
+    async def parts(self) -> AsyncIterator[ImagePart]:
+        """Render the selected pages one after another, in page order."""
+        for number in self.page_numbers:
+            yield await self.render(number)
+
+
+def resize_note(part: ImagePart) -> str | None:
+    """A remark for the user when a part was shrunk to fit the limits, else None."""
+    if not part.resized:
+        return None
+    before = f"{part.original_width}x{part.original_height}"
+    after = f"{part.width}x{part.height}"
+    if part.page is not None:
+        return f"page {part.page} rendered at {after} instead of {before} to fit the provider's limits"
+    if before == after:
+        return f"image re-encoded as {part.mime} to fit the provider's size limit"
+    return f"image downscaled from {before} to {after} to fit the provider's limits"
