@@ -138,3 +138,17 @@ def test_native_reasoning_field_wins_over_inline_tags() -> None:
     acc.feed(_chunk({"content": "<think>not reasoning</think> text"}, "stop"))
     result = acc.result()
     assert result.reasoning == "native" and result.content == "<think>not reasoning</think> text"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
+async def test_lines_split_the_same_whatever_the_chunking_and_line_endings(size: int) -> None:
+    from mcp_server.upstream.client import _lines
+
+    body = ": keep-alive\r\n\r\ndata: {\"t\": \"日本語\"}\n\ndata: cr only\r\rdata: [DONE]\n".encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), size):
+            yield body[start : start + size]
+
+    lines = [line async for line in _lines(chunks())]
+    assert lines == [": keep-alive", "", 'data: {"t": "日本語"}', "", "data: cr only", "", "data: [DONE]"]

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
-from mcp_server import grounding, media
 from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.errors import InputError
 from mcp_server.progress import ProgressReporter
@@ -24,6 +23,9 @@ from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut, block
+
+if TYPE_CHECKING:
+    from mcp_server import media
 
 Mode = Literal["markdown", "text", "figure", "describe", "locate"]
 PAGES_IN_FLIGHT = 3
@@ -103,6 +105,8 @@ async def ocr(
         raise InputError("mode 'locate' needs `target`: the text to find in the image.")
     app = app_of(ctx)
     job = _job(app, mode, (target or "").strip(), model, include_boxes)
+    from mcp_server import media  # image/PDF helpers load with the first ocr call, not at start-up
+
     opened = await media.open_source(source, pages=pages, limits=media.Limits(), base_dir=Path.cwd())
     results = await _run_pages(ctx, app, job, opened, reporter_for(ctx, "ocr"))
     return _result(job, opened, results)
@@ -176,6 +180,8 @@ async def _ask(app: AppContext, job: Job, part: media.ImagePart, reporter: Progr
 def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart, Completion]]) -> CallToolResult:
     pages = [_page(job, part, completion) for part, completion in results]
     usage = sum((c.usage for _, c in results), Usage())
+    from mcp_server import media
+
     notes = list(opened.notes) + [n for part, _ in results if (n := media.resize_note(part))]
     out = OcrOutput(
         pages=pages,
@@ -193,6 +199,8 @@ def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart,
 
 
 def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
+    from mcp_server import grounding
+
     parsed = grounding.parse(completion.content, part.width, part.height)
     boxes = [BoxOut(label=b.label, text=b.text, bbox=b.bbox) for b in parsed.boxes] if job.boxes else []
     return PageOut(
