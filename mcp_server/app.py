@@ -59,7 +59,7 @@ def owner_from_headers(headers: Mapping[str, str] | None) -> str:
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+CLIENT_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
 def reporter_for(ctx: ToolContext, label: str = "") -> ProgressReporter:
@@ -67,7 +67,7 @@ def reporter_for(ctx: ToolContext, label: str = "") -> ProgressReporter:
     wanted = app_of(ctx).log_levels.get(owner_of(ctx))
 
     async def log(text: str) -> None:
-        if wanted is not None and LOG_LEVELS.index(wanted) <= LOG_LEVELS.index("warning"):
+        if wanted is not None and CLIENT_LOG_LEVELS.index(wanted) <= CLIENT_LOG_LEVELS.index("warning"):
             await ctx.log("warning", text, logger_name="deepseek-mcp")
 
     return ProgressReporter(ctx.report_progress, label, log)

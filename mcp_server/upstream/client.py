@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_JSON_BODY = 16 * 1024 * 1024
-_DRAIN_SECONDS = 1.0  # what follows `[DONE]` is the body's last chunk, sent at once; never wait long for it
+_DRAIN_SECONDS = 0.05  # what follows `[DONE]` is the body's last chunk, sent with it: a server that holds the
+# body open must not delay a finished answer by more than this (the connection is then closed, not pooled)
 
 Observer = Callable[[Phase, int], Awaitable[None]]
 Notice = Callable[[str], Awaitable[None]]

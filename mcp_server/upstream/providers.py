@@ -88,7 +88,6 @@ def _openai(settings: ProviderSettings) -> Provider:
 
 
 _BUILDERS = {"deepseek": _deepseek, "atlas": _atlas, "openai": _openai}
-PROVIDER_NAMES = tuple(_BUILDERS)
 
 
 @dataclass(frozen=True)
