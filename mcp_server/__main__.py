@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from mcp_server import __version__
-from mcp_server.config import RedactingFilter, Settings
+from mcp_server.config import Settings
 from mcp_server.errors import DeepSeekMCPError
+from mcp_server.redaction import RedactingFilter
 
 
 def configure_logging(settings: Settings) -> None:
@@ -76,12 +78,13 @@ def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
     from mcp_server import http
     from mcp_server.server import build_server
 
+    settings = dataclasses.replace(settings, serves_http=True)
     options = http.HttpOptions(
         host=args.host,
         port=args.port,
-        tokens=http.parse_tokens(os.environ.get(http.TOKEN_ENV, "")),
+        tokens=tuple(token.get_secret_value() for token in settings.http_tokens),
         no_auth=args.no_auth,
-        allowed_hosts=_csv(os.environ.get("DEEPSEEK_MCP_HTTP_ALLOWED_HOSTS", "")),
+        allowed_hosts=_csv(os.environ.get(http.HOSTS_ENV, "")),
         allowed_origins=_csv(os.environ.get("DEEPSEEK_MCP_HTTP_ALLOWED_ORIGINS", "")),
     )
     http.check(options)  # refuse before anything is built or bound

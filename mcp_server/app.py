@@ -8,14 +8,18 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from mcp_server.config import Settings
 from mcp_server.conversations import ConversationStore
+from mcp_server.file_access import FileAccess
 from mcp_server.progress import ProgressReporter
+from mcp_server.upstream.catalog import ModelRow
 from mcp_server.upstream.client import UpstreamClient
-from mcp_server.upstream.providers import Router
+from mcp_server.upstream.listing import fetch_rows
+from mcp_server.upstream.providers import Provider, Router
 
 
 @dataclass
@@ -24,7 +28,25 @@ class AppContext:
     router: Router
     upstream: UpstreamClient
     conversations: ConversationStore
+    files: FileAccess
+    renderers: anyio.CapacityLimiter  # threads rasterising PDF pages, apart from anyio's default pool
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
+
+    @classmethod
+    def open(cls, settings: Settings) -> AppContext:
+        upstream = UpstreamClient(settings)
+
+        async def lister(provider: Provider) -> list[ModelRow]:
+            return await fetch_rows(upstream, provider)
+
+        return cls(
+            settings,
+            Router(settings, lister=lister),
+            upstream,
+            ConversationStore(settings.limits),
+            FileAccess.of(settings),
+            anyio.CapacityLimiter(settings.limits.render_threads),
+        )
 
 
 def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]]:
@@ -32,11 +54,11 @@ def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], Abstra
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        upstream = UpstreamClient(settings)
+        app = AppContext.open(settings)
         try:
-            yield AppContext(settings, Router(settings), upstream, ConversationStore(settings.limits))
+            yield app
         finally:
-            await upstream.aclose()
+            await app.upstream.aclose()
 
     return lifespan
 
@@ -62,7 +84,7 @@ def owner_from_headers(headers: Mapping[str, str] | None) -> str:
 CLIENT_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
-def reporter_for(ctx: ToolContext, label: str = "") -> ProgressReporter:
+def reporter_for(ctx: ToolContext, label: str = "", total: int | None = None) -> ProgressReporter:
     """Progress for this call; its notices also reach the client as warnings if it asked for log messages."""
     wanted = app_of(ctx).log_levels.get(owner_of(ctx))
 
@@ -70,4 +92,4 @@ def reporter_for(ctx: ToolContext, label: str = "") -> ProgressReporter:
         if wanted is not None and CLIENT_LOG_LEVELS.index(wanted) <= CLIENT_LOG_LEVELS.index("warning"):
             await ctx.log("warning", text, logger_name="deepseek-mcp")
 
-    return ProgressReporter(ctx.report_progress, label, log)
+    return ProgressReporter(ctx.report_progress, label, log, total)

@@ -1,11 +1,17 @@
-"""Settings, read once from the environment at start-up and passed down; nothing else reads `os.environ`."""
+"""Settings, read once from the environment at start-up and passed down; nothing else reads `os.environ`.
+
+Every value is checked here: a bad one stops the server with one line naming the variable (exit 2), and a key's
+value is never echoed, not even in that line.
+"""
 
 from __future__ import annotations
 
-import logging
+import math
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr
@@ -17,7 +23,12 @@ ProviderName = Literal["deepseek", "atlas", "openai"]
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 ATLASCLOUD_BASE_URL = "https://api.atlascloud.ai/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-MAX_PROMPT_CHARS = 1_000_000  # about 250K tokens: a quarter of DeepSeek's 1M context, far past any pasted file
+MAX_PROMPT_CHARS = 1_000_000  # about 300K tokens: a third of DeepSeek's 1M context, far past any pasted file
+FILE_ROOTS_ENV = "DEEPSEEK_MCP_FILE_ROOTS"
+CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
+HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
 
 
 @dataclass(frozen=True)
@@ -33,12 +44,25 @@ class ProviderSettings:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one call or the whole process may use; defaults are documented in README."""
+    """Bounds on what one call or the whole process may use; defaults are documented in README. Every bound is a
+    positive number: zero never means "unlimited"."""
 
     max_concurrent_upstream: int = 64
     conversations: int = 200
     conversation_turns: int = 50
+    conversation_bytes: int = 8 * 1024 * 1024  # one conversation's history, UTF-8 (about 2.4M tokens: past any context)
+    conversations_total_bytes: int = 256 * 1024 * 1024  # every conversation together
     conversation_idle_seconds: float = 3600.0
+    # deepseek-flash reads 1M tokens (2**20) in all, answer included: leave room for a thinking answer's default
+    # 64K tokens and for the estimate's error (tokens.py counts without a tokenizer).
+    max_context_tokens: int = 900_000
+    render_threads: int = 2  # PDF pages rasterised at once (pdfium is serialised anyway); apart from anyio's pool
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not value > 0:
+                raise ConfigError(f"limit {item.name} must be greater than 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -54,11 +78,15 @@ class Settings:
     retry_after_cap: float = 30.0
     log_level: str = "WARNING"
     limits: Limits = field(default_factory=Limits)
+    file_roots: tuple[Path, ...] | None = None  # None: no restriction over stdio, no local files over HTTP
+    serves_http: bool = False  # set by `serve --http`: callers are remote, so local files need file_roots
+    http_tokens: tuple[SecretStr, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every key value in use, for redaction."""
-        return tuple(p.api_key.get_secret_value() for p in self.providers if p.api_key is not None)
+        """Every key and token value in use, for redaction."""
+        keys = tuple(p.api_key.get_secret_value() for p in self.providers if p.api_key is not None)
+        return keys + tuple(token.get_secret_value() for token in self.http_tokens)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,23 +95,43 @@ class Settings:
         return cls(
             providers=_providers(env),
             timeout=_positive_float(env, "DEEPSEEK_MCP_TIMEOUT", 300.0),
-            max_retries=_non_negative_int(env, "DEEPSEEK_MCP_MAX_RETRIES", 3),
+            max_retries=_whole_number(env, "DEEPSEEK_MCP_MAX_RETRIES", 3, minimum=0),
             log_level=_log_level(env),
             limits=Limits(
-                max_concurrent_upstream=_non_negative_int(env, "DEEPSEEK_MCP_MAX_CONCURRENCY", 64) or 1,
+                max_concurrent_upstream=_whole_number(env, "DEEPSEEK_MCP_MAX_CONCURRENCY", 64, minimum=1),
+                max_context_tokens=_whole_number(env, CONTEXT_ENV, Limits.max_context_tokens, minimum=1000),
             ),
+            file_roots=_file_roots(env),
+            http_tokens=tuple(SecretStr(t) for t in _http_tokens(env)),
         )
 
 
+def check_secret(name: str, value: str) -> str:
+    """`value` stripped of surrounding whitespace, refused if anything inside cannot go in an HTTP header."""
+    value = value.strip()
+    if any(not ("!" <= char <= "~") for char in value):
+        # The value is never quoted: a pasted key with a stray newline is still a key.
+        raise ConfigError(
+            f"{name} contains a space, a line break, a control or a non-ASCII character inside it; "
+            "set it again to the key exactly as the provider's console shows it"
+        )
+    return value
+
+
 def _key(env: Mapping[str, str], name: str) -> SecretStr | None:
-    value = env.get(name, "").strip()
+    value = check_secret(name, env.get(name, ""))
     return SecretStr(value) if value else None
+
+
+def _http_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get(HTTP_TOKEN_ENV, "")
+    return tuple(check_secret(HTTP_TOKEN_ENV, token) for token in raw.split(",") if token.strip())
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ConfigError(f"{name} must be an http(s) URL such as {default or 'http://127.0.0.1:8000/v1'}")
     return value.rstrip("/")
 
 
@@ -118,47 +166,41 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+        raise ConfigError(f"{name} must be a number of seconds, got {raw[:40]!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number of seconds greater than 0, got {raw[:40]!r}")
     return value
 
 
-def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
-        raise ConfigError(f"{name} must be a whole number of 0 or more, got {raw!r}")
+    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) < minimum:
+        raise ConfigError(f"{name} must be a whole number of {minimum} or more, got {raw[:40]!r}")
     return int(raw)
 
 
 def _log_level(env: Mapping[str, str]) -> str:
     raw = env.get("DEEPSEEK_MCP_LOG_LEVEL", "").strip().upper() or "WARNING"
     if raw not in LOG_LEVELS:
-        raise ConfigError(f"DEEPSEEK_MCP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+        raise ConfigError(f"DEEPSEEK_MCP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw[:40]!r}")
     return raw
 
 
-class RedactingFilter(logging.Filter):
-    """Replaces every configured key in log records, whatever logger wrote them (ours, the SDK's, httpx's)."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            redacted = redact(message, self._secrets)
-            if redacted != message:
-                record.msg, record.args = redacted, None
-        return True
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """`text` with every secret replaced by a marker."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+def _file_roots(env: Mapping[str, str]) -> tuple[Path, ...] | None:
+    """The folders local files may be read from, symlinks resolved now; None when the variable is unset."""
+    raw = env.get(FILE_ROOTS_ENV, "")
+    parts = [part.strip() for part in raw.split(os.pathsep) if part.strip()]
+    if not parts:
+        return None
+    roots: list[Path] = []
+    for part in parts:
+        try:
+            root = Path(part).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):
+            raise ConfigError(f"{FILE_ROOTS_ENV} names {part[:200]!r}, which does not exist") from None
+        if not root.is_dir():
+            raise ConfigError(f"{FILE_ROOTS_ENV} names {part[:200]!r}, which is not a folder")
+        roots.append(root)
+    return tuple(dict.fromkeys(roots))

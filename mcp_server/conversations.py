@@ -1,7 +1,9 @@
 """Server-side conversation history, so a coding assistant can continue an exchange by id.
 
-Bounded three ways (count, turns, idle age), ids are random and unguessable, and each conversation belongs to an
-owner (the HTTP bearer token's digest; empty over stdio) so one user can never read another's history.
+Bounded four ways (count, turns, bytes per conversation and in all, idle age), ids are random and unguessable, and
+each conversation belongs to an owner (the HTTP bearer token's digest; empty over stdio) so one user can never read
+another's history. Calls on one conversation take turns: the second waits until the first has recorded its answer,
+so two answers never interleave in the history.
 """
 
 from __future__ import annotations
@@ -9,14 +11,27 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from mcp_server.config import Limits
 from mcp_server.errors import InputError
+from mcp_server.tokens import texts_of
 
 Message = dict[str, Any]
+# Answers that ended normally, or at max_tokens (kept, so "continue" can pick up where it stopped).
+_KEPT = frozenset({"stop", "length"})
+
+
+@dataclass
+class Turn:
+    user: Message
+    assistant: Message
+    size: int  # UTF-8 bytes of the text in both
 
 
 @dataclass
@@ -24,14 +39,42 @@ class Conversation:
     id: str
     owner: str
     system: str | None = None
-    turns: list[tuple[Message, Message]] = field(default_factory=list)  # (user, assistant) pairs
+    turns: list[Turn] = field(default_factory=list)
+    size: int = 0  # bytes of every turn
     touched: float = 0.0
+    lock: anyio.Lock = field(default_factory=anyio.Lock, repr=False)
 
     def messages(self, system: str | None, user: Message) -> list[Message]:
         """The request's messages: system prompt (the new one wins), the kept turns, then the new user message."""
         chosen = system if system is not None else self.system
         head: list[Message] = [{"role": "system", "content": chosen}] if chosen else []
-        return [*head, *(m for turn in self.turns for m in turn), user]
+        return [*head, *(m for turn in self.turns for m in (turn.user, turn.assistant)), user]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record` did with an answer, for the result's notices."""
+
+    kept: bool
+    dropped_turns: int = 0
+    reason: str | None = None  # why it was not kept, or what to know about how it was
+
+    def notice(self) -> str | None:
+        if not self.kept:
+            return (
+                f"This turn was not added to the conversation ({self.reason}); the next call continues from before it."
+            )
+        parts = []
+        if self.reason:
+            parts.append(self.reason)
+        if self.dropped_turns:
+            parts.append(
+                f"the oldest {self.dropped_turns} turn(s) were dropped from the conversation to stay in bounds"
+            )
+        if not parts:
+            return None
+        text = "; ".join(parts)
+        return f"{text[0].upper()}{text[1:]}."
 
 
 class ConversationStore:
@@ -41,9 +84,15 @@ class ConversationStore:
         self._limits = limits
         self._clock = clock
         self._items: OrderedDict[str, Conversation] = OrderedDict()
+        self._size = 0
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def size(self) -> int:
+        """Bytes held by every conversation together."""
+        return self._size
 
     def open(self, conversation_id: str | None, owner: str) -> Conversation:
         """The conversation to continue, or a fresh one when `conversation_id` is None."""
@@ -60,17 +109,60 @@ class ConversationStore:
             )
         return found
 
-    def record(self, conversation: Conversation, system: str | None, user: Message, answer: str) -> None:
-        """Append one finished exchange and keep the conversation, trimming the oldest turns past the limit."""
+    @asynccontextmanager
+    async def turn(self, conversation_id: str | None, owner: str) -> AsyncIterator[Conversation]:
+        """The conversation, held for one call: another call on it waits until this one has recorded its turn."""
+        conversation = self.open(conversation_id, owner)
+        async with conversation.lock:
+            # It may have expired or been evicted while this call waited; it is still this call's to continue.
+            yield conversation
+
+    def record(
+        self, conversation: Conversation, system: str | None, user: Message, answer: str, finish_reason: str | None
+    ) -> Recorded:
+        """Keep one exchange if the answer is whole (or cut only by max_tokens), trimming the oldest turns past the
+        bounds; returns what was done, so the result can say it."""
+        if not answer.strip() or (finish_reason is not None and finish_reason not in _KEPT):
+            return Recorded(False, reason=f"finish_reason={finish_reason}" if finish_reason else "empty answer")
+        turn = Turn(
+            user, {"role": "assistant", "content": answer}, _size(user) + len(answer.encode("utf-8", "replace"))
+        )
+        if turn.size > self._limits.conversation_bytes:
+            limit = self._limits.conversation_bytes // 2**20
+            return Recorded(False, reason=f"the exchange is larger than the {limit} MiB a conversation holds")
         if system is not None:
             conversation.system = system
-        conversation.turns.append((user, {"role": "assistant", "content": answer}))
-        del conversation.turns[: -self._limits.conversation_turns]
+        self._forget(conversation)
+        conversation.turns.append(turn)
+        conversation.size += turn.size
+        dropped = 0
+        while (
+            len(conversation.turns) > self._limits.conversation_turns
+            or conversation.size > self._limits.conversation_bytes
+        ):
+            conversation.size -= conversation.turns.pop(0).size
+            dropped += 1
         conversation.touched = self._clock()
+        self._keep(conversation)
+        cut = (
+            "the cut answer was kept in the conversation: pass its conversation_id to ask for the rest"
+            if (finish_reason == "length")
+            else None
+        )
+        return Recorded(True, dropped, cut)
+
+    def _keep(self, conversation: Conversation) -> None:
         self._items[conversation.id] = conversation
-        self._items.move_to_end(conversation.id)
-        while len(self._items) > self._limits.conversations:
-            self._items.popitem(last=False)
+        self._size += conversation.size
+        while len(self._items) > self._limits.conversations or (
+            self._size > self._limits.conversations_total_bytes and len(self._items) > 1
+        ):
+            _, oldest = self._items.popitem(last=False)
+            self._size -= oldest.size
+
+    def _forget(self, conversation: Conversation) -> None:
+        if self._items.pop(conversation.id, None) is not None:
+            self._size -= conversation.size
 
     def _expire(self) -> None:
         deadline = self._clock() - self._limits.conversation_idle_seconds
@@ -79,3 +171,8 @@ class ConversationStore:
             if oldest.touched >= deadline:
                 return
             self._items.popitem(last=False)
+            self._size -= oldest.size
+
+
+def _size(message: Message) -> int:
+    return sum(len(text.encode("utf-8", "replace")) for text in texts_of(message.get("content")))

@@ -22,13 +22,16 @@ _SCALE = 999  # the model's coordinates run from 0 to 999 whatever the image siz
 
 _RECT = r"\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\]"
 # The label may not contain another ref token, or an orphan <|ref|> would swallow text up to the next real box.
-_TAGGED = r"<\|ref\|>(?P<tag_label>(?:(?!<\|/?ref\|>).)*)<\|/ref\|>\s*<\|det\|>(?P<tag_det>[^<]*)<\|/det\|>"
+# Every repeated part below stops at the next ref token or `<`, so an unclosed token costs a scan to the next one,
+# never to the end of the text: parsing stays linear on the long garbage of an OCR repetition loop.
+_NOT_REF = r"(?:[^<]|<(?!\|/?ref\|>))"
+_TAGGED = rf"<\|ref\|>(?P<tag_label>{_NOT_REF}*)<\|/ref\|>\s*<\|det\|>(?P<tag_det>[^<]*)<\|/det\|>"
 _BARE = rf"^[ \t]*(?P<bare_label>\w[\w \-]{{0,79}})\[(?P<bare_det>{_RECT}(?:\s*,\s*{_RECT})*)\][ \t]*$"
 _GROUNDING = re.compile(rf"(?s:{_TAGGED})|(?m:{_BARE})")
 _RECT_BODY = re.compile(r"\[([^\[\]]*)\]")
 _INT = re.compile(r"-?\d+")
 # Markup that lost its partner: a ref without a det is a label, not content, so its text goes too.
-_ORPHANS = re.compile(r"(?s)<\|ref\|>.*?<\|/ref\|>|<\|det\|>[^<]*<\|/det\|>")
+_ORPHANS = re.compile(rf"<\|ref\|>{_NOT_REF}*?<\|/ref\|>|<\|det\|>[^<]*<\|/det\|>")
 # DeepSeek writes some special tokens with full-width bars (U+FF5C), e.g. its end-of-sentence token.
 _SPECIAL_TOKEN = re.compile(r"<[|\uff5c][^<>|\uff5c\n]{1,40}[|\uff5c]>|<image>")
 _BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")

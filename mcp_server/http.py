@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +21,17 @@ from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_server.config import HTTP_TOKEN_ENV
 from mcp_server.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
+TOKEN_ENV = HTTP_TOKEN_ENV
+HOSTS_ENV = "DEEPSEEK_MCP_HTTP_ALLOWED_HOSTS"
 _MIN_TOKEN_LENGTH = 16
 _LOOPBACK_NAMES = ("localhost",)
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_WILDCARDS = ("0.0.0.0", "::", "[::]", "")  # noqa: S104 - names of the wildcard addresses, to recognise them
 
 
 @dataclass(frozen=True)
@@ -67,14 +72,33 @@ def check(options: HttpOptions) -> None:
         raise ConfigError(f"A token in {TOKEN_ENV} is too short: use at least {_MIN_TOKEN_LENGTH} random characters.")
 
 
+def own_names(host: str) -> list[str]:
+    """The names and addresses a client may put in `Host` to reach a server bound to `host`.
+
+    A wildcard bind (0.0.0.0, ::) listens on every interface, so the machine's own host name, its fully qualified
+    name and the addresses they resolve to are accepted next to loopback; a name behind a proxy still needs
+    DEEPSEEK_MCP_HTTP_ALLOWED_HOSTS.
+    """
+    if is_loopback(host):
+        return list(_LOOPBACK_HOSTS)
+    if host not in _WILDCARDS:
+        return [f"[{host}]" if ":" in host else host]
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
+        except OSError:  # a host name that does not resolve adds no address
+            continue
+    found = [f"[{name}]" if ":" in name else name for name in sorted(n for n in names if n)]
+    return [*_LOOPBACK_HOSTS, *(name for name in found if name not in _LOOPBACK_HOSTS)]
+
+
 def security_settings(options: HttpOptions) -> TransportSecuritySettings:
     """DNS-rebinding protection: only the Host and Origin values this server is reached by."""
-    if is_loopback(options.host):
-        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-        origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    else:
-        hosts = [options.host, f"{options.host}:*"]
-        origins = [f"http://{options.host}:*", f"https://{options.host}:*"]
+    names = own_names(options.host)
+    hosts = [form for name in names for form in (name, f"{name}:*")]
+    origins = [f"{scheme}://{name}:*" for name in names for scheme in ("http", "https")]
+    origins += [f"{scheme}://{name}" for name in names for scheme in ("http", "https")]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[*hosts, *options.allowed_hosts],
@@ -82,29 +106,53 @@ def security_settings(options: HttpOptions) -> TransportSecuritySettings:
     )
 
 
-def parse_tokens(raw: str) -> tuple[str, ...]:
-    return tuple(token.strip() for token in raw.split(",") if token.strip())
-
-
 class BearerAuth:
-    """ASGI middleware: every HTTP request must carry one of the tokens; compared in constant time."""
+    """ASGI middleware: every HTTP request must carry one of the tokens; compared in constant time.
+
+    The scheme is case-insensitive (RFC 7235: `bearer` and `BEARER` are `Bearer`). Only `http` and `lifespan`
+    scopes exist for this app: anything else (a websocket) is refused rather than passed on unchecked.
+    """
 
     def __init__(self, app: ASGIApp, tokens: tuple[str, ...]) -> None:
         self._app = app
-        self._expected = tuple(f"Bearer {token}".encode() for token in tokens)
+        self._expected = tuple(token.encode() for token in tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._authorized(scope):
+        if scope["type"] == "lifespan" or (scope["type"] == "http" and self._authorized(scope)):
             await self._app(scope, receive, send)
-            return
-        await _unauthorized(send)
+        elif scope["type"] == "http":
+            await _unauthorized(send)
+        else:
+            await refuse_scope(scope, send)
 
     def _authorized(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
+                scheme, _, token = bytes(value).strip().partition(b" ")
+                token = token.strip()
                 # Compare against every token so the time taken does not say which one nearly matched.
-                return sum(secrets.compare_digest(value, expected) for expected in self._expected) > 0
+                matches = sum(secrets.compare_digest(token, expected) for expected in self._expected)
+                return scheme.lower() == b"bearer" and matches > 0
         return False
+
+
+class HttpOnly:
+    """ASGI middleware for --no-auth: still refuse scopes the app does not serve (websockets)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "lifespan"):
+            await self._app(scope, receive, send)
+        else:
+            await refuse_scope(scope, send)
+
+
+async def refuse_scope(scope: Scope, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": "MCP is served over HTTP POST at /mcp"})
+    # Any other scope type gets nothing: the server does not speak it.
 
 
 async def _unauthorized(send: Send) -> None:
@@ -124,9 +172,10 @@ def build_app(server: MCPServer[Any], options: HttpOptions) -> ASGIApp:
     app = server.streamable_http_app(
         stateless_http=True, transport_security=security_settings(options), host=options.host
     )
+    log.info("accepting Host values: %s", ", ".join(own_names(options.host) + list(options.allowed_hosts)))
     if options.no_auth:
         log.warning("serving without authentication on %s (--no-auth)", options.host)
-        return app
+        return HttpOnly(app)
     return BearerAuth(app, options.tokens)
 
 

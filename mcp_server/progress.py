@@ -1,8 +1,11 @@
-"""MCP progress for long upstream calls: prompt on a change of phase, throttled while tokens flow, and a heartbeat
-while the upstream is silent or only sends keep-alives, so hosts' idle timers do not kill long thinking calls.
+"""MCP progress for long calls: prompt on a change of phase, throttled while tokens flow, and a heartbeat while the
+upstream is silent or only sends keep-alives, so hosts' idle timers do not kill long thinking calls.
 
-`progress` is the seconds elapsed (it must grow with every notification, and a thinking call has no known total);
-the message says the phase and how many pieces of text have arrived.
+One reporter serves every tool, in one unit per call, and the value only ever grows (the spec requires it):
+- a streamed answer (chat, reason, fim) has no known total, so `progress` is the seconds elapsed;
+- a call made of parts (the pages of an OCR) reports parts done out of `total`; a heartbeat between two parts
+  adds a thousandth, never reaching the next whole part.
+The message says the phase, the tokens so far or the parts done, and the seconds elapsed.
 """
 
 from __future__ import annotations
@@ -20,20 +23,23 @@ Log = Callable[[str], Awaitable[None]]
 
 MIN_INTERVAL = 0.5  # at most two notifications a second while tokens stream
 HEARTBEAT = 5.0  # at least one every five seconds, whatever the upstream does
+_NUDGE = 0.001  # how far a heartbeat moves a count of parts
 
 
 class ProgressReporter:
-    """Turns stream events into progress notifications for one tool call."""
+    """Turns stream events and finished parts into progress notifications for one tool call."""
 
-    def __init__(self, send: Send, label: str = "", log: Log | None = None) -> None:
+    def __init__(self, send: Send, label: str = "", log: Log | None = None, total: int | None = None) -> None:
         self._send = send
         self._log = log
         self._label = label
+        self._total = total
         self._start = time.monotonic()
         self._last_sent = self._start
         self._last_progress = -1.0
         self._phase: Phase = "queued"
         self._pieces = 0
+        self._done = 0
 
     async def __call__(self, phase: Phase, pieces: int) -> None:
         """Stream observer: record the state; notify if the phase changed or enough time has passed."""
@@ -42,25 +48,42 @@ class ProgressReporter:
         if changed or time.monotonic() - self._last_sent >= MIN_INTERVAL:
             await self._notify()
 
+    async def advance(self, done: int, what: str) -> None:
+        """`done` parts of `total` are finished; `what` names the one that just was."""
+        self._done = max(self._done, done)
+        await self._notify(f"{what} done ({self._done}/{self._total})")
+
     async def notice(self, text: str) -> None:
         """Something the user should hear about mid-call (a retry): a progress message, and a log message to
         clients that asked for them with logging/setLevel."""
-        await self._notify(f"{self._label}: {text}" if self._label else text)
+        await self._notify(text)
         if self._log is not None:
             await self._log(text)
 
     async def _notify(self, message: str | None = None) -> None:
         now = time.monotonic()
-        progress = round(max(now - self._start, self._last_progress + 0.001), 3)
-        self._last_sent, self._last_progress = now, progress
-        await self._send(progress, None, message or self._message(now))
+        progress = self._value(now)
+        grows = progress > self._last_progress
+        self._last_sent = now
+        if not grows:
+            return  # nothing can be said that grows: stay quiet rather than break the spec
+        self._last_progress = progress
+        text = message or self._message(now)
+        await self._send(progress, self._total, f"{self._label}: {text}" if self._label else text)
+
+    def _value(self, now: float) -> float:
+        if self._total is None:
+            return round(max(now - self._start, self._last_progress + _NUDGE), 3)
+        ceiling = self._done + 1 - _NUDGE if self._done < self._total else float(self._total)
+        return round(min(max(float(self._done), self._last_progress + _NUDGE), ceiling), 3)
 
     def _message(self, now: float) -> str:
         elapsed = f"{now - self._start:.0f} s"
-        prefix = f"{self._label}: " if self._label else ""
+        if self._total is not None:
+            return f"{self._done}/{self._total} done, waiting for the model ({elapsed})"
         if self._phase == "queued":
-            return f"{prefix}waiting for the model ({elapsed})"
-        return f"{prefix}{self._phase}, {self._pieces} tokens ({elapsed})"
+            return f"waiting for the model ({elapsed})"
+        return f"{self._phase}, {self._pieces} tokens ({elapsed})"
 
     async def _heartbeat(self) -> None:
         while True:

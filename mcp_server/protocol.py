@@ -3,7 +3,9 @@ hosts on the 2025 protocol that show a server's log messages (retry notices reac
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +22,44 @@ from mcp.types import (
 )
 
 from mcp_server.app import AppContext, owner_from_headers
+from mcp_server.file_access import FileAccess
 
 MAX_COMPLETIONS = 100  # the spec's cap per response
 FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error handling", "tests", "readability")
 DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf")
+_MAX_SCANNED = 10_000
 
 
-def register(server: MCPServer[AppContext]) -> None:
-    server.completion()(complete)  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
+Completer = Callable[
+    [PromptReference | ResourceTemplateReference, CompletionArgument, CompletionContext | None],
+    Awaitable[Completion | None],
+]
+
+
+def register(server: MCPServer[AppContext], files: FileAccess) -> None:
+    server.completion()(completer(files))  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
     # The SDK has no public hook for logging/setLevel on MCPServer; the low-level server's is the documented one.
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
 
-async def complete(
-    ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: CompletionContext | None
-) -> Completion | None:
-    """Suggestions for prompt arguments: review focus areas, and image/PDF paths under the working directory."""
-    if not isinstance(ref, PromptReference):
+def completer(files: FileAccess) -> Completer:
+    """Suggestions for prompt arguments: review focus areas, and image/PDF paths the server may read (under the
+    working directory, and only inside DEEPSEEK_MCP_FILE_ROOTS when it is set; none over HTTP without it)."""
+
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        if not isinstance(ref, PromptReference):
+            return None
+        if ref.name == "second_opinion" and argument.name == "focus":
+            return _ranked([area for area in FOCUS_AREAS if area.startswith(argument.value.lower())])
+        if ref.name == "document_to_markdown" and argument.name == "source":
+            return _ranked(_document_paths(argument.value, files))
         return None
-    if ref.name == "second_opinion" and argument.name == "focus":
-        return _ranked([area for area in FOCUS_AREAS if area.startswith(argument.value.lower())])
-    if ref.name == "document_to_markdown" and argument.name == "source":
-        return _ranked(_document_paths(argument.value))
-    return None
+
+    return complete
 
 
 async def set_level(ctx: ServerRequestContext[AppContext, Any], params: SetLevelRequestParams) -> EmptyResult:
@@ -55,13 +72,18 @@ def _ranked(values: list[str]) -> Completion:
     return Completion(values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS)
 
 
-def _document_paths(prefix: str) -> list[str]:
+def _document_paths(prefix: str, files: FileAccess) -> list[str]:
     """Files with an image or PDF suffix (and folders) whose path starts with `prefix`, relative to the cwd."""
+    if not files.enabled or "\x00" in prefix:
+        return []
     folder, _, stem = prefix.rpartition("/")
     base = Path(folder or ".")
     try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
-    except OSError:
+        if not files.inside(base.resolve(strict=True)):
+            return []
+        with os.scandir(base) as listing:  # a folder of a million files is read no further than this
+            entries = sorted(itertools.islice(listing, _MAX_SCANNED), key=lambda e: e.name)
+    except (OSError, RuntimeError, ValueError):
         return []
     found: list[str] = []
     for entry in entries:

@@ -1,8 +1,9 @@
 """Compact JSON schemas for `tools/list`: every byte there is spent in the assistant's context on every turn.
 
 Input schemas keep every property, type, limit and description, minus what says nothing: pydantic's `title`s
-(the property names say the same), `default: null`, and the `null` alternative of optional parameters (omitting a
-parameter is how to leave it out; pydantic still accepts an explicit null).
+(the property names say the same), `default: null`, the `null` alternative of optional parameters (omitting a
+parameter is how to leave it out; pydantic still accepts an explicit null), and length caps of a million or more
+(safety bounds no model comes near; pydantic still enforces them).
 
 Output schemas name every top-level field with its type and say which are always present; nested objects (usage,
 cost, OCR pages) are declared as objects without their inner fields, which README documents. The structured
@@ -40,7 +41,14 @@ def _field(prop: Schema) -> Schema:
         concrete = [o for o in options if o != {"type": "null"}]
         if len(concrete) == 1:
             prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **concrete[0]}
-    return {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
+    return {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None) and not _huge(k, v)}
+
+
+def _huge(key: str, value: Any) -> bool:
+    return key in ("maxLength", "maxItems") and isinstance(value, int) and value >= _SAFETY_BOUND
+
+
+_SAFETY_BOUND = 1_000_000
 
 
 def _types(prop: Schema) -> str | list[str]:

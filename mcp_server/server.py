@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, GetPromptResult, InputRequiredResult, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult, ToolAnnotations
 
 from mcp_server import __version__, prompts, protocol
 from mcp_server.app import AppContext, lifespan_for
 from mcp_server.config import Settings
+from mcp_server.file_access import FileAccess
+from mcp_server.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
 from mcp_server.tools import account, chat, fim, models, ocr
 
@@ -30,8 +34,30 @@ _READS_FILES = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempo
 _LOOKS_UP = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
+log = logging.getLogger(__name__)
+
+
 class _Server(MCPServer[AppContext]):
-    """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error)."""
+    """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error), and
+    one last guard on every tool error: no key in its message, and no crash reduced to "Error executing tool"."""
+
+    redact: Redactor = Redactor(())
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            cause = exc.__cause__ or exc
+            log.error("%s failed unexpectedly", name, exc_info=cause)
+            raise ToolError(
+                f"{name} failed inside deepseek-mcp ({type(cause).__name__}); the server keeps serving. This is a "
+                "bug: please report it with the server's log (stderr, DEEPSEEK_MCP_LOG_LEVEL=DEBUG)."
+            ) from None
+        except ToolError as exc:
+            exc.args = tuple(self.redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
+            raise
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppContext, Any] | None = None
@@ -46,7 +72,7 @@ class _Server(MCPServer[AppContext]):
 
 def build_server(settings: Settings) -> MCPServer[AppContext]:
     """The server for these settings; no network call happens until a tool is called."""
-    server: MCPServer[AppContext] = _Server(
+    server = _Server(
         "deepseek-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -55,10 +81,11 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         subscriptions=False,  # the tool and prompt lists never change, so promise no list_changed events
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
+    server.redact = Redactor(settings.secrets)
     for fn, title, hints in TOOLS:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)
-    protocol.register(server)
+    protocol.register(server, FileAccess.of(settings))
     _compact_schemas(server)
     return server
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_server.config import Limits, Settings, redact
+from mcp_server.config import Limits, Settings
 from mcp_server.conversations import ConversationStore
 from mcp_server.errors import ConfigError, InputError
+from mcp_server.redaction import redact
 from mcp_server.upstream.errors import (
     AuthenticationError,
     BadRequestError,
@@ -153,7 +154,7 @@ def test_conversations_continue_trim_turns_expire_and_stay_private_to_their_owne
     store = ConversationStore(Limits(conversations=2, conversation_turns=2, conversation_idle_seconds=60), clock)
     convo = store.open(None, owner="alice")
     for n in range(3):
-        store.record(convo, "sys" if n == 0 else None, {"role": "user", "content": f"q{n}"}, f"a{n}")
+        store.record(convo, "sys" if n == 0 else None, {"role": "user", "content": f"q{n}"}, f"a{n}", "stop")
     again = store.open(convo.id, owner="alice")
     messages = again.messages(None, {"role": "user", "content": "q3"})
     assert [m["content"] for m in messages] == ["sys", "q1", "a1", "q2", "a2", "q3"]
@@ -169,7 +170,7 @@ def test_conversation_store_keeps_only_the_most_recent_and_ids_are_unguessable()
     ids = []
     for n in range(3):
         convo = store.open(None, owner="")
-        store.record(convo, None, {"role": "user", "content": str(n)}, "a")
+        store.record(convo, None, {"role": "user", "content": str(n)}, "a", "stop")
         ids.append(convo.id)
     assert len(store) == 2 and len(set(ids)) == 3 and all(len(i) >= 24 for i in ids)
     with pytest.raises(InputError):

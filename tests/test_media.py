@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -13,9 +14,9 @@ import pypdfium2  # type: ignore[import-untyped]  # ships no type information
 import pytest
 from PIL import Image
 
-from mcp_server import media
 from mcp_server.errors import InputError
-from mcp_server.media import ImagePart, Limits, files, load_source, open_source, parse_pages, sniff
+from mcp_server.file_access import FileAccess
+from mcp_server.media import ImagePart, Limits, files, notes_for, open_source, parse_pages, sniff
 from tests.samples import drawn, encode, encrypted_pdf, pdf, png
 
 pytestmark = pytest.mark.anyio
@@ -38,8 +39,22 @@ def opened(part: ImagePart) -> Image.Image:
     return Image.open(BytesIO(decoded(part)))
 
 
-async def load(source: str, tmp_path: Path, pages: str | None = None, limits: Limits = SMALL) -> media.Document:
-    return await load_source(source, pages=pages, limits=limits, base_dir=tmp_path)
+ANY_FILE = FileAccess(roots=None, remote=False)  # stdio without DEEPSEEK_MCP_FILE_ROOTS
+
+
+@dataclass(frozen=True)
+class Loaded:
+    kind: str
+    page_count: int
+    pages: list[ImagePart]
+    notes: list[str]
+
+
+async def load(source: str, tmp_path: Path, pages: str | None = None, limits: Limits = SMALL) -> Loaded:
+    """A source opened and every selected page rendered, as the ocr tool does it."""
+    opened = await open_source(source, pages=pages, limits=limits, base_dir=tmp_path, files=ANY_FILE)
+    parts = [await opened.render(number) for number in opened.page_numbers]
+    return Loaded(opened.kind, opened.page_count, parts, notes_for(opened, parts))
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -314,7 +329,7 @@ async def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_permission_error_while_reading_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(path: Path, limit: int) -> bytes:
+    def refuse(path: Path, limit: int, *_: object) -> bytes:
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(files, "_read_bytes", refuse)
@@ -416,7 +431,11 @@ async def test_a_truncated_pdf_is_refused(tmp_path: Path) -> None:
 
 async def test_pages_can_be_rendered_one_at_a_time_and_concurrently(tmp_path: Path) -> None:
     source = await open_source(
-        str(write(tmp_path, "doc.pdf", pdf(100, 110, 120))), pages="1-3", limits=SMALL, base_dir=tmp_path
+        str(write(tmp_path, "doc.pdf", pdf(100, 110, 120))),
+        pages="1-3",
+        limits=SMALL,
+        base_dir=tmp_path,
+        files=ANY_FILE,
     )
     assert (source.kind, source.page_count, source.page_numbers) == ("pdf", 3, [1, 2, 3])
     results: dict[int, ImagePart] = {}
@@ -440,7 +459,7 @@ async def test_input_errors_surface_when_the_source_is_opened(tmp_path: Path) ->
     path = str(write(tmp_path, "doc.pdf", pdf(100, 100)))
 
     with pytest.raises(InputError, match="there is no page 5"):
-        await open_source(path, pages="5", limits=SMALL, base_dir=tmp_path)
+        await open_source(path, pages="5", limits=SMALL, base_dir=tmp_path, files=ANY_FILE)
 
 
 # --- page selections -----------------------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ async def test_a_large_image_is_downscaled_and_the_result_says_so(atlas: FakeUps
     assert not result.is_error
     sent = Image.open(BytesIO(_images_sent(atlas.chat_requests()[0])[0]))
     assert sent.size[0] < 6000 and abs(sent.size[0] / sent.size[1] - 4.0) < 0.01
-    assert result.structured_content["notes"] and "downscaled" in _texts(result)[-1]  # type: ignore[index]
+    assert result.structured_content["notices"] and "downscaled" in _texts(result)[-1]  # type: ignore[index]
 
 
 def _bad_inputs(tmp_path: Path) -> list[tuple[dict[str, Any], str]]:

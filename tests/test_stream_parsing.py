@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_server.upstream.completion import Accumulator, Usage
+from mcp_server.upstream.completion import Accumulator, ThinkTags, Usage
 from mcp_server.upstream.sse import Comment, Event, iter_sse
 
 pytestmark = pytest.mark.anyio
@@ -110,7 +110,7 @@ def test_fim_text_chunks_are_content() -> None:
     ],
 )
 def test_inline_think_tags_become_reasoning_across_chunk_boundaries(pieces: list[str]) -> None:
-    acc = Accumulator(split_think_tags=True)
+    acc = Accumulator(think_tags="leading")
     for piece in pieces:
         acc.feed(_chunk({"content": piece}))
     acc.feed(_chunk({"content": ""}, "stop"))
@@ -118,22 +118,33 @@ def test_inline_think_tags_become_reasoning_across_chunk_boundaries(pieces: list
     assert (result.reasoning, result.content) == ("plan it", "The answer.")
 
 
-def test_a_lone_closing_think_tag_splits_reasoning_from_the_answer() -> None:
-    acc = Accumulator(split_think_tags=True)
+def test_a_lone_closing_think_tag_splits_reasoning_from_the_answer_when_thinking_was_asked() -> None:
+    acc = Accumulator(think_tags="inline")
     for piece in ["plan it", "</think>", "\nThe answer."]:
         acc.feed(_chunk({"content": piece}))
     acc.feed(_chunk({"content": ""}, "stop"))
     assert (acc.result().reasoning, acc.result().content) == ("plan it", "The answer.")
 
 
+@pytest.mark.parametrize("think_tags", ["leading", "inline"])
+def test_an_answer_that_mentions_the_closing_tag_is_kept_whole(think_tags: ThinkTags) -> None:
+    text = "Close the block with </think> and the parser ends the reasoning there."
+    acc = Accumulator(think_tags="leading")
+    acc.feed(_chunk({"content": text}, "stop"))
+    assert acc.result().content == text and acc.result().reasoning == ""
+    acc = Accumulator(think_tags=think_tags)
+    acc.feed(_chunk({"content": "Use <think>x</think> as in: " + text}, "stop"))
+    assert acc.result().content.startswith("Use <think>x</think>") and acc.result().reasoning == ""
+
+
 def test_content_that_merely_mentions_think_tags_is_left_alone_without_splitting() -> None:
-    acc = Accumulator(split_think_tags=False)
+    acc = Accumulator(think_tags="off")
     acc.feed(_chunk({"content": "<think>x</think> is a tag"}, "stop"))
     assert acc.result().content == "<think>x</think> is a tag" and acc.result().reasoning == ""
 
 
 def test_native_reasoning_field_wins_over_inline_tags() -> None:
-    acc = Accumulator(split_think_tags=True)
+    acc = Accumulator(think_tags="inline")
     acc.feed(_chunk({"reasoning": "native"}))
     acc.feed(_chunk({"content": "<think>not reasoning</think> text"}, "stop"))
     result = acc.result()
@@ -142,13 +153,13 @@ def test_native_reasoning_field_wins_over_inline_tags() -> None:
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
 async def test_lines_split_the_same_whatever_the_chunking_and_line_endings(size: int) -> None:
-    from mcp_server.upstream.client import _lines
+    from mcp_server.upstream.sse import iter_lines
 
-    body = ": keep-alive\r\n\r\ndata: {\"t\": \"日本語\"}\n\ndata: cr only\r\rdata: [DONE]\n".encode()
+    body = ': keep-alive\r\n\r\ndata: {"t": "日本語"}\n\ndata: cr only\r\rdata: [DONE]\n'.encode()
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), size):
             yield body[start : start + size]
 
-    lines = [line async for line in _lines(chunks())]
+    lines = [line async for line in iter_lines(chunks())]
     assert lines == [": keep-alive", "", 'data: {"t": "日本語"}', "", "data: cr only", "", "data: [DONE]"]

@@ -3,8 +3,7 @@
 A source is a local path, an http(s) URL, a `data:` URL or raw base64. `open_source` reads it, sniffs the bytes
 (never the name), and for a PDF counts the pages and checks the `pages` selection, so input errors surface before
 the first upstream call (only a damaged page can still fail when rendered). The `Source` it returns renders one page
-per `render(n)` call: the tool can keep a few pages in flight and report progress page by page. `load_source` is the
-all-at-once form for callers that want a finished `Document`.
+per `render(n)` call: the tool can keep a few pages in flight and report progress page by page.
 
 Images within the limits go upstream byte for byte; larger ones are downscaled (aspect kept) and re-encoded. Images
 are prepared when the source is opened (there is only one part, so nothing to stream); PDF pages are rasterised on
@@ -14,29 +13,28 @@ Pillow and pypdfium2 are imported inside the functions that use them, so startin
 
 The modules, in the order a source passes through them:
 
-    sources.py   open_source / load_source: telling a path, URL, data: URL and base64 apart, decoding them
-    files.py     reading a local file, with the checks that give each refusal its own message
+    sources.py   open_source: telling a path, URL, data: URL and base64 apart, decoding them
+    files.py     reading a local file (inside DEEPSEEK_MCP_FILE_ROOTS when set), one message per refusal
     formats.py   sniffing the format from magic numbers, and naming what non-media bytes look like
     pages.py     the `pages` selection ("1-3,7", "5-")
     images.py    Pillow: passing an image through, or shrinking and re-encoding it to fit the limits
-    pdf.py       pypdfium2: counting pages and rasterising one page per call under a process-wide lock
-    model.py     Limits, ImagePart, Source, Document
+    pdf.py       pypdfium2: counting pages and rasterising one page per call, on the renderers' threads
+    model.py     Limits, ImagePart, Source
     messages.py  how a caller's strings and byte sizes are quoted in refusals
 """
 
 from __future__ import annotations
 
 from mcp_server.media.formats import sniff
-from mcp_server.media.model import Document, ImagePart, Limits, Source, resize_note
+from mcp_server.media.model import ImagePart, Limits, Source, notes_for, resize_note
 from mcp_server.media.pages import parse_pages
-from mcp_server.media.sources import load_source, open_source
+from mcp_server.media.sources import open_source
 
 __all__ = [
-    "Document",
     "ImagePart",
     "Limits",
     "Source",
-    "load_source",
+    "notes_for",
     "open_source",
     "parse_pages",
     "resize_note",

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from mcp_server.errors import InputError
+from mcp_server.file_access import FileAccess
 from mcp_server.media.messages import clip, format_size, too_large
 
 
@@ -19,20 +20,22 @@ def resolve(text: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-def exists(path: Path) -> bool:
-    """Whether the path names something, False for names no file system accepts (runs in a worker thread)."""
+def readable(path: Path, files: FileAccess) -> bool:
+    """Whether the path names something this caller may read; False for names no file system accepts, and for
+    anything outside the file roots, whose existence is not the caller's business (runs in a worker thread)."""
     try:
-        return path.exists()
-    except (OSError, ValueError):  # over-long names and NUL characters raise instead of returning False
+        return files.resolve(path).exists()
+    except (OSError, ValueError, InputError):  # over-long names and NUL characters raise instead of returning False
         return False
 
 
-def read_file(path: Path, limit: int) -> bytes:
-    """Read a regular file of at most `limit` bytes (runs in a worker thread)."""
-    _check_file(path, limit)
+def read_file(path: Path, limit: int, files: FileAccess) -> bytes:
+    """Read a regular file of at most `limit` bytes that `files` allows (runs in a worker thread)."""
     name = clip(str(path))
+    real = files.resolve(path)
+    _check_file(real, limit, name)
     try:
-        data = _read_bytes(path, limit)
+        data = _read_bytes(real, limit, files, path)
     except PermissionError as e:
         raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
     except OSError as e:
@@ -44,8 +47,7 @@ def read_file(path: Path, limit: int) -> bytes:
     return data
 
 
-def _check_file(path: Path, limit: int) -> None:
-    name = clip(str(path))
+def _check_file(path: Path, limit: int, name: str) -> None:
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError) as e:
@@ -66,7 +68,8 @@ def _check_file(path: Path, limit: int) -> None:
         raise too_large(name, info.st_size, limit)
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
+def _read_bytes(path: Path, limit: int, files: FileAccess, shown: Path) -> bytes:
     # One byte past the limit tells a file that grew since stat() from one that is exactly at it.
     with path.open("rb") as file:
+        files.check_open(file.fileno(), shown)
         return file.read(limit + 1)

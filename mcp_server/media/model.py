@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,7 +13,8 @@ class Limits:
 
     max_source_bytes: int = 32 * 1024 * 1024
     max_image_bytes: int = 8 * 1024 * 1024
-    max_image_pixels: int = 1280 * 1280 * 4
+    max_image_pixels: int = 1280 * 1280 * 4  # sent as is up to this; larger images are downscaled to it
+    max_decode_pixels: int = 50_000_000  # refused over this, from the header, before decoding (RGBA: 200 MB)
     max_pages: int = 50
     pdf_dpi: int = 144
 
@@ -34,23 +35,13 @@ class ImagePart:
 
 
 @dataclass(frozen=True)
-class Document:
-    """A fully rendered source."""
-
-    kind: Literal["image", "pdf", "url"]
-    pages: list[ImagePart]
-    page_count: int
-    notes: list[str]
-
-
-@dataclass(frozen=True)
 class Source:
     """An opened, validated source whose pages are rendered on request."""
 
     kind: Literal["image", "pdf", "url"]
     page_count: int
     page_numbers: list[int]  # the selected pages, sorted
-    notes: list[str]
+    notes: list[str]  # about the source as a whole (a GIF's other frames); each part's resize is told by resize_note
     _renderer: Callable[[int], Awaitable[ImagePart]] = field(repr=False, compare=False)
 
     async def render(self, page_number: int) -> ImagePart:
@@ -58,11 +49,6 @@ class Source:
         if not 1 <= page_number <= self.page_count:
             raise ValueError(f"page {page_number} is outside 1..{self.page_count}")
         return await self._renderer(page_number)
-
-    async def parts(self) -> AsyncIterator[ImagePart]:
-        """Render the selected pages one after another, in page order."""
-        for number in self.page_numbers:
-            yield await self.render(number)
 
 
 def resize_note(part: ImagePart) -> str | None:
@@ -76,3 +62,8 @@ def resize_note(part: ImagePart) -> str | None:
     if before == after:
         return f"image re-encoded as {part.mime} to fit the provider's size limit"
     return f"image downscaled from {before} to {after} to fit the provider's limits"
+
+
+def notes_for(source: Source, parts: list[ImagePart]) -> list[str]:
+    """Everything to tell about a source as sent: its own notes, then each part's resize, once each."""
+    return list(source.notes) + [note for part in parts if (note := resize_note(part)) is not None]

@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
 from mcp_server.errors import InputError
-from mcp_server.media.files import exists, read_file, resolve
+from mcp_server.file_access import FileAccess
+from mcp_server.media.files import read_file, readable, resolve
 from mcp_server.media.formats import describe, sniff
 from mcp_server.media.images import prepare_image
 from mcp_server.media.messages import clip, too_large
-from mcp_server.media.model import Document, ImagePart, Limits, Source, resize_note
+from mcp_server.media.model import ImagePart, Limits, Source
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.pdf import open_pdf
 
@@ -34,18 +35,17 @@ _BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters or more, so "C:\scan.png" is a path
 
 
-async def load_source(source: str, *, pages: str | None, limits: Limits, base_dir: Path) -> Document:
-    """Open a source and render every selected page."""
-    opened = await open_source(source, pages=pages, limits=limits, base_dir=base_dir)
-    parts = [part async for part in opened.parts()]
-    notes = list(opened.notes)
-    if opened.kind == "pdf":
-        notes += [note for part in parts if (note := resize_note(part)) is not None]
-    return Document(kind=opened.kind, pages=parts, page_count=opened.page_count, notes=notes)
-
-
-async def open_source(source: str, *, pages: str | None, limits: Limits, base_dir: Path) -> Source:
-    """Read and validate a path, http(s) URL, data: URL or base64 string; raise InputError for anything unusable."""
+async def open_source(
+    source: str,
+    *,
+    pages: str | None,
+    limits: Limits,
+    base_dir: Path,
+    files: FileAccess,
+    renderers: anyio.CapacityLimiter | None = None,
+) -> Source:
+    """Read and validate a path, http(s) URL, data: URL or base64 string; raise InputError for anything unusable.
+    PDF pages are rendered on `renderers` (threads apart from anyio's default pool) when it is given."""
     text = source.strip()
     if not text:
         raise InputError("the source is empty; pass a local path, an http(s) URL, a data: URL or base64")
@@ -60,8 +60,8 @@ async def open_source(source: str, *, pages: str | None, limits: Limits, base_di
             f"{clip(scheme, 40)}: sources are not supported; pass only http(s) URLs, data: URLs, base64 or local paths"
         )
     else:
-        data, label = await _read_path_or_base64(text, limits, base_dir)
-    return await _open_bytes(data, label, pages, limits)
+        data, label = await _read_path_or_base64(text, limits, base_dir, files)
+    return await _open_bytes(data, label, pages, limits, renderers)
 
 
 def _url_source(url: str, pages: str | None, limits: Limits) -> Source:
@@ -108,13 +108,13 @@ def _decode_base64(compact: str, label: str, limits: Limits) -> bytes:
         raise InputError(f"{label} is not valid base64") from e
 
 
-async def _read_path_or_base64(text: str, limits: Limits, base_dir: Path) -> tuple[bytes, str]:
+async def _read_path_or_base64(text: str, limits: Limits, base_dir: Path, files: FileAccess) -> tuple[bytes, str]:
     path = resolve(text, base_dir)
     compact = re.sub(r"\s+", "", text)
-    # "/" is a base64 digit (every JPEG's base64 starts "/9j/"), so only an existing file wins over base64.
-    if _looks_like_base64(compact) and not await anyio.to_thread.run_sync(exists, path):
+    # "/" is a base64 digit (every JPEG's base64 starts "/9j/"), so only a file the caller may read wins over base64.
+    if _looks_like_base64(compact) and not await anyio.to_thread.run_sync(readable, path, files):
         return _decode_base64(compact, _BASE64, limits), _BASE64
-    data = await anyio.to_thread.run_sync(read_file, path, limits.max_source_bytes)
+    data = await anyio.to_thread.run_sync(read_file, path, limits.max_source_bytes, files)
     return data, clip(str(path))
 
 
@@ -122,7 +122,9 @@ def _looks_like_base64(compact: str) -> bool:
     return len(compact) >= _MIN_BASE64_CHARS and len(compact) % 4 == 0 and _BASE64_RE.fullmatch(compact) is not None
 
 
-async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits) -> Source:
+async def _open_bytes(
+    data: bytes, label: str, pages: str | None, limits: Limits, renderers: anyio.CapacityLimiter | None
+) -> Source:
     if not data:
         raise InputError(f"{label} is empty; pass an image or PDF with content")
     if len(data) > limits.max_source_bytes:
@@ -131,7 +133,7 @@ async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits
     if kind is None:
         raise _not_media(data, label)
     if kind == "pdf":
-        return await open_pdf(data, label, pages, limits)
+        return await open_pdf(data, label, pages, limits, renderers)
     numbers = parse_pages(pages, 1, limits.max_pages)
     part, notes = await anyio.to_thread.run_sync(prepare_image, data, kind, limits, label)
     return Source("image", 1, numbers, notes, _ready(part))

@@ -35,14 +35,14 @@ class BalanceOutput(BaseModel):
 async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
     """Show the remaining balance of each configured account, per currency."""
     app = app_of(ctx)
-    providers = [p for p in app.router.providers if p.name in _READERS]
+    providers = [p for p in app.router.providers if p.balance is not None]
     if not providers:
         raise ConfigError("balance needs DEEPSEEK_API_KEY or ATLASCLOUD_API_KEY (self-hosted servers have none).")
     accounts: dict[str, AccountBalance] = {}
 
     async def fetch(provider: Provider) -> None:
         try:
-            accounts[provider.name] = await _READERS[provider.name](app.upstream, provider)
+            accounts[provider.name] = await _READERS[provider.balance or ""](app.upstream, provider)
         except UpstreamError as exc:
             accounts[provider.name] = AccountBalance(provider=provider.name, error=str(exc))
 

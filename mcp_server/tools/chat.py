@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from mcp.types import CallToolResult, ContentBlock, TextContent
+from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
 from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
-from mcp_server.config import MAX_PROMPT_CHARS
+from mcp_server.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.conversations import Conversation, Message
+from mcp_server.errors import InputError
+from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
 
-from .common import CostOut, UsageOut, block, finish_notice
+from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 
 JSON_HINT = "Reply with a single JSON object."
 
@@ -38,6 +40,7 @@ class ChatOutput(BaseModel):
     usage: UsageOut
     cost: CostOut | None
     conversation_id: str
+    notices: list[str]
 
 
 class ReasonOutput(ChatOutput):
@@ -69,9 +72,9 @@ async def chat(
 ) -> Annotated[CallToolResult, ChatOutput]:
     """Ask a DeepSeek model for a direct answer, without thinking. Fast and cheap."""
     ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
-    completion, route, conversation = await _complete(ctx, ask, "chat", effort=None)
-    out = ChatOutput(**_common(completion, route, conversation))
-    content: list[ContentBlock] = [block(completion.content, "answer"), *_notices(completion)]
+    done = await _complete(ctx, ask, "chat", effort=None)
+    out = ChatOutput(**done.common())
+    content: list[ContentBlock] = [block(done.completion.content, "answer"), *notice_blocks(out.notices)]
     return CallToolResult(content=content, structured_content=out.model_dump())
 
 
@@ -90,34 +93,72 @@ async def reason(
     """Ask a DeepSeek model to think before answering, for hard problems. Returns the reasoning trace and the
     answer as separate blocks. Slow: minutes at effort max."""
     ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
-    completion, route, conversation = await _complete(ctx, ask, "reason", effort=effort)
-    reasoning = completion.reasoning if include_reasoning else None
-    out = ReasonOutput(**_common(completion, route, conversation), reasoning=reasoning)
+    done = await _complete(ctx, ask, "reason", effort=effort)
+    reasoning = done.completion.reasoning if include_reasoning else None
+    out = ReasonOutput(**done.common(), reasoning=reasoning)
     content: list[ContentBlock] = [block(reasoning, "reasoning")] if reasoning else []
-    content += [block(completion.content, "answer"), *_notices(completion)]
+    content += [block(done.completion.content, "answer"), *notice_blocks(out.notices)]
     return CallToolResult(content=content, structured_content=out.model_dump())
 
 
-async def _complete(
-    ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort | None
-) -> tuple[Completion, Route, Conversation]:
+@dataclass(frozen=True)
+class Done:
+    """A finished chat call: what came back, from where, and what the result must tell the caller."""
+
+    completion: Completion
+    route: Route
+    conversation: Conversation
+    notices: list[str]
+
+    def common(self) -> dict[str, Any]:
+        completion, route = self.completion, self.route
+        return {
+            "answer": completion.content,
+            "model": completion.model or route.model,
+            "provider": route.provider.name,
+            "finish_reason": completion.finish_reason,
+            "usage": UsageOut.of(completion.usage),
+            "cost": CostOut.of(route.provider.name, route.model, completion.usage),
+            "conversation_id": self.conversation.id,
+            "notices": self.notices,
+        }
+
+
+async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort | None) -> Done:
     app = app_of(ctx)
-    route = app.router.route(tool, ask.model)
-    conversation = app.conversations.open(ask.conversation_id, owner_of(ctx))
-    user: Message = {"role": "user", "content": ask.prompt}
-    payload = _payload(route, conversation.messages(ask.system, user), ask, effort)
-    reporter = reporter_for(ctx, tool)
-    async with reporter.running():
-        completion = await app.upstream.stream(
-            route.provider,
-            route.provider.url("chat/completions"),
-            payload,
-            observer=reporter,
-            on_retry=reporter.notice,
-            split_think_tags=route.provider.name == "openai",  # self-hosted servers may inline <think>
+    route = await app.router.resolve(tool, ask.model)
+    async with app.conversations.turn(ask.conversation_id, owner_of(ctx)) as conversation:
+        user: Message = {"role": "user", "content": ask.prompt}
+        messages = conversation.messages(ask.system, user)
+        _check_context(messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns))
+        payload = _payload(route, messages, ask, effort)
+        reporter = reporter_for(ctx, tool)
+        async with reporter.running():
+            completion = await app.upstream.stream(
+                route.provider,
+                route.provider.url("chat/completions"),
+                payload,
+                observer=reporter,
+                on_retry=reporter.notice,
+                think_tags=route.provider.think_tags(effort is not None),
+            )
+        recorded = app.conversations.record(
+            conversation, ask.system, user, completion.content, completion.finish_reason
         )
-    app.conversations.record(conversation, ask.system, user, completion.content)
-    return completion, route, conversation
+    notices = [n for n in (finish_notice(completion.finish_reason, completion.content), recorded.notice()) if n]
+    return Done(completion, route, conversation, notices)
+
+
+def _check_context(messages: list[Message], budget: int, *, continued: bool) -> None:
+    """Refuse before sending what cannot fit the model's context, with what to do instead of a provider's 400."""
+    estimated = estimate_messages(messages)
+    if estimated <= budget:
+        return
+    advice = "start a new conversation (omit conversation_id) or " if continued else ""
+    raise InputError(
+        f"the messages come to about {estimated:,} tokens, over the {budget:,} this server sends ({CONTEXT_ENV}, "
+        f"sized to the model's context): {advice}send less."
+    )
 
 
 def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | None) -> dict[str, Any]:
@@ -144,20 +185,3 @@ def _with_json_hint(messages: list[Message]) -> list[Message]:
     if messages and messages[0]["role"] == "system":
         return [{"role": "system", "content": f"{messages[0]['content']}\n{JSON_HINT}"}, *messages[1:]]
     return [{"role": "system", "content": JSON_HINT}, *messages]
-
-
-def _common(completion: Completion, route: Route, conversation: Conversation) -> dict[str, Any]:
-    return {
-        "answer": completion.content,
-        "model": completion.model or route.model,
-        "provider": route.provider.name,
-        "finish_reason": completion.finish_reason,
-        "usage": UsageOut.of(completion.usage),
-        "cost": CostOut.of(route.provider.name, route.model, completion.usage),
-        "conversation_id": conversation.id,
-    }
-
-
-def _notices(completion: Completion) -> list[TextContent]:
-    notice = finish_notice(completion.finish_reason, completion.content)
-    return [block(notice, "notice")] if notice else []

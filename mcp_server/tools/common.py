@@ -61,9 +61,17 @@ _FINISH_NOTICES = {
 }
 
 
-def finish_notice(finish_reason: str | None, answer: str) -> str | None:
-    """A one-line notice for an answer that did not end normally, or None."""
+def notice_blocks(notices: list[str]) -> list[TextContent]:
+    """The notices as one content block (none when there are none), for hosts that show only the content."""
+    return [block(" ".join(notices), "notice")] if notices else []
+
+
+_EMPTY = "The model returned an empty answer; try rephrasing or asking again."
+
+
+def finish_notice(finish_reason: str | None, answer: str, *, empty: str = _EMPTY, code: bool = False) -> str | None:
+    """A one-line notice for an answer that did not end normally, or None. In `code`, whitespace is an answer."""
     notice = _FINISH_NOTICES.get(finish_reason or "")
-    if notice is None and not answer.strip():
-        notice = "The model returned an empty answer; try rephrasing or asking again."
+    if notice is None and not (answer if code else answer.strip()):
+        notice = empty
     return notice

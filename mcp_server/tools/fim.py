@@ -11,7 +11,7 @@ from mcp_server.app import ToolContext, app_of, reporter_for
 from mcp_server.config import MAX_PROMPT_CHARS
 from mcp_server.errors import ConfigError
 
-from .common import CostOut, UsageOut, block, finish_notice
+from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 
 FIM_MAX_TOKENS = 4096  # DeepSeek's FIM limit (WIRE.md §5)
 
@@ -22,6 +22,7 @@ class FimOutput(BaseModel):
     finish_reason: str | None
     usage: UsageOut
     cost: CostOut | None
+    notices: list[str]
 
 
 async def fim(
@@ -33,8 +34,8 @@ async def fim(
 ) -> Annotated[CallToolResult, FimOutput]:
     """Complete code between a prefix and an optional suffix (fill-in-the-middle). Returns only the inserted text."""
     app = app_of(ctx)
-    route = app.router.route("fim", model)
-    if route.provider.name != "deepseek":
+    route = await app.router.resolve("fim", model)
+    if route.provider.fim_path is None:  # an id of another provider's shape fell back to the first one
         raise ConfigError("fim runs on DeepSeek's beta endpoint only; use a DeepSeek model id (and DEEPSEEK_API_KEY).")
     payload: dict[str, Any] = {"model": route.model, "prompt": prefix, "stream": True}
     if suffix:
@@ -43,19 +44,21 @@ async def fim(
         payload["max_tokens"] = max_tokens
     reporter = reporter_for(ctx, "fim")
     async with reporter.running():
-        url = route.provider.root_url("beta/completions")
+        url = route.provider.root_url(route.provider.fim_path)
         completion = await app.upstream.stream(
             route.provider, url, payload, observer=reporter, on_retry=reporter.notice
         )
+    notice = finish_notice(completion.finish_reason, completion.content, empty=_EMPTY, code=True)
     out = FimOutput(
         completion=completion.content,
         model=completion.model or route.model,
         finish_reason=completion.finish_reason,
         usage=UsageOut.of(completion.usage),
         cost=CostOut.of(route.provider.name, route.model, completion.usage),
+        notices=[notice] if notice else [],
     )
-    content: list[ContentBlock] = [block(completion.content, "completion")]
-    if completion.finish_reason == "length":
-        notice = finish_notice(completion.finish_reason, completion.content)
-        content.append(block(notice or "", "notice"))
+    content: list[ContentBlock] = [block(completion.content, "completion"), *notice_blocks(out.notices)]
     return CallToolResult(content=content, structured_content=out.model_dump())
+
+
+_EMPTY = "The model inserted nothing: the gap may already be complete, or give more of the prefix or suffix."

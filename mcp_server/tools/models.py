@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from mcp.types import CallToolResult, TextContent
@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from mcp_server.app import ToolContext, app_of
 from mcp_server.errors import ConfigError
-from mcp_server.upstream.client import UpstreamClient
+from mcp_server.upstream.catalog import ModelRow, traits_of
 from mcp_server.upstream.errors import UpstreamError
+from mcp_server.upstream.listing import fetch_rows
 from mcp_server.upstream.providers import TOOL_KINDS, Provider, Router
 
 
@@ -23,6 +24,7 @@ class ModelEntry(BaseModel):
     max_output_tokens: int | None = None
     input_modalities: list[str] | None = None
     features: list[str] | None = None
+    vision: bool | None = None  # reads images (ocr, image parts); None when neither the list nor the id says
 
 
 class ProviderFailure(BaseModel):
@@ -45,9 +47,12 @@ async def list_models(ctx: ToolContext) -> Annotated[CallToolResult, ModelsOutpu
 
     async def fetch(provider: Provider) -> None:
         try:
-            found[provider.name] = await _fetch(app.upstream, provider, defaults)
+            rows = await fetch_rows(app.upstream, provider)
         except UpstreamError as exc:
             found[provider.name] = exc
+            return
+        app.router.directory.learn(provider.name, rows)
+        found[provider.name] = [_entry(provider.name, row, defaults) for row in rows]
 
     async with anyio.create_task_group() as tg:
         for provider in app.router.providers:
@@ -70,31 +75,16 @@ def _defaults(router: Router) -> dict[tuple[str, str], list[str]]:
     return found
 
 
-async def _fetch(
-    upstream: UpstreamClient, provider: Provider, defaults: dict[tuple[str, str], list[str]]
-) -> list[ModelEntry]:
-    # DeepSeek answers {"object": "list", "data": [...]}, Atlas {"code": 200, "msg": ..., "data": [...]}.
-    body = await upstream.get_json(provider, provider.url("models"), auth=provider.models_need_key)
-    rows = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(rows, list):
-        raise UpstreamError("answered /models in an unknown shape; check the base URL.", origin=provider.origin)
-    return [_entry(provider.name, row, defaults) for row in rows if _usable(row)]
-
-
-def _usable(row: Any) -> bool:
-    # Atlas lists models that are not deployed yet with is_ready false; calls to them fail.
-    return isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("is_ready", True) is not False
-
-
-def _entry(provider: str, row: dict[str, Any], defaults: dict[tuple[str, str], list[str]]) -> ModelEntry:
+def _entry(provider: str, row: ModelRow, defaults: dict[tuple[str, str], list[str]]) -> ModelEntry:
     return ModelEntry(
-        id=row["id"],
+        id=row.id,
         provider=provider,
-        default_for=sorted(defaults.get((provider, row["id"]), [])),
-        context_length=_int(row.get("context_length") or row.get("max_model_len")),
-        max_output_tokens=_int(row.get("max_output_length")),
-        input_modalities=_strings(row.get("input_modalities")),
-        features=_strings(row.get("supported_features")),
+        default_for=sorted(defaults.get((provider, row.id), [])),
+        context_length=row.context_length,
+        max_output_tokens=row.max_output_tokens,
+        input_modalities=row.input_modalities,
+        features=row.features,
+        vision=traits_of(row.id, row.input_modalities).vision,
     )
 
 
@@ -111,17 +101,13 @@ def _merge(providers: tuple[Provider, ...], found: dict[str, list[ModelEntry] | 
 
 
 def _table(out: ModelsOutput) -> str:
-    lines = [
-        f"{m.provider}:{m.id}" + (f"  (default for {', '.join(m.default_for)})" if m.default_for else "")
-        for m in out.models
-    ]
+    lines = [f"{m.provider}:{m.id}{_remarks(m)}" for m in out.models]
     lines += [f"{e.provider}: unavailable: {e.error}" for e in out.errors]
     return "\n".join(lines) or "No models listed."
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _strings(value: Any) -> list[str] | None:
-    return [str(v) for v in value] if isinstance(value, list) else None
+def _remarks(model: ModelEntry) -> str:
+    remarks = [f"default for {', '.join(model.default_for)}"] if model.default_for else []
+    if model.vision is not None:
+        remarks.append("reads images" if model.vision else "text only")
+    return f"  ({'; '.join(remarks)})" if remarks else ""

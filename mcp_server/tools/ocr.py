@@ -16,13 +16,13 @@ from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
 from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
-from mcp_server.errors import InputError
+from mcp_server.errors import ConfigError, InputError
 from mcp_server.progress import ProgressReporter
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Route
 
-from .common import CostOut, UsageOut, block
+from .common import CostOut, UsageOut, block, notice_blocks
 
 if TYPE_CHECKING:
     from mcp_server import media
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 Mode = Literal["markdown", "text", "figure", "describe", "locate"]
 PAGES_IN_FLIGHT = 3
 OCR_MAX_TOKENS = 8192  # hosts of DeepSeek-OCR cap output here (WIRE.md §11)
+MAX_SOURCE_CHARS = 48 * 1024 * 1024  # a 32 MiB file as base64, with room for a data: URL's header
 
 _OCR_PROMPTS: dict[Mode, str] = {
     "markdown": "<|grounding|>Convert the document to markdown.",
@@ -68,9 +69,12 @@ class PageOut(BaseModel):
     page: int | None
     markdown: str
     boxes: list[BoxOut]
-    width: int | None
+    width: int | None  # pixels of the image sent, which the boxes are in
     height: int | None
+    original_width: int | None  # pixels of the page or image given, to map boxes back onto it
+    original_height: int | None
     boxes_normalized: bool
+    finish_reason: str | None
 
 
 class OcrOutput(BaseModel):
@@ -79,7 +83,7 @@ class OcrOutput(BaseModel):
     provider: str
     usage: UsageOut
     cost: CostOut | None
-    notes: list[str]
+    notices: list[str]
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,10 @@ class Job:
 
 
 async def ocr(
-    source: Annotated[str, Field(description="Image or PDF: local path, http(s) URL, data: URL or base64.")],
+    source: Annotated[
+        str,
+        Field(description="Image or PDF: local path, http(s) URL, data: URL or base64.", max_length=MAX_SOURCE_CHARS),
+    ],
     ctx: ToolContext,
     mode: Annotated[Mode, Field(description="markdown (layout), text (plain), figure, describe, locate.")] = "markdown",
     target: Annotated[str | None, Field(description="Text to find (mode locate).", max_length=200)] = None,
@@ -104,18 +111,27 @@ async def ocr(
     if mode == "locate" and not (target or "").strip():
         raise InputError("mode 'locate' needs `target`: the text to find in the image.")
     app = app_of(ctx)
-    job = _job(app, mode, (target or "").strip(), model, include_boxes)
+    job = await _job(app, mode, (target or "").strip(), model, include_boxes)
     from mcp_server import media  # image/PDF helpers load with the first ocr call, not at start-up
 
-    opened = await media.open_source(source, pages=pages, limits=media.Limits(), base_dir=Path.cwd())
-    results = await _run_pages(ctx, app, job, opened, reporter_for(ctx, "ocr"))
+    opened = await media.open_source(
+        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderers=app.renderers
+    )
+    reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
+    async with reporter.running():
+        results = await _run_pages(app, job, opened, reporter)
     return _result(job, opened, results)
 
 
-def _job(app: AppContext, mode: Mode, target: str, model: str | None, include_boxes: bool | None) -> Job:
-    route = app.router.route("ocr", model)
+async def _job(app: AppContext, mode: Mode, target: str, model: str | None, include_boxes: bool | None) -> Job:
+    route = await app.router.resolve("ocr", model)
+    if route.traits.vision is False:
+        raise ConfigError(
+            f"{route.model} reads text only, so it cannot read images; omit `model` for the default OCR model, "
+            "or call list_models for the ids that read images."
+        )
     boxes = include_boxes if include_boxes is not None else mode in ("markdown", "locate")
-    if "ocr" in route.model.lower():
+    if route.traits.deepseek_ocr:
         prompt = _OCR_PROMPTS[mode].format(target=target)
         if mode == "markdown" and not boxes:
             prompt = prompt.removeprefix("<|grounding|>")
@@ -127,7 +143,7 @@ def _job(app: AppContext, mode: Mode, target: str, model: str | None, include_bo
 
 
 async def _run_pages(
-    ctx: ToolContext, app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter
+    app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter
 ) -> list[tuple[media.ImagePart, Completion]]:
     numbers = opened.page_numbers
     results: dict[int, tuple[media.ImagePart, Completion]] = {}
@@ -143,9 +159,7 @@ async def _run_pages(
                 failure.append(_on_page(exc, number, opened.kind))
                 scope.cancel()  # the remaining pages are pointless once one has failed
                 return
-        await ctx.report_progress(
-            len(results), len(numbers), f"ocr: page {number} done ({len(results)}/{len(numbers)})"
-        )
+        await reporter.advance(len(results), f"page {number}" if opened.kind == "pdf" else "image")
 
     async with anyio.create_task_group() as tg:
         for number in numbers:
@@ -171,7 +185,7 @@ async def _ask(app: AppContext, job: Job, part: media.ImagePart, reporter: Progr
         "stream_options": {"include_usage": True},
         **job.route.provider.thinking_params(False, None),
     }
-    if "ocr" in job.route.model.lower():
+    if job.route.traits.deepseek_ocr:
         payload |= {"max_tokens": OCR_MAX_TOKENS, "temperature": 0.0}
     provider = job.route.provider
     return await app.upstream.stream(provider, provider.url("chat/completions"), payload, on_retry=reporter.notice)
@@ -182,20 +196,24 @@ def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart,
     usage = sum((c.usage for _, c in results), Usage())
     from mcp_server import media
 
-    notes = list(opened.notes) + [n for part, _ in results if (n := media.resize_note(part))]
+    notices = media.notes_for(opened, [part for part, _ in results])
+    notices += [_cut(page) for page in pages if page.finish_reason == "length"]
     out = OcrOutput(
         pages=pages,
         model=results[0][1].model or job.route.model if results else job.route.model,
         provider=job.route.provider.name,
         usage=UsageOut.of(usage),
         cost=CostOut.of(job.route.provider.name, job.route.model, usage),
-        notes=notes,
+        notices=notices,
     )
     text = _joined(pages, numbered=opened.kind == "pdf")
-    content: list[ContentBlock] = [block(text, "document")]
-    if notes:
-        content.append(block(" ".join(notes), "notice"))
+    content: list[ContentBlock] = [block(text, "document"), *notice_blocks(notices)]
     return CallToolResult(content=content, structured_content=out.model_dump())
+
+
+def _cut(page: PageOut) -> str:
+    where = f"page {page.page}" if page.page is not None else "the image"
+    return f"the text of {where} stopped at the output limit (finish_reason=length): it may be incomplete"
 
 
 def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
@@ -209,7 +227,10 @@ def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
         boxes=boxes,
         width=part.width,
         height=part.height,
+        original_width=part.original_width,
+        original_height=part.original_height,
         boxes_normalized=parsed.normalized,
+        finish_reason=completion.finish_reason,
     )
 
 

@@ -4,27 +4,32 @@ foreign exception into the project's error tree at this one boundary."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
 import httpx2
 
-from mcp_server.config import Settings, redact
-from mcp_server.upstream.completion import Accumulator, Completion, Phase
+from mcp_server.config import Settings
+from mcp_server.redaction import Redactor
+from mcp_server.upstream.completion import Accumulator, AnswerTooLarge, Completion, Malformed, Phase, ThinkTags
 from mcp_server.upstream.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     StreamError,
     UpstreamError,
+    error_from_event,
     error_from_response,
 )
 from mcp_server.upstream.providers import Provider
-from mcp_server.upstream.sse import Comment, iter_sse
+from mcp_server.upstream.sse import Comment, TooLarge, iter_lines, iter_sse
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,22 @@ async def _silent(text: str) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What one request is, for its error messages: the provider, what was asked, and of which model."""
+
+    provider: Provider
+    what: str  # "POST /chat/completions", "GET /models", ...
+    model: str | None = None
+    streaming: bool = False
+
+
 class UpstreamClient:
     """Talks to every provider through one connection pool. Closes only the HTTP client it created itself."""
 
     def __init__(self, settings: Settings, http: httpx2.AsyncClient | None = None) -> None:
         self._settings = settings
+        self._redact = Redactor(settings.secrets)
         self._owns_http = http is None
         self._client = http
         self._limiter = anyio.CapacityLimiter(settings.limits.max_concurrent_upstream)
@@ -83,70 +99,61 @@ class UpstreamClient:
         payload: dict[str, Any],
         *,
         observer: Observer = _ignore,
-        split_think_tags: bool = False,
+        think_tags: ThinkTags = "off",
         on_retry: Notice = _silent,
     ) -> Completion:
         """POST a streaming request and gather the completion, retrying only while no answer has arrived."""
+        model = payload.get("model")
+        call = _Call(provider, f"POST {_path(url)}", model if isinstance(model, str) else None, streaming=True)
 
         async def attempt() -> Completion:
-            acc = Accumulator(split_think_tags=split_think_tags)
-            return await self._stream_once(provider, url, payload, acc, observer)
+            acc = Accumulator(think_tags=think_tags)
+            return await self._stream_once(call, url, payload, acc, observer)
 
-        return await self._with_retries(attempt, on_retry)
+        return await self._with_retries(call, attempt, on_retry)
 
     async def get_json(self, provider: Provider, url: str, *, auth: bool = True) -> Any:
         """GET a JSON document (model lists, balances), with the same retries and error mapping."""
+        call = _Call(provider, f"GET {_path(url)}")
 
         async def attempt() -> Any:
             headers = provider.headers() if auth else {"Accept": "application/json", "User-Agent": "deepseek-mcp"}
             async with self._limiter:
-                response = await self._guard(provider, lambda: self._http.get(url, headers=headers))
-            if response.status_code >= 400:
-                raise self._status_error(provider, response.status_code, response.headers, response.content, None)
-            return self._decode_json(provider, response.content, response.headers)
+                request = self._http.build_request("GET", url, headers=headers)
+                response = await self._guard(call, lambda: self._http.send(request, stream=True))
+                try:
+                    return await self._read_json(call, response)
+                finally:
+                    await response.aclose()
 
-        return await self._with_retries(attempt)
+        return await self._with_retries(call, attempt)
 
     async def _stream_once(
-        self, provider: Provider, url: str, payload: dict[str, Any], acc: Accumulator, observer: Observer
+        self, call: _Call, url: str, payload: dict[str, Any], acc: Accumulator, observer: Observer
     ) -> Completion:
-        model = payload.get("model")
-        request = self._http.build_request("POST", url, json=payload, headers=provider.headers())
         async with self._limiter:
-            response = await self._guard(provider, lambda: self._http.send(request, stream=True))
+            response = await self._guard(
+                call,
+                lambda: self._http.send(
+                    self._http.build_request("POST", url, json=payload, headers=call.provider.headers()), stream=True
+                ),
+            )
             request_id = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")
             try:
-                if response.status_code >= 400:
-                    body = await self._guard(provider, lambda: _read_capped(response, _MAX_ERROR_BODY))
-                    raise self._status_error(provider, response.status_code, response.headers, body, model)
-                await observer("queued", 0)
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    body = await self._guard(provider, lambda: _read_capped(response, _MAX_JSON_BODY))
-                    decoded = self._decode_json(provider, body, response.headers)
-                    if not isinstance(decoded, dict):
-                        raise StreamError(
-                            "answered with JSON that is not a completion.",
-                            origin=provider.origin,
-                            request_id=request_id,
-                            retryable=False,
-                        )
-                    _raise_if_error_event(decoded)
-                    acc.feed_full(decoded)
+                if "text/event-stream" not in response.headers.get("content-type", "") or response.is_error:
+                    body = await self._read_json(call, response)
+                    await observer("queued", 0)
+                    self._raise_for_error_body(call, body, request_id)
+                    self._parse(call, lambda: acc.feed_full(_completion_body(body)), request_id)
                 else:
-                    await self._guard(provider, lambda: _consume(response, acc, observer), acc)
-            except _ErrorEvent as exc:
-                raise StreamError(
-                    f"failed while answering: {redact(str(exc), self._settings.secrets)}; try again.",
-                    origin=provider.origin,
-                    request_id=request_id,
-                    retryable=acc.pieces == 0,
-                ) from None
+                    await observer("queued", 0)
+                    await self._guard(call, lambda: self._consume(call, response, acc, observer, request_id), acc)
             finally:
                 await response.aclose()
         if not acc.finished:
             raise StreamError(
                 f"the stream ended before the answer was complete ({acc.pieces} pieces received); try again.",
-                origin=provider.origin,
+                origin=call.provider.origin,
                 request_id=request_id,
                 retryable=acc.pieces == 0,
             )
@@ -154,23 +161,120 @@ class UpstreamClient:
         completion.request_id = request_id
         return completion
 
-    async def _guard(self, provider: Provider, call: Callable[[], Awaitable[T]], acc: Accumulator | None = None) -> T:
-        """Run one piece of I/O, translating httpx2's exceptions into ours; `acc` tells whether an answer began."""
+    async def _consume(
+        self, call: _Call, response: httpx2.Response, acc: Accumulator, observer: Observer, request_id: str | None
+    ) -> None:
+        malformed = 0
+        lines = iter_lines(response.aiter_bytes())
+        async for item in iter_sse(lines):
+            if isinstance(item, Comment):
+                await observer(acc.phase, acc.pieces)
+                continue
+            if item.data.strip() == "[DONE]":
+                acc.done = True
+                await _drain(lines)
+                break
+            try:
+                chunk = json.loads(item.data)
+            except ValueError:
+                malformed += 1
+                log.warning("skipped an SSE event that is not JSON (%d so far)", malformed)
+                continue
+            if not isinstance(chunk, dict):
+                malformed += 1
+                continue
+            if _is_error(chunk):
+                raise error_from_event(
+                    call.provider.origin, chunk, model=call.model, request_id=request_id, answered=acc.pieces > 0
+                )
+            self._parse(call, functools.partial(acc.feed, chunk), request_id)
+            await observer(acc.phase, acc.pieces)
+        if acc.done and acc.pieces == 0 and acc.finish_reason is None and malformed:
+            raise self._malformed(call, f"{malformed} events that are not completion chunks", request_id)
+
+    def _parse(self, call: _Call, feed: Callable[[], None], request_id: str | None) -> None:
         try:
-            return await call()
-        except httpx2.TimeoutException as exc:
-            if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout):
-                raise APIConnectionError(
-                    f"could not connect to {provider.base_url} within {self._settings.connect_timeout:g} s.",
-                    origin=provider.origin,
-                ) from exc
-            raise APITimeoutError(
-                f"no data for {self._settings.timeout:g} s, so the call was abandoned. Raise DEEPSEEK_MCP_TIMEOUT "
-                "for very long thinking calls, or try again later.",
+            feed()
+        except Malformed as exc:
+            raise self._malformed(call, str(exc), request_id) from None
+        except AnswerTooLarge as exc:
+            raise StreamError(
+                f"{exc}, more than this server holds; lower max_tokens or ask for less.",
+                origin=call.provider.origin,
+                request_id=request_id,
+                retryable=False,
+            ) from None
+
+    def _malformed(self, call: _Call, detail: str, request_id: str | None) -> StreamError:
+        return StreamError(
+            f"answered {call.what} with a malformed completion ({detail}). Check the base URL "
+            f"({call.provider.base_url}); if it is right, the provider sent a broken answer: try again.",
+            origin=call.provider.origin,
+            request_id=request_id,
+            retryable=False,
+        )
+
+    def _raise_for_error_body(self, call: _Call, body: Any, request_id: str | None) -> None:
+        # A 200 whose JSON body is an error envelope (gateways do this) is that error.
+        if isinstance(body, dict) and _is_error(body):
+            raise error_from_event(call.provider.origin, body, model=call.model, request_id=request_id, answered=False)
+
+    async def _read_json(self, call: _Call, response: httpx2.Response) -> Any:
+        """The body of a finished request as JSON, or the error its status stands for."""
+        if response.status_code >= 400:
+            body = await self._guard(call, lambda: _read_capped(response, _MAX_ERROR_BODY))
+            clean = self._redact(body.decode("utf-8", errors="replace")).encode()
+            raise error_from_response(
+                call.provider.origin, response.status_code, response.headers, clean, model=call.model
+            )
+        body = await self._guard(call, lambda: _read_capped(response, _MAX_JSON_BODY + 1))
+        if len(body) > _MAX_JSON_BODY:
+            raise StreamError(
+                f"answered {call.what} with a body over {_MAX_JSON_BODY // 2**20} MiB; check the base URL.",
+                origin=call.provider.origin,
+                retryable=False,
+            )
+        try:
+            return json.loads(body)  # leading newlines (DeepSeek's queue keep-alive) are whitespace to JSON
+        except ValueError:
+            raise StreamError(
+                f"answered {call.what} with something that is not JSON "
+                f"({response.headers.get('content-type', 'no content type')}); check the base URL.",
+                origin=call.provider.origin,
+                retryable=False,
+            ) from None
+
+    async def _guard(self, call: _Call, io: Callable[[], Awaitable[T]], acc: Accumulator | None = None) -> T:
+        """Run one piece of I/O, translating httpx2's exceptions into ours; `acc` tells whether an answer began."""
+        provider, settings = call.provider, self._settings
+        try:
+            return await io()
+        except httpx2.PoolTimeout as exc:
+            raise APIConnectionError(
+                f"all {settings.limits.max_concurrent_upstream} upstream connections stayed busy for "
+                f"{settings.timeout:g} s; send fewer calls at once (or raise DEEPSEEK_MCP_MAX_CONCURRENCY).",
                 origin=provider.origin,
             ) from exc
+        except httpx2.ConnectTimeout as exc:
+            raise APIConnectionError(
+                f"could not connect to {provider.base_url} within {settings.connect_timeout:g} s; check the network "
+                "and the base URL.",
+                origin=provider.origin,
+            ) from exc
+        except httpx2.TimeoutException as exc:
+            raise APITimeoutError(_silence(call, settings.timeout), origin=provider.origin) from exc
+        except TooLarge as exc:
+            raise StreamError(
+                f"{exc}, more than this server reads; the upstream is not sending a normal answer.",
+                origin=provider.origin,
+                retryable=False,
+            ) from None
+        except httpx2.InvalidURL as exc:
+            raise APIConnectionError(
+                f"the URL {self._redact(str(exc))} is not valid; check the base URL.", origin=provider.origin
+            ) from None
         except httpx2.TransportError as exc:
-            reason = redact(str(exc) or type(exc).__name__, self._settings.secrets)
+            reason = self._redact(str(exc) or type(exc).__name__)
             if isinstance(exc, httpx2.ConnectError):
                 raise APIConnectionError(
                     f"could not connect to {provider.base_url} ({reason}); check the network and the base URL.",
@@ -182,47 +286,68 @@ class UpstreamClient:
                 retryable=acc is None or acc.pieces == 0,
             ) from exc
 
-    def _status_error(
-        self, provider: Provider, status: int, headers: httpx2.Headers, body: bytes, model: Any
-    ) -> UpstreamError:
-        clean = redact(body.decode("utf-8", errors="replace"), self._settings.secrets).encode()
-        return error_from_response(
-            provider.origin, status, headers, clean, model=model if isinstance(model, str) else None
-        )
-
-    def _decode_json(self, provider: Provider, body: bytes, headers: httpx2.Headers) -> Any:
-        try:
-            return json.loads(body)  # leading newlines (DeepSeek's queue keep-alive) are whitespace to JSON
-        except ValueError:
-            raise StreamError(
-                f"answered with something that is not JSON ({headers.get('content-type', 'no content type')}); "
-                "check the base URL.",
-                origin=provider.origin,
-                retryable=False,
-            ) from None
-
-    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent) -> T:
+    async def _with_retries(self, call: _Call, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent) -> T:
         tries = self._settings.max_retries + 1
         for number in range(1, tries + 1):
             try:
                 return await attempt()
             except UpstreamError as exc:
+                retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
+                if exc.retryable and retry_after is not None and retry_after > self._settings.retry_after_cap:
+                    exc.args = (f"{exc.args[0]} {self._wait_longer(call, retry_after)}",)
+                    raise
                 if not exc.retryable or number == tries:
                     if number > 1:
                         exc.args = (f"{exc.args[0]} (gave up after {number} attempts)",)
                     raise
-                retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
                 delay = self._backoff(number, retry_after)
                 log.info("attempt %d failed (%s); retrying in %.2f s", number, exc, delay)
                 await on_retry(f"attempt {number} of {tries} failed ({_reason(exc)}); retrying in {delay:.1f} s")
                 await anyio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _wait_longer(self, call: _Call, retry_after: float) -> str:
+        # Retrying before the provider's time is a certain refusal; say when instead.
+        when = (datetime.now(UTC) + timedelta(seconds=retry_after)).strftime("%H:%M:%S UTC")
+        return (
+            f"{call.provider.origin.label} asked to wait {retry_after:.0f} s before retrying, longer than this server "
+            f"waits ({self._settings.retry_after_cap:g} s): try again after {when}."
+        )
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self._settings.retry_after_cap)
         ceiling = min(self._settings.retry_base_delay * 2.0 ** (attempt - 1), self._settings.retry_max_delay)
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+def _silence(call: _Call, timeout: float) -> str:
+    if call.streaming:
+        return (
+            f"no data for {timeout:g} s, so the call was abandoned. Raise DEEPSEEK_MCP_TIMEOUT for very long "
+            "thinking calls, or try again later."
+        )
+    return f"no answer to {call.what} within {timeout:g} s; the provider may be overloaded: try again later."
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[-1].partition("/")[2].partition("?")[0]
+
+
+def _is_error(chunk: dict[str, Any]) -> bool:
+    """Whether a JSON object is an error envelope rather than a completion (or its chunk)."""
+    if "choices" in chunk:
+        return False
+    if chunk.get("error") not in (None, False):
+        return True
+    code = chunk.get("code")
+    return "msg" in chunk and code is not None and code not in (0, 200, "0", "200", "success")
+
+
+def _completion_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Malformed("the body is JSON, but not a completion object")
+    return body
 
 
 def _describe_break(exc: httpx2.TransportError, reason: str) -> str:
@@ -249,67 +374,12 @@ async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
     return b"".join(chunks)[:cap]
 
 
-async def _consume(response: httpx2.Response, acc: Accumulator, observer: Observer) -> None:
-    malformed = 0
-    lines = _lines(response.aiter_bytes())
-    async for item in iter_sse(lines):
-        if isinstance(item, Comment):
-            await observer(acc.phase, acc.pieces)
-            continue
-        if item.data.strip() == "[DONE]":
-            await _drain(lines)
-            return
-        try:
-            chunk = json.loads(item.data)
-        except ValueError:
-            malformed += 1
-            log.warning("skipped an SSE event that is not JSON (%d so far)", malformed)
-            continue
-        if not isinstance(chunk, dict):
-            continue
-        _raise_if_error_event(chunk)
-        acc.feed(chunk)
-        await observer(acc.phase, acc.pieces)
-
-
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The body's lines (ended by LF, CRLF or CR, as SSE allows), split on bytes: httpx2's aiter_lines stacks a
-    text decoder and a line decoder on the body, two more steps for each of the thousands of chunks of a fast
-    stream. SSE is UTF-8 by definition, and no UTF-8 character contains a line break byte."""
-    pending = b""
-    async for chunk in chunks:
-        lines = (pending + chunk).splitlines(keepends=True)
-        # The last piece may be a line still arriving, or a CR whose LF is in the next chunk.
-        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        for line in lines:
-            yield line.rstrip(b"\r\n").decode("utf-8", errors="replace")
-    if pending:
-        yield pending.rstrip(b"\r\n").decode("utf-8", errors="replace")
-
-
 async def _drain(lines: AsyncIterator[str]) -> None:
     """Read the rest of a finished stream, so its connection goes back to the pool instead of being closed.
 
     The answer is complete by now: a server that keeps the body open, or cuts it, costs the pooled connection,
     never the answer.
     """
-    with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx2.TransportError):
+    with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx2.TransportError, TooLarge):
         async for _ in lines:
             pass
-
-
-class _ErrorEvent(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
-
-def _raise_if_error_event(chunk: dict[str, Any]) -> None:
-    if "choices" in chunk:
-        return
-    error = chunk.get("error")
-    if isinstance(error, dict):
-        raise _ErrorEvent(str(error.get("message") or error.get("type") or "unknown error"))
-    if isinstance(error, str):
-        raise _ErrorEvent(error)
-    if "msg" in chunk and "code" in chunk:
-        raise _ErrorEvent(str(chunk["msg"]))

@@ -2,7 +2,10 @@
 
 Reasoning arrives as `reasoning_content` (DeepSeek, Atlas), as `reasoning` (vLLM, SGLang), or inline as
 `<think>...</think>` at the start of the content (Ollama, LM Studio, raw chat templates); all three end up in
-`reasoning`, apart from the answer.
+`reasoning`, apart from the answer. Inline tags are looked for only where the provider may send them (`ThinkTags`).
+
+Chunks are checked as they are read: a field of the wrong type is `Malformed` (the client names the provider),
+and an answer past `max_chars` is `AnswerTooLarge`, so a looping or hostile upstream cannot grow memory unbounded.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from dataclasses import astuple, dataclass, field
 from typing import Any, Literal
 
 Phase = Literal["queued", "reasoning", "answering"]
+# off: content is all answer. leading: a `<think>` block at the very start is reasoning. inline: also a bare
+# `</think>` with no opening tag, which templates that open the block in the prompt leave in thinking output.
+ThinkTags = Literal["off", "leading", "inline"]
+MAX_ANSWER_CHARS = 64 * 1024 * 1024  # reasoning and answer together; 393K tokens of text is about 1.6M characters
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
@@ -60,15 +67,27 @@ class Completion:
     request_id: str | None = None
 
 
+class Malformed(Exception):
+    """A chunk or body that is not a completion; the message says which field is wrong."""
+
+
+class AnswerTooLarge(Exception):
+    """The answer passed MAX_ANSWER_CHARS."""
+
+
 class Accumulator:
     """Feeds on chunks; knows the phase and how many pieces of answer have arrived (the progress count)."""
 
-    def __init__(self, *, split_think_tags: bool = False) -> None:
+    def __init__(self, *, think_tags: ThinkTags = "off", max_chars: int = MAX_ANSWER_CHARS) -> None:
         self._content: list[str] = []
         self._reasoning: list[str] = []
-        self._think = _ThinkSplitter() if split_think_tags else None
+        self._think = _ThinkSplitter() if think_tags != "off" else None
+        self._closing_only = think_tags == "inline"
         self._native_reasoning = False
+        self._chars = 0
+        self._max_chars = max_chars
         self.finish_reason: str | None = None
+        self.done = False  # `data: [DONE]` arrived: the stream is complete even without a finish_reason
         self.usage_raw: dict[str, Any] | None = None
         self.model: str | None = None
         self.pieces = 0
@@ -78,39 +97,50 @@ class Accumulator:
         """Take one parsed chunk (`chat.completion.chunk` or `text_completion`)."""
         if isinstance(chunk.get("model"), str):
             self.model = chunk["model"]
-        if isinstance(chunk.get("usage"), dict):
-            self.usage_raw = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+        usage = chunk.get("usage")
+        if usage is not None:
+            self.usage_raw = _typed(usage, dict, "usage")
+        choices = chunk.get("choices")
+        for choice in _typed(choices, list, "choices") if choices is not None else ():
+            choice = _typed(choice, dict, "a choice")
+            if choice.get("index", 0) == 0:
                 self._choice(choice)
 
     def feed_full(self, body: dict[str, Any]) -> None:
         """Take a non-streamed response (a gateway that ignored `stream: true`)."""
-        choices = body.get("choices") or [{}]
-        first = choices[0] if isinstance(choices[0], dict) else {}
-        message = first.get("message") or {}
+        choices = _typed(body.get("choices"), list, "choices")
+        if not choices:
+            raise Malformed("`choices` is empty")
+        first = _typed(choices[0], dict, "a choice")
+        message = _typed(first.get("message") or {}, dict, "message")
         self.feed({**body, "choices": [{"delta": message, "text": first.get("text"), **_finish(first)}]})
 
     def _choice(self, choice: dict[str, Any]) -> None:
-        delta = choice.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
+        delta = _typed(choice.get("delta") or {}, dict, "delta")
+        reasoning = _text(delta, "reasoning_content") or _text(delta, "reasoning")
+        if reasoning:
             self._native_reasoning = True
             self._add_reasoning(reasoning)
-        content = delta.get("content")
-        if not isinstance(content, str) or not content:
-            content = choice.get("text")  # FIM / legacy completions
-        if isinstance(content, str) and content:
+        content = _text(delta, "content") or _text(choice, "text")  # `text`: FIM / legacy completions
+        if content:
             self._add_content(content)
-        if choice.get("finish_reason"):
-            self.finish_reason = str(choice["finish_reason"])
+        finish = choice.get("finish_reason")
+        if finish is not None:
+            self.finish_reason = _typed(finish, str, "finish_reason") or None
+
+    def _grow(self, text: str) -> None:
+        self._chars += len(text)
+        if self._chars > self._max_chars:
+            raise AnswerTooLarge(f"the answer passed {self._max_chars:,} characters")
 
     def _add_reasoning(self, text: str) -> None:
+        self._grow(text)
         self._reasoning.append(text)
         self.pieces += 1
         self.phase = "reasoning"
 
     def _add_content(self, text: str) -> None:
+        self._grow(text)
         if self._think is not None and not self._native_reasoning:
             reasoning, text = self._think.feed(text)
             if reasoning:
@@ -122,7 +152,7 @@ class Accumulator:
 
     @property
     def finished(self) -> bool:
-        return self.finish_reason is not None
+        return self.finish_reason is not None or self.done
 
     def result(self) -> Completion:
         if self._think is not None:
@@ -130,8 +160,8 @@ class Accumulator:
             self._reasoning.append(pending_reasoning)
             self._content.append(pending_content)
         reasoning, content = "".join(self._reasoning), "".join(self._content)
-        if self._think is not None and not reasoning and _THINK_CLOSE in content:
-            # Templates that open `<think>` in the prompt leave only the closing tag in the output.
+        if self._closing_only and not reasoning and _THINK_CLOSE in content and _THINK_OPEN not in content:
+            # Templates that open `<think>` in the prompt leave only the closing tag in thinking output.
             reasoning, _, content = content.partition(_THINK_CLOSE)
             content = content.lstrip("\n")
         return Completion(
@@ -190,6 +220,22 @@ def _partial_suffix(text: str, marker: str) -> int:
         if marker.startswith(text[-size:]):
             return size
     return 0
+
+
+def _typed(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, kind):
+        raise Malformed(f"`{name}` is {_kind(value)}, not {_kind(kind())}")
+    return value
+
+
+def _text(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return "" if value is None else str(_typed(value, str, name))
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _finish(choice: dict[str, Any]) -> dict[str, Any]:

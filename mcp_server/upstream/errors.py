@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 from mcp_server.errors import DeepSeekMCPError
 
@@ -84,6 +87,10 @@ class BadRequestError(APIStatusError):
     pass
 
 
+class ContextLengthError(BadRequestError):
+    """The messages and the answer would not fit the model's context."""
+
+
 class AuthenticationError(APIStatusError):
     pass
 
@@ -152,20 +159,89 @@ def error_from_response(
     parsed = parse_error_body(body)
     message, request_id = _split_trace(parsed.message)
     request_id = headers.get("x-ds-trace-id") or headers.get("x-request-id") or parsed.request_id or request_id
+    return _build(
+        origin, status, f"HTTP {status}", message, model, request_id, parse_retry_after(headers.get("retry-after"))
+    )
+
+
+# DeepSeek names an error's kind in `type` (WIRE.md §8); inside a stream that is all there is to classify by.
+_TYPE_STATUS = {
+    "authentication_error": 401,
+    "permission_error": 403,
+    "permission_denied_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "server_error": 500,
+    "api_error": 500,
+    "overloaded_error": 503,
+    "invalid_request_error": 400,
+}
+
+
+def error_from_event(
+    origin: Origin, event: Mapping[str, Any], *, model: str | None, request_id: str | None, answered: bool
+) -> APIStatusError:
+    """Map an error event inside an open stream, classified exactly as the HTTP status it stands for would be.
+
+    Atlas sends `{"code": 402, "msg": ...}`; DeepSeek `{"error": {"message", "type", "code"}}`. An event that began
+    after part of the answer arrived is never retried: the answer cannot be resumed, only asked again.
+    """
+    error = event.get("error")
+    fields: Mapping[str, Any] = error if isinstance(error, dict) else event
+    text = fields.get("message") or fields.get("msg") or (error if isinstance(error, str) else None)
+    message, in_text_id = _split_trace(_snippet(str(text or fields.get("type") or "unknown error")))
+    status = _event_status(fields, message)
+    built = _build(
+        origin,
+        status,
+        f"error event in the stream (as HTTP {status})",
+        message,
+        model,
+        request_id or _str_or_none(event.get("request_id")) or in_text_id,
+        None,
+    )
+    if answered:
+        built.retryable = False
+    return built
+
+
+def _event_status(fields: Mapping[str, Any], message: str) -> int:
+    code = fields.get("code") if isinstance(fields.get("code"), int) else fields.get("status")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    if "insufficient balance" in message.lower():
+        return 402
+    return _TYPE_STATUS.get(str(fields.get("type") or ""), 500)
+
+
+def _build(
+    origin: Origin,
+    status: int,
+    where: str,
+    message: str,
+    model: str | None,
+    request_id: str | None,
+    retry_after: float | None,
+) -> APIStatusError:
     cls, advice = _classify(origin, status, message, model)
     return cls(
-        f"HTTP {status}: {message}. {advice}",
+        f"{where}: {message}. {advice}",
         origin=origin,
         status=status,
         upstream_message=message,
         request_id=request_id,
-        retry_after=parse_retry_after(headers.get("retry-after")),
+        retry_after=retry_after,
     )
 
 
 def _classify(origin: Origin, status: int, message: str, model: str | None) -> tuple[type[APIStatusError], str]:
     lowered = message.lower()
     model_text = f"model {model[:100]!r}" if model else "the model"
+    if status in (400, 413) and _is_context_problem(lowered):
+        return ContextLengthError, (
+            f"The messages are longer than {model_text}'s context allows: start a new conversation (omit "
+            "conversation_id), or send less (a shorter prompt, fewer or smaller files)."
+        )
     if _is_model_problem(status, lowered):
         return (NotFoundError if status == 404 else BadRequestError), (
             f"{model_text} is not served by {origin.label}; call list_models for the ids it serves."
@@ -201,15 +277,29 @@ def _is_model_problem(status: int, lowered: str) -> bool:
     return status == 400 and ("model not exist" in lowered or "supported api model names" in lowered)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header given in seconds; HTTP dates are rare upstream and treated as absent."""
-    if not value:
+def _is_context_problem(lowered: str) -> bool:
+    return any(hint in lowered for hint in _CONTEXT_HINTS)
+
+
+_CONTEXT_HINTS = ("maximum context length", "context length", "context window", "too many tokens", "prompt is too long")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, given in seconds or as an HTTP date (RFC 9110 §10.2.3)."""
+    if not value or len(value) > 64:
         return None
+    value = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(value)
     except ValueError:
-        return None
-    return max(seconds, 0.0)
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    return max(seconds, 0.0) if seconds == seconds and seconds != float("inf") else None
 
 
 def _split_trace(message: str) -> tuple[str, str | None]:

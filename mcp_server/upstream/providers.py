@@ -1,21 +1,30 @@
-"""What differs between providers, and which provider a call goes to.
+"""What differs between providers, as data on each provider, and which provider a call goes to.
 
-Model ids are data: any id is accepted and passed through; the only knowledge kept here is each provider's
-default id per tool, which a user can always override with `model`.
+Model ids are data: any id is accepted and passed through. What a provider is told here is how to speak to it (how
+thinking is switched, whether it takes an effort level, where FIM and balances live, whether it may inline
+`<think>` tags) and which shape of id it serves; its live model list, once read, settles ids two providers could
+both serve.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import anyio
 
 from mcp_server.config import ProviderSettings, Settings
 from mcp_server.errors import ConfigError
-from mcp_server.upstream.errors import Origin
+from mcp_server.upstream.catalog import Directory, ModelRow, Traits, traits_of
+from mcp_server.upstream.completion import ThinkTags
+from mcp_server.upstream.errors import Origin, UpstreamError
 
 ToolKind = Literal["chat", "reason", "ocr", "fim"]
 TOOL_KINDS: tuple[ToolKind, ...] = ("chat", "reason", "ocr", "fim")
 Effort = Literal["low", "high", "max"]
+IdShape = Literal["bare", "namespaced", "any"]  # "deepseek-flash"; "deepseek-ai/deepseek-ocr"; whatever was loaded
+ThinkingSwitch = Literal["deepseek", "template"]  # `thinking` + `reasoning_effort`; vLLM's `chat_template_kwargs`
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,12 @@ class Provider:
     settings: ProviderSettings
     origin: Origin
     defaults: dict[ToolKind, str]
+    ids: IdShape
+    thinking: ThinkingSwitch = "deepseek"
+    effort: bool = True  # takes `reasoning_effort`
+    inline_think: bool = False  # may put reasoning inline as <think>...</think> (raw chat templates)
+    fim_path: str | None = None  # on the origin, without the version segment
+    balance: Literal["deepseek", "atlas"] | None = None  # which balance API the account has
     models_need_key: bool = True
 
     @property
@@ -50,13 +65,25 @@ class Provider:
 
     def thinking_params(self, enabled: bool, effort: Effort | None) -> dict[str, Any]:
         """Request fields that switch thinking on or off on this provider."""
-        if self.name == "openai":
+        if self.thinking == "template":
             # vLLM / SGLang serve DeepSeek's chat template, whose switch is a template kwarg (WIRE.md §9).
             return {"chat_template_kwargs": {"thinking": enabled, "enable_thinking": enabled}}
         params: dict[str, Any] = {"thinking": {"type": "enabled" if enabled else "disabled"}}
-        if enabled and effort is not None:
+        if enabled and effort is not None and self.effort:
             params["reasoning_effort"] = effort
         return params
+
+    def think_tags(self, thinking: bool) -> ThinkTags:
+        """How to read `<think>` in this provider's content: a bare `</think>` counts only when thinking was asked."""
+        if not self.inline_think:
+            return "off"
+        return "inline" if thinking else "leading"
+
+    def takes(self, model: str) -> bool:
+        """Whether an id of this shape can be one this provider serves."""
+        if self.ids == "any":
+            return True
+        return ("/" in model) == (self.ids == "namespaced")
 
 
 def _deepseek(settings: ProviderSettings) -> Provider:
@@ -67,7 +94,7 @@ def _deepseek(settings: ProviderSettings) -> Provider:
         "ocr": "deepseek-flash",
         "fim": "deepseek-flash",
     }
-    return Provider(settings, origin, defaults)
+    return Provider(settings, origin, defaults, ids="bare", fim_path="beta/completions", balance="deepseek")
 
 
 def _atlas(settings: ProviderSettings) -> Provider:
@@ -77,70 +104,125 @@ def _atlas(settings: ProviderSettings) -> Provider:
         "reason": "deepseek-ai/deepseek-v4-flash",
         "ocr": "deepseek-ai/deepseek-ocr",
     }
-    return Provider(settings, origin, defaults, models_need_key=False)
+    return Provider(settings, origin, defaults, ids="namespaced", balance="atlas", models_need_key=False)
 
 
 def _openai(settings: ProviderSettings) -> Provider:
     origin = Origin("openai", "OpenAI-compatible server", settings.key_env, settings.base_url)
     model = settings.default_model
     defaults: dict[ToolKind, str] = {"chat": model, "reason": model, "ocr": model} if model else {}
-    return Provider(settings, origin, defaults)
+    return Provider(settings, origin, defaults, ids="any", thinking="template", effort=False, inline_think=True)
 
 
 _BUILDERS = {"deepseek": _deepseek, "atlas": _atlas, "openai": _openai}
+Lister = Callable[[Provider], Awaitable[list[ModelRow]]]  # a provider's live model list (raises UpstreamError)
+LIST_WAIT = 5.0  # seconds routing waits for model lists before it settles by id shape alone
 
 
 @dataclass(frozen=True)
 class Route:
     provider: Provider
     model: str
+    traits: Traits = field(default_factory=Traits)
 
 
 class Router:
-    """Picks the provider and model id for a call: explicit `provider:model` first, then the id's shape, then order."""
+    """Picks the provider and model id for a call: `provider:model` first, then who serves the id, then the order
+    of preference (DeepSeek, Atlas Cloud, a self-hosted server; DeepSeek-OCR's home first for ocr)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, directory: Directory | None = None, lister: Lister | None = None) -> None:
         self.providers = tuple(_BUILDERS[p.name](p) for p in settings.providers)
+        self.directory = directory or Directory()
+        self._lister = lister
 
     def get(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
 
     def route(self, tool: ToolKind, model: str | None = None) -> Route:
-        """The provider and model id for one call of `tool`. Raises ConfigError naming the variable to set."""
+        """The provider and model id for one call of `tool`, from what is known now (no request is made).
+        Raises ConfigError naming the variable to set."""
+        candidates = self._candidates(tool, model)
+        return candidates if isinstance(candidates, Route) else self._settle(candidates, (model or "").strip())
+
+    async def resolve(self, tool: ToolKind, model: str | None = None) -> Route:
+        """As `route`, but an id that several providers could serve is settled by their live model lists."""
+        candidates = self._candidates(tool, model)
+        if isinstance(candidates, Route):
+            return candidates
+        wanted = (model or "").strip()
+        unknown = [p for p in candidates if self.directory.known(p.name) is None]
+        if len(candidates) > 1 and unknown and self._lister is not None and self._served_by(candidates, wanted) is None:
+            await self._learn(unknown)
+        return self._settle(candidates, wanted)
+
+    def _candidates(self, tool: ToolKind, model: str | None) -> Route | list[Provider]:
         if not self.providers:
             raise ConfigError(
                 "No API key is set. Set DEEPSEEK_API_KEY (DeepSeek) or ATLASCLOUD_API_KEY (Atlas Cloud) in the "
                 "server's environment, e.g. the `env` block of your IDE's MCP config, then restart the server."
             )
-        if tool == "fim" and self.get("deepseek") is None:
+        preferred = self._preferred(tool)
+        if not preferred:
             raise ConfigError(self._no_default_message(tool))
         model = (model or "").strip() or None
-        if model is not None:
-            return self._explicit(tool, model)
-        for provider in self._preferred(tool):
-            default = provider.defaults.get(tool)
-            if default is not None:
-                return Route(provider, default)
-        raise ConfigError(self._no_default_message(tool))
-
-    def _explicit(self, tool: ToolKind, model: str) -> Route:
+        if model is None:
+            for provider in preferred:
+                default = provider.defaults.get(tool)
+                if default is not None:
+                    return self._route(provider, default)
+            raise ConfigError(self._no_default_message(tool))
         prefix, sep, rest = model.partition(":")
         if sep and prefix in _BUILDERS and rest:
-            provider = self.get(prefix)
-            if provider is None:
-                raise ConfigError(f"Provider {prefix!r} is not configured: {_key_hint(prefix)}")
-            return Route(provider, rest)
-        if "/" in model and (atlas := self.get("atlas")) is not None:
-            return Route(atlas, model)  # Atlas ids are namespaced ("deepseek-ai/..."); DeepSeek's never are
-        return Route(self._preferred(tool)[0], model)
+            named = self.get(prefix)
+            if named is None or named not in preferred:
+                raise ConfigError(self._unavailable(tool, prefix))
+            return self._route(named, rest)
+        return [p for p in preferred if p.takes(model)] or list(preferred[:1])
+
+    def _settle(self, candidates: list[Provider], model: str) -> Route:
+        return self._route(self._served_by(candidates, model) or candidates[0], model)
+
+    def _served_by(self, candidates: list[Provider], model: str) -> Provider | None:
+        for provider in candidates:
+            rows = self.directory.known(provider.name)
+            if rows is not None and model in rows:
+                return provider
+        return None
+
+    async def _learn(self, providers: list[Provider]) -> None:
+        lister = self._lister
+        assert lister is not None
+
+        async def one(provider: Provider) -> None:
+            try:
+                self.directory.learn(provider.name, await lister(provider))
+            except UpstreamError:  # unreachable now: the id's shape decides, and the call itself will say more
+                return
+
+        with anyio.move_on_after(LIST_WAIT):
+            async with anyio.create_task_group() as tg:
+                for provider in providers:
+                    tg.start_soon(one, provider)
+
+    def _route(self, provider: Provider, model: str) -> Route:
+        rows = self.directory.known(provider.name)
+        row = rows.get(model) if rows is not None else None
+        return Route(provider, model, traits_of(model, row.input_modalities if row else None))
 
     def _preferred(self, tool: ToolKind) -> tuple[Provider, ...]:
         if tool == "fim":
-            return tuple(p for p in self.providers if p.name == "deepseek")  # FIM is a DeepSeek beta endpoint
-        if tool == "ocr" and (atlas := self.get("atlas")) is not None:
-            # DeepSeek-OCR itself lives on Atlas Cloud; DeepSeek's vision model is the fallback.
-            return (atlas, *(p for p in self.providers if p is not atlas))
+            return tuple(p for p in self.providers if p.fim_path is not None)
+        if tool == "ocr":
+            # DeepSeek-OCR's home first (Atlas Cloud's default for ocr is DeepSeek-OCR itself), vision models after.
+            native = tuple(p for p in self.providers if traits_of(p.defaults.get("ocr", "")).deepseek_ocr)
+            return native + tuple(p for p in self.providers if p not in native)
         return self.providers
+
+    def _unavailable(self, tool: ToolKind, name: str) -> str:
+        provider = self.get(name)
+        if provider is None:
+            return f"Provider {name!r} is not configured: {_key_hint(name)}"
+        return f"{tool} is not available on {provider.origin.label}: {self._no_default_message(tool)}"
 
     def _no_default_message(self, tool: ToolKind) -> str:
         names = ", ".join(p.origin.label for p in self.providers)

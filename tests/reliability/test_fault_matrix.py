@@ -159,7 +159,7 @@ FAULTS = [
     Fault(
         "an error event inside a stream",
         (Reply(content="one two three", stream_error_after_chunks=2, stream_error_message="engine overheated"),),
-        says=("failed while answering: engine overheated", "try again"),
+        says=("error event in the stream (as HTTP 500): engine overheated", "try again"),
     ),
     _retried(
         "an error event before any answer",
@@ -177,13 +177,14 @@ FAULTS = [
     Fault(
         "a non-JSON success body",
         (Reply(body=b"<html>sign in to the Wi-Fi</html>", content_type="text/html"),),
-        says=("answered with something that is not JSON (text/html)", "check the base URL"),
+        says=("with something that is not JSON (text/html)", "check the base URL"),
     ),
     Fault(
         "an answer cut by finish_reason: length",
         (Reply(content="the first half", finish_reason="length"),),
         answer="the first half",
-        notice="The answer stopped at max_tokens (finish_reason=length); raise max_tokens to get the rest.",
+        notice="The answer stopped at max_tokens (finish_reason=length); raise max_tokens to get the rest. The cut "
+        "answer was kept in the conversation: pass its conversation_id to ask for the rest.",
     ),
     Fault(
         "an upstream error that quotes the key back",

@@ -100,7 +100,7 @@ KINDS: list[Kind] = [
         "error event mid-stream",
         replies=(Reply(content=BIG, stream_error_after_chunks=5, stream_error_message="overheated"),),
         outcome="error",
-        says="failed while answering: overheated",
+        says="error event in the stream (as HTTP 500): overheated",
     ),
     Kind(
         "error event first",
