@@ -19,6 +19,8 @@ from dataclasses import dataclass
 __all__ = ["Box", "Parsed", "parse"]
 
 _SCALE = 999  # the model's coordinates run from 0 to 999 whatever the image size
+MAX_BOXES = 2000  # per page: a real page has tens; a repetition loop can write hundreds of thousands
+_MAX_LABEL = 200
 
 _RECT = r"\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\]"
 # The label may not contain another ref token, or an orphan <|ref|> would swallow text up to the next real box.
@@ -53,6 +55,7 @@ class Parsed:
     markdown: str
     boxes: list[Box]
     normalized: bool  # True when the page size was unknown and boxes keep the model's 0-999 coordinates
+    dropped: int = 0  # boxes past MAX_BOXES, left out
 
 
 def parse(raw: str, width: int | None, height: int | None) -> Parsed:
@@ -61,16 +64,21 @@ def parse(raw: str, width: int | None, height: int | None) -> Parsed:
     matches = list(_GROUNDING.finditer(raw))
     pieces = [raw[: matches[0].start()] if matches else raw]
     boxes: list[Box] = []
+    dropped = 0
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(raw)
         following = raw[match.end() : end]
         pieces.append(following)
         label = match["tag_label"] if match["tag_label"] is not None else match["bare_label"]
         det = match["tag_det"] if match["tag_det"] is not None else match["bare_det"]
+        if len(boxes) >= MAX_BOXES:
+            dropped += sum(1 for _ in _rects(det))
+            continue
         text = _clean(following).strip()
-        boxes += [Box(label.strip(), text, _scaled(rect, size)) for rect in _rects(det)]
+        boxes += [Box(label.strip()[:_MAX_LABEL], text, _scaled(rect, size)) for rect in _rects(det)]
     markdown = _BLANK_RUN.sub("\n\n", _clean("".join(pieces))).strip()
-    return Parsed(markdown=markdown, boxes=boxes, normalized=size is None)
+    dropped += max(len(boxes) - MAX_BOXES, 0)
+    return Parsed(markdown=markdown, boxes=boxes[:MAX_BOXES], normalized=size is None, dropped=dropped)
 
 
 def _clean(text: str) -> str:

@@ -174,8 +174,9 @@ class Reply:
     stall_seconds: float = 0.0
     stream_error_after_chunks: int | None = None
     stream_error_message: str = "Internal server error while generating"
+    stream_error_code: int = 500  # Atlas puts it in `code`; DeepSeek's envelope gets the matching `type`
     malformed_lines: list[str] = field(default_factory=list)
-    finish_reason: str = "stop"
+    finish_reason: str | None = "stop"  # None: the stream ends with [DONE] and never names a finish reason
     usage_style: str = "final"
     leading_newlines: int = 0
     strip_special_tokens: bool = False
@@ -1279,13 +1280,13 @@ class FakeUpstream:
             error = {
                 "error": {
                     "message": reply.stream_error_message,
-                    "type": "server_error",
+                    "type": _default_error_type(reply.stream_error_code),
                     "param": None,
                     "code": "invalid_request_error",
                 }
             }
         else:
-            error = {"code": 500, "msg": reply.stream_error_message, "request_id": resp.request_id}
+            error = {"code": reply.stream_error_code, "msg": reply.stream_error_message, "request_id": resp.request_id}
         await resp.chunk(b"data: " + _dump(error) + b"\n\n")
         await resp.end_stream()
         return True

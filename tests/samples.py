@@ -77,3 +77,19 @@ def encrypted_pdf(user_password: bytes, owner_password: bytes = b"owner") -> byt
     out += b"trailer\n<< /Size 5 /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (ids, ids)
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
+
+
+def blank_pdf(width: float, height: float, pages: int = 1) -> bytes:
+    """A PDF of empty pages of `width` x `height` points, made without rasterising anything (so a 200-inch page
+    costs the test nothing to build)."""
+    import pypdfium2  # type: ignore[import-untyped]  # ships no type information
+
+    document = pypdfium2.PdfDocument.new()
+    try:
+        for _ in range(pages):
+            document.new_page(width, height).close()
+        buffer = BytesIO()
+        document.save(buffer)
+    finally:
+        document.close()
+    return buffer.getvalue()

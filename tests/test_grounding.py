@@ -130,3 +130,17 @@ def test_plain_output_without_grounding_passes_through() -> None:
 
     assert parsed.markdown == "Free OCR text\n\nsecond paragraph"
     assert parsed.boxes == []
+
+
+def test_a_repetition_loop_of_boxes_is_capped_and_the_rest_counted() -> None:
+    from mcp_server.grounding import MAX_BOXES
+
+    raw = "<|ref|>text<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\nagain\n" * (MAX_BOXES + 500)
+    parsed = parse(raw, 100, 100)
+    assert len(parsed.boxes) == MAX_BOXES and parsed.dropped == 500
+    assert parsed.markdown.count("again") == MAX_BOXES + 500  # the text is all kept
+
+
+def test_a_label_of_a_megabyte_is_clipped() -> None:
+    parsed = parse("<|ref|>" + "x" * 1_000_000 + "<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>", 10, 10)
+    assert len(parsed.boxes[0].label) == 200

@@ -74,6 +74,7 @@ class PageOut(BaseModel):
     original_width: int | None  # pixels of the page or image given, to map boxes back onto it
     original_height: int | None
     boxes_normalized: bool
+    boxes_dropped: int  # past the cap of grounding.MAX_BOXES per page
     finish_reason: str | None
 
 
@@ -198,6 +199,7 @@ def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart,
 
     notices = media.notes_for(opened, [part for part, _ in results])
     notices += [_cut(page) for page in pages if page.finish_reason == "length"]
+    notices += [f"{_where(p)}: {p.boxes_dropped} more layout boxes were left out" for p in pages if p.boxes_dropped]
     out = OcrOutput(
         pages=pages,
         model=results[0][1].model or job.route.model if results else job.route.model,
@@ -211,9 +213,12 @@ def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart,
     return CallToolResult(content=content, structured_content=out.model_dump())
 
 
+def _where(page: PageOut) -> str:
+    return f"page {page.page}" if page.page is not None else "the image"
+
+
 def _cut(page: PageOut) -> str:
-    where = f"page {page.page}" if page.page is not None else "the image"
-    return f"the text of {where} stopped at the output limit (finish_reason=length): it may be incomplete"
+    return f"the text of {_where(page)} stopped at the output limit (finish_reason=length): it may be incomplete"
 
 
 def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
@@ -230,6 +235,7 @@ def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
         original_width=part.original_width,
         original_height=part.original_height,
         boxes_normalized=parsed.normalized,
+        boxes_dropped=parsed.dropped if job.boxes else 0,
         finish_reason=completion.finish_reason,
     )
 
