@@ -76,7 +76,6 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         "deepseek-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        website_url="https://github.com/deepseek-mcp/deepseek-mcp",
         lifespan=lifespan_for(settings),
         subscriptions=False,  # the tool and prompt lists never change, so promise no list_changed events
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config

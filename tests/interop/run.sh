@@ -4,20 +4,23 @@
 #      2026-07-28, each with its expected-failures file (fixture tools/prompts/resources only);
 #   2. the MCP Inspector CLI against the stdio console script: tools/list in both eras, one chat call;
 #   3. launch checks: the wheel in a fresh venv (SDK client over stdio, `python -m mcp_server --version`),
-#      `uvx --from <wheel>`, `uvx --from .`, `pipx run --spec <wheel>`.
+#      `uvx --from <wheel>`, `uvx --from .`, `pipx run --spec <wheel>`;
+#   4. real hosts (hosts.sh): Claude Code, Gemini CLI and Codex CLI with the shipped ide-configs;
+#   5. install channels (packaging.sh): the MCP Bundle, the registry's server.json, the container image's Dockerfile
+#      and entrypoint, and the release workflow's build job.
 # Every server talks to tests/fake_upstream.py on a free loopback port; nothing reaches a real provider.
 # Needs Python 3.11, Node 20 + npm (Node 22 comes from npm as the `node` package) and PyPI/npm access.
 # Prints one summary line per step and exits non-zero if any step fails.
 #
 # INTEROP_KEEP=1 keeps the work directory (logs, conformance results, venvs) for inspection. The whole run is capped
-# at INTEROP_TIMEOUT seconds (default 840; it takes about 90 s with warm package caches).
+# at INTEROP_TIMEOUT seconds (default 1200; it takes about 3 minutes with warm package caches).
 set -euo pipefail
 exec </dev/null  # CI has no standard input; nothing here may wait on one
 if [[ "${INTEROP_CAPPED:-}" != 1 ]]; then
   # timeout signals its whole process group, so a hung npm, node or server goes too; the EXIT trap still cleans up.
   # (The per-command timeouts below use --foreground: one in a group of its own would escape this cap.)
   export INTEROP_CAPPED=1
-  exec timeout -k 30 "${INTEROP_TIMEOUT:-840}" bash "${BASH_SOURCE[0]}" "$@"
+  exec timeout -k 30 "${INTEROP_TIMEOUT:-1200}" bash "${BASH_SOURCE[0]}" "$@"
 fi
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -49,7 +52,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   if ((status == 143 || status == 130)); then
-    log "stopped by a signal (exit $status; the whole run is capped at ${INTEROP_TIMEOUT:-840}s)"
+    log "stopped by a signal (exit $status; the whole run is capped at ${INTEROP_TIMEOUT:-1200}s)"
   elif ((${#SUMMARY[@]} < 2 && status != 0)); then
     log "aborted before the checks ran (exit $status)"
   fi
@@ -149,6 +152,13 @@ install_node_packages() {
     log "no Node 22.19+ at $NODE_BIN after npm ci"
     return 1
   }
+  # Claude Code's postinstall copies its native binary over a placeholder bin/claude.exe; run it by hand likewise.
+  if ! timeout --foreground 30 "$HERE/node_modules/.bin/claude" --version >/dev/null 2>&1; then
+    log "claude did not run (install scripts skipped?): running its postinstall"
+    cd "$HERE/node_modules/@anthropic-ai/claude-code"
+    logged "$LOGS/claude-postinstall.log" timeout --foreground 300 "$NODE_BIN" install.cjs
+    timeout --foreground 30 "$HERE/node_modules/.bin/claude" --version >/dev/null
+  fi
   note "node $("$NODE_BIN" --version) from the npm package node@22 ($how)"
 }
 step "npm ci (Node 22 from npm)" install_node_packages
@@ -362,6 +372,14 @@ pipx_checks() {
   note "pipx $("$TOOLS_VENV/bin/pipx" --version)"
 }
 step "pipx run (wheel)" pipx_checks
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Real hosts, and 5. the install channels
+
+# shellcheck source=tests/interop/hosts.sh
+source "$HERE/hosts.sh"
+# shellcheck source=tests/interop/packaging.sh
+source "$HERE/packaging.sh"
 
 # ---------------------------------------------------------------------------------------------------------------
 echo
