@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         configure_logging(settings)
+        for warning in settings.warnings:
+            logging.getLogger("deepseek-mcp").warning("%s", warning)
         return _dispatch(args, settings)
     except DeepSeekMCPError as exc:
         print(f"deepseek-mcp: {exc}", file=sys.stderr)

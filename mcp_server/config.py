@@ -29,6 +29,9 @@ CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
 HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
+# A host that could not expand a variable passes the placeholder on as it is: Claude Code's `${VAR}` (with a
+# warning only), Cursor's `${env:VAR}`, VS Code's `${input:id}`, Continue's `${{ secrets.VAR }}`.
+_PLACEHOLDER = re.compile(r"\$\{\{?[^{}]*\}\}?|\$[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Settings:
     file_roots: tuple[Path, ...] | None = None  # None: no restriction over stdio, no local files over HTTP
     serves_http: bool = False  # set by `serve --http`: callers are remote, so local files need file_roots
     http_tokens: tuple[SecretStr, ...] = ()
+    warnings: tuple[str, ...] = ()  # said once at start-up (stderr) and by `doctor`
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -94,6 +98,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             providers=_providers(env),
+            warnings=tuple(_placeholder_warnings(env)),
             timeout=_positive_float(env, "DEEPSEEK_MCP_TIMEOUT", 300.0),
             max_retries=_whole_number(env, "DEEPSEEK_MCP_MAX_RETRIES", 3, minimum=0),
             log_level=_log_level(env),
@@ -119,8 +124,23 @@ def check_secret(name: str, value: str) -> str:
 
 
 def _key(env: Mapping[str, str], name: str) -> SecretStr | None:
-    value = check_secret(name, env.get(name, ""))
+    raw = env.get(name, "")
+    if _PLACEHOLDER.fullmatch(raw.strip()):
+        return None  # see _placeholder_warnings
+    value = check_secret(name, raw)
     return SecretStr(value) if value else None
+
+
+_KEY_VARIABLES = ("DEEPSEEK_API_KEY", "ATLASCLOUD_API_KEY", "DEEPSEEK_MCP_OPENAI_API_KEY", HTTP_TOKEN_ENV)
+
+
+def _placeholder_warnings(env: Mapping[str, str]) -> list[str]:
+    return [
+        f"{name} holds an unexpanded placeholder ({env[name].strip()[:60]}), so it is treated as unset: the host "
+        "did not find that variable in its own environment; export it where the host starts, or paste the key"
+        for name in _KEY_VARIABLES
+        if _PLACEHOLDER.fullmatch(env.get(name, "").strip())
+    ]
 
 
 def _http_tokens(env: Mapping[str, str]) -> tuple[str, ...]:

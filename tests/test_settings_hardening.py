@@ -109,3 +109,14 @@ def test_the_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
     RedactingFilter((PASTED,)).filter(record)
     formatted = logging.Formatter().format(record)
     assert PASTED not in formatted and formatted.count("[redacted]") >= 2
+
+
+@pytest.mark.parametrize(
+    "placeholder", ["${DEEPSEEK_API_KEY}", "${env:DEEPSEEK_API_KEY}", "${input:deepseek-key}", "${{ secrets.KEY }}"]
+)
+def test_a_placeholder_the_host_did_not_expand_is_treated_as_unset_and_said_so(placeholder: str) -> None:
+    settings = Settings.from_env({"DEEPSEEK_API_KEY": placeholder, "ATLASCLOUD_API_KEY": PASTED})
+    assert [p.name for p in settings.providers] == ["atlas"]
+    assert len(settings.warnings) == 1 and "DEEPSEEK_API_KEY holds an unexpanded placeholder" in settings.warnings[0]
+    done = _start({"DEEPSEEK_API_KEY": placeholder}, "doctor")
+    assert done.returncode == 1 and "unexpanded placeholder" in done.stdout and "treated as unset" in done.stdout

@@ -44,7 +44,8 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
 
     router = Router(settings)
     checks = [Check("deepseek-mcp", None, f"{__version__} on Python {sys.version.split()[0]}")]
-    checks += [_key(name, env) for name in KEY_VARIABLES]
+    checks += [_key(name, env, settings) for name in KEY_VARIABLES]
+    checks += [Check("warning", False, warning) for warning in settings.warnings]
     if not router.providers:
         checks.append(Check("providers", False, "no key set: set DEEPSEEK_API_KEY or ATLASCLOUD_API_KEY"))
     upstream = UpstreamClient(settings)
@@ -59,8 +60,10 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
     return checks
 
 
-def _key(name: str, env: dict[str, str]) -> Check:
+def _key(name: str, env: dict[str, str], settings: Settings) -> Check:
     # Whether it is set, never its value, not even a prefix.
+    if any(warning.startswith(f"{name} ") for warning in settings.warnings):
+        return Check(name, None, "not set (an unexpanded placeholder)")
     return Check(name, None, "set" if env.get(name, "").strip() else "not set")
 
 
