@@ -20,6 +20,7 @@ import anyio
 
 from mcp_server.config import Limits
 from mcp_server.errors import InputError
+from mcp_server.quoting import format_size
 from mcp_server.tokens import texts_of
 
 Message = dict[str, Any]
@@ -128,8 +129,8 @@ class ConversationStore:
             user, {"role": "assistant", "content": answer}, _size(user) + len(answer.encode("utf-8", "replace"))
         )
         if turn.size > self._limits.conversation_bytes:
-            limit = self._limits.conversation_bytes // 2**20
-            return Recorded(False, reason=f"the exchange is larger than the {limit} MiB a conversation holds")
+            limit = format_size(self._limits.conversation_bytes)
+            return Recorded(False, reason=f"the exchange is larger than the {limit} a conversation holds")
         if system is not None:
             conversation.system = system
         self._forget(conversation)

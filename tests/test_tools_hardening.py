@@ -257,3 +257,23 @@ def test_call_sends_a_prompt_that_looks_like_json_as_the_text_it_is(deepseek: Fa
     assert done.returncode == 0, done.stdout + done.stderr
     sent = deepseek.chat_requests()[0].json
     assert sent["messages"][-1]["content"] == "42" and sent["max_tokens"] == 100
+
+
+async def test_conversations_are_bounded_by_bytes_each_and_in_all(deepseek: FakeUpstream) -> None:
+    from mcp_server.config import Limits
+
+    limits = Limits(conversation_bytes=2000, conversations_total_bytes=3000)
+    async with connect(make_settings(deepseek, limits=limits)) as client:
+        first = await client.call_tool("chat", {"prompt": "a" * 400})  # a turn: 400 + the echoed 424 bytes
+        convo = first.structured_content["conversation_id"]  # type: ignore[index]
+        await client.call_tool("chat", {"prompt": "b" * 400, "conversation_id": convo})
+        third = await client.call_tool("chat", {"prompt": "c" * 400, "conversation_id": convo})
+        sent = [m["content"][:1] for m in deepseek.chat_requests()[2].json["messages"]]
+        huge = await client.call_tool("chat", {"prompt": "d" * 2500})
+        other = await client.call_tool("chat", {"prompt": "e" * 700})
+        evicted = await client.call_tool("chat", {"prompt": "again", "conversation_id": convo})
+    assert sent == ["a", "Y", "b", "Y", "c"]  # both earlier turns fit before the third was added
+    assert "oldest 1 turn(s) were dropped" in " ".join(third.structured_content["notices"])  # type: ignore[index]
+    huge_notice = " ".join(huge.structured_content["notices"])  # type: ignore[index]
+    assert "not added to the conversation (the exchange is larger than the 2.0 KiB" in huge_notice
+    assert not other.is_error and evicted.is_error  # the newer conversation pushed the older out of the 3000 bytes
