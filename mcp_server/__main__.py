@@ -1,5 +1,9 @@
 """Command line. Bare `deepseek-mcp` serves MCP over stdio (what IDE hosts run); `serve --http`, `doctor` and
-`call` are for people at a shell."""
+`call` are for people at a shell.
+
+Importing this module loads nothing but argparse: PDF rendering workers re-import the main module when they start
+(multiprocessing does that), and must not pay for the MCP SDK each time.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mcp_server import __version__
-from mcp_server.config import Settings
-from mcp_server.errors import DeepSeekMCPError
-from mcp_server.redaction import RedactingFilter
+
+if TYPE_CHECKING:
+    from mcp_server.config import Settings
 
 
 def configure_logging(settings: Settings) -> None:
     """Everything to stderr (stdout is the JSON-RPC wire), every key redacted whichever library logs it."""
+    from mcp_server.redaction import RedactingFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(settings.secrets))
@@ -44,6 +51,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mcp_server.config import Settings
+    from mcp_server.errors import DeepSeekMCPError
+
     args = parse_args(argv)
     try:
         settings = Settings.from_env()

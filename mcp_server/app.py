@@ -6,9 +6,8 @@ import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
@@ -21,6 +20,9 @@ from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.listing import fetch_rows
 from mcp_server.upstream.providers import Provider, Router
 
+if TYPE_CHECKING:
+    from mcp_server.media.renderer import Renderer
+
 
 @dataclass
 class AppContext:
@@ -29,8 +31,22 @@ class AppContext:
     upstream: UpstreamClient
     conversations: ConversationStore
     files: FileAccess
-    renderers: anyio.CapacityLimiter  # threads rasterising PDF pages, apart from anyio's default pool
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
+    _renderer: Renderer | None = None
+
+    def renderer(self) -> Renderer:
+        """The PDF rendering workers, made on the first PDF (their module, and their processes, cost nothing
+        before)."""
+        if self._renderer is None:
+            from mcp_server.media.renderer import Renderer
+
+            self._renderer = Renderer(self.settings.limits.render_workers)
+        return self._renderer
+
+    async def aclose(self) -> None:
+        if self._renderer is not None:
+            await self._renderer.aclose()
+        await self.upstream.aclose()
 
     @classmethod
     def open(cls, settings: Settings) -> AppContext:
@@ -45,7 +61,6 @@ class AppContext:
             upstream,
             ConversationStore(settings.limits),
             FileAccess.of(settings),
-            anyio.CapacityLimiter(settings.limits.render_threads),
         )
 
 
@@ -58,7 +73,7 @@ def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], Abstra
         try:
             yield app
         finally:
-            await app.upstream.aclose()
+            await app.aclose()
 
     return lifespan
 

@@ -59,7 +59,8 @@ class Limits:
     # deepseek-flash reads 1M tokens (2**20) in all, answer included: leave room for a thinking answer's default
     # 64K tokens and for the estimate's error (tokens.py counts without a tokenizer).
     max_context_tokens: int = 900_000
-    render_threads: int = 2  # PDF pages rasterised at once (pdfium is serialised anyway); apart from anyio's pool
+    render_workers: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))  # PDF rendering processes
+    ocr_concurrency: int = 8  # OCR pages in flight per call (rendering, uploading and being read together)
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -105,6 +106,7 @@ class Settings:
             limits=Limits(
                 max_concurrent_upstream=_whole_number(env, "DEEPSEEK_MCP_MAX_CONCURRENCY", 64, minimum=1),
                 max_context_tokens=_whole_number(env, CONTEXT_ENV, Limits.max_context_tokens, minimum=1000),
+                **_optional_counts(env),
             ),
             file_roots=_file_roots(env),
             http_tokens=tuple(SecretStr(t) for t in _http_tokens(env)),
@@ -199,6 +201,21 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: i
     if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) < minimum:
         raise ConfigError(f"{name} must be a whole number of {minimum} or more, got {raw[:40]!r}")
     return int(raw)
+
+
+def _optional_counts(env: Mapping[str, str]) -> dict[str, int]:
+    """Limits whose default depends on the machine: only those the environment sets are passed."""
+    found: dict[str, int] = {}
+    for field_name, name, most in (
+        ("render_workers", "DEEPSEEK_MCP_RENDER_WORKERS", 64),
+        ("ocr_concurrency", "DEEPSEEK_MCP_OCR_CONCURRENCY", 256),
+    ):
+        if env.get(name, "").strip():
+            value = _whole_number(env, name, 1, minimum=1)
+            if value > most:
+                raise ConfigError(f"{name} must be at most {most}, got {value}")
+            found[field_name] = value
+    return found
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -93,3 +93,24 @@ def blank_pdf(width: float, height: float, pages: int = 1) -> bytes:
     finally:
         document.close()
     return buffer.getvalue()
+
+
+def heavy_pdf(pages: int, rects: int = 1_000_000) -> bytes:
+    """Pages that take pdfium seconds to rasterise: each draws `rects` tiny filled rectangles (a hostile or merely
+    dense vector drawing). About 20 bytes a rectangle; the content stream is shared by every page."""
+    ops = b"\n".join(b"%d %d 0.3 0.3 re f" % (i % 600, (i // 600) % 790) for i in range(rects))
+    page_ids = [3 + n for n in range(pages)]
+    content = 3 + pages
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    objects.append(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % i for i in page_ids), pages))
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R >>" % content] * pages
+    objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

@@ -18,7 +18,8 @@ The modules, in the order a source passes through them:
     formats.py   sniffing the format from magic numbers, and naming what non-media bytes look like
     pages.py     the `pages` selection ("1-3,7", "5-")
     images.py    Pillow: passing an image through, or shrinking and re-encoding it to fit the limits
-    pdf.py       pypdfium2: counting pages and rasterising one page per call, on the renderers' threads
+    pdf.py       PDFs: counting pages and rasterising one page per call, through the renderer
+    renderer.py  the pool of rendering processes, each with its own pdfium (pdf_worker.py runs inside them)
     model.py     Limits, ImagePart, Source
     messages.py  how a caller's strings and byte sizes are quoted in refusals
 """

@@ -43,12 +43,24 @@ class Source:
     page_numbers: list[int]  # the selected pages, sorted
     notes: list[str]  # about the source as a whole (a GIF's other frames); each part's resize is told by resize_note
     _renderer: Callable[[int], Awaitable[ImagePart]] = field(repr=False, compare=False)
+    _closer: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     async def render(self, page_number: int) -> ImagePart:
-        """Render one page (1-based); safe to call concurrently, rasterising is serialised internally."""
+        """Render one page (1-based); safe to call concurrently: pages render on the worker processes."""
         if not 1 <= page_number <= self.page_count:
             raise ValueError(f"page {page_number} is outside 1..{self.page_count}")
         return await self._renderer(page_number)
+
+    def close(self) -> None:
+        """Release what the source holds (a PDF's temporary file); safe to call more than once."""
+        if self._closer is not None:
+            self._closer()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def resize_note(part: ImagePart) -> str | None:

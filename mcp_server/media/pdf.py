@@ -1,159 +1,84 @@
-"""pypdfium2: count a PDF's pages when it is opened, rasterise one page per call afterwards.
+"""PDFs: count the pages when the source is opened, rasterise one page per call afterwards, on the rendering
+workers (renderer.py, pdf_worker.py), never in the server's own process.
 
-pdfium is not thread-safe, so each page is one worker-thread call under a process-wide lock, and the document is
-re-opened from the in-memory bytes for every page instead of being held open: no pdfium handle outlives a call, and
-a tool that stops early has nothing to close. Re-reading the cross-reference table is cheap next to rasterising.
-
-The threads come from the server's own `renderers` limiter, not anyio's default pool, so any number of PDFs in
-flight cannot starve file reads and image decoding. A cancelled call does not wait for its page: the thread is
-abandoned with a stop flag, which makes it give up while it waits for the lock (it checks every 50 ms), so at most
-the page being rasterised at that moment is finished for nothing.
-
-pypdfium2 (and Pillow) are imported inside the functions that use them, so importing this module costs nothing.
+The bytes are written once to a private temporary file that every worker opens by path (pdfium reads it lazily), so
+a 32 MiB PDF is not copied to a worker for each page; the file is deleted when the call ends (`Source.close`).
+pdfium is never loaded in the server process: a crash on a hostile PDF ends a worker, not the server.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from typing import TYPE_CHECKING, Any
+import contextlib
+import os
+import tempfile
 
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
 from mcp_server.errors import InputError
-from mcp_server.media.images import data_url, encode_within, fit_pixels
+from mcp_server.media.images import data_url
 from mcp_server.media.model import ImagePart, Limits, Source
 from mcp_server.media.pages import parse_pages
+from mcp_server.media.renderer import Failed, PageJob, Renderer
 
-if TYPE_CHECKING:
-    from PIL import Image
-
-_PDFIUM_LOCK = threading.Lock()  # pdfium keeps global state and is not thread-safe
-_LOCK_POLL = 0.05  # seconds between looks at the stop flag while waiting for the lock
+JPEG_QUALITY = 85  # bench/README.md: the OCR text of pages is unchanged down to 75; 85 keeps a margin
 
 
-class _Stopped(Exception):
-    """The call that wanted this page has gone."""
-
-
-async def open_pdf(
-    data: bytes, label: str, pages: str | None, limits: Limits, renderers: anyio.CapacityLimiter | None = None
-) -> Source:
+async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, renderer: Renderer) -> Source:
     """Count the pages and check the selection now; render each selected page when asked."""
-    page_count = await _in_thread(renderers, _count_pdf_pages, data, label)
-    numbers = parse_pages(pages, page_count, limits.max_pages)
+    path = await anyio.to_thread.run_sync(_spill, data)
+    try:
+        counted = await renderer.count_pages(path)
+        if isinstance(counted, Failed):
+            raise InputError(f"{label} {counted.message}")
+        if counted == 0:
+            raise InputError(f"{label} is a PDF without pages")
+        numbers = parse_pages(pages, counted, limits.max_pages)
+    except BaseException:
+        _remove(path)
+        raise
 
     async def render(page_number: int) -> ImagePart:
-        part: ImagePart = await _in_thread(renderers, _render_pdf_page, data, page_number, limits, label)
-        return part
+        job = PageJob(
+            path,
+            page_number,
+            limits.pdf_dpi,
+            limits.max_image_pixels,
+            limits.max_decode_pixels,
+            limits.max_image_bytes,
+            JPEG_QUALITY,
+        )
+        done = await renderer.render(job)
+        if isinstance(done, Failed):
+            raise InputError(f"page {page_number} of {label} {done.message}")
+        if len(done.data) > limits.max_image_bytes:
+            raise InputError(f"page {page_number} of {label} does not fit the provider's image size limit")
+        return ImagePart(
+            url=data_url(done.mime, done.data),
+            mime=done.mime,
+            width=done.width,
+            height=done.height,
+            original_width=done.full_width,
+            original_height=done.full_height,
+            resized=(done.width, done.height) != (done.full_width, done.full_height),
+            page=page_number,
+            byte_size=len(done.data),
+        )
 
-    return Source("pdf", page_count, numbers, [], render)
+    return Source("pdf", counted, numbers, [], render, lambda: _remove(path))
 
 
-async def _in_thread(renderers: anyio.CapacityLimiter | None, fn: Any, *args: Any) -> Any:
-    stop = threading.Event()
+def _spill(data: bytes) -> str:
+    """The PDF's bytes in a file only this user can read (runs in a worker thread)."""
+    fd, path = tempfile.mkstemp(prefix="deepseek-mcp-", suffix=".pdf")
     try:
-        return await anyio.to_thread.run_sync(fn, *args, stop, limiter=renderers, abandon_on_cancel=True)
-    finally:
-        stop.set()  # done, or cancelled: an abandoned thread still waiting for pdfium gives up
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+    except BaseException:
+        _remove(path)
+        raise
+    return path
 
 
-def _locked(stop: threading.Event) -> bool:
-    """Take the pdfium lock unless the caller has gone first (runs in a worker thread)."""
-    while not _PDFIUM_LOCK.acquire(timeout=_LOCK_POLL):
-        if stop.is_set():
-            return False
-    if stop.is_set():
-        _PDFIUM_LOCK.release()
-        return False
-    return True
-
-
-def _pdfium() -> Any:
-    import pypdfium2  # type: ignore[import-untyped]  # ships no type information
-
-    return pypdfium2
-
-
-def _count_pdf_pages(data: bytes, label: str, stop: threading.Event) -> int:
-    pdfium = _pdfium()
-    if not _locked(stop):
-        raise _Stopped
-    try:
-        document = _open_document(pdfium, data, label)
-        try:
-            page_count: int = len(document)
-        finally:
-            document.close()
-    finally:
-        _PDFIUM_LOCK.release()
-    if page_count == 0:
-        raise InputError(f"{label} is a PDF without pages")
-    return page_count
-
-
-def _open_document(pdfium: Any, data: bytes, label: str) -> Any:
-    try:
-        return pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as e:
-        if e.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
-            raise InputError(f"{label} is an encrypted PDF; remove its password (e.g. qpdf --decrypt) and retry") from e
-        raise InputError(f"{label} is not a readable PDF; it may be damaged or truncated") from e
-
-
-def _render_pdf_page(data: bytes, page_number: int, limits: Limits, label: str, stop: threading.Event) -> ImagePart:
-    """Rasterise one page to an RGB PNG within the limits (runs in a worker thread)."""
-    img, full_size = _rasterise(data, page_number, limits, label, stop)
-    with img:
-        # Rasterised to fit already; this only catches a pixel of rounding from the rendering scale.
-        target = fit_pixels(img.size, limits.max_image_pixels)
-        encoded, size = encode_within(img, target, True, limits.max_image_bytes)
-    return ImagePart(
-        url=data_url("image/png", encoded),
-        mime="image/png",
-        width=size[0],
-        height=size[1],
-        original_width=full_size[0],
-        original_height=full_size[1],
-        resized=size != full_size,
-        page=page_number,
-        byte_size=len(encoded),
-    )
-
-
-def _rasterise(
-    data: bytes, page_number: int, limits: Limits, label: str, stop: threading.Event
-) -> tuple[Image.Image, tuple[int, int]]:
-    pdfium = _pdfium()
-    if not _locked(stop):
-        raise _Stopped
-    try:
-        document = _open_document(pdfium, data, label)
-        try:
-            document.init_forms()  # so filled-in form fields are drawn, not just the empty form
-            page = document[page_number - 1]
-            try:
-                return _rasterise_page(page, limits)
-            finally:
-                page.close()
-        except (pdfium.PdfiumError, ValueError) as e:
-            raise InputError(f"page {page_number} of {label} could not be rendered; the PDF may be damaged") from e
-        finally:
-            document.close()
-    finally:
-        _PDFIUM_LOCK.release()
-
-
-def _rasterise_page(page: Any, limits: Limits) -> tuple[Image.Image, tuple[int, int]]:
-    scale = limits.pdf_dpi / 72  # PDF user space is 1/72 inch
-    width, height = page.get_size()
-    full_size = (math.ceil(width * scale), math.ceil(height * scale))
-    # Render straight at the reduced size instead of building a bitmap that can run to hundreds of MB.
-    shrink = min(1.0, math.sqrt(limits.max_image_pixels / (full_size[0] * full_size[1])))
-    bitmap = page.render(scale=scale * shrink, rev_byteorder=True)
-    try:
-        with bitmap.to_pil() as shared:
-            img: Image.Image = shared.convert("RGB")  # a copy: the bitmap's buffer is freed below
-    finally:
-        bitmap.close()
-    return img, full_size
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -25,6 +25,7 @@ from mcp_server.media.messages import clip, too_large
 from mcp_server.media.model import ImagePart, Limits, Source
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.pdf import open_pdf
+from mcp_server.media.renderer import Renderer
 
 _ACCEPTED = "PNG, JPEG, WebP, GIF or PDF"
 _DATA_URL = "the data: URL"  # stands in for a file name in messages
@@ -42,10 +43,10 @@ async def open_source(
     limits: Limits,
     base_dir: Path,
     files: FileAccess,
-    renderers: anyio.CapacityLimiter | None = None,
+    renderer: Renderer,
 ) -> Source:
     """Read and validate a path, http(s) URL, data: URL or base64 string; raise InputError for anything unusable.
-    PDF pages are rendered on `renderers` (threads apart from anyio's default pool) when it is given."""
+    PDF pages are rendered by `renderer`'s worker processes."""
     text = source.strip()
     if not text:
         raise InputError("the source is empty; pass a local path, an http(s) URL, a data: URL or base64")
@@ -61,7 +62,7 @@ async def open_source(
         )
     else:
         data, label = await _read_path_or_base64(text, limits, base_dir, files)
-    return await _open_bytes(data, label, pages, limits, renderers)
+    return await _open_bytes(data, label, pages, limits, renderer)
 
 
 def _url_source(url: str, pages: str | None, limits: Limits) -> Source:
@@ -122,9 +123,7 @@ def _looks_like_base64(compact: str) -> bool:
     return len(compact) >= _MIN_BASE64_CHARS and len(compact) % 4 == 0 and _BASE64_RE.fullmatch(compact) is not None
 
 
-async def _open_bytes(
-    data: bytes, label: str, pages: str | None, limits: Limits, renderers: anyio.CapacityLimiter | None
-) -> Source:
+async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits, renderer: Renderer) -> Source:
     if not data:
         raise InputError(f"{label} is empty; pass an image or PDF with content")
     if len(data) > limits.max_source_bytes:
@@ -133,7 +132,7 @@ async def _open_bytes(
     if kind is None:
         raise _not_media(data, label)
     if kind == "pdf":
-        return await open_pdf(data, label, pages, limits, renderers)
+        return await open_pdf(data, label, pages, limits, renderer)
     numbers = parse_pages(pages, 1, limits.max_pages)
     part, notes = await anyio.to_thread.run_sync(prepare_image, data, kind, limits, label)
     return Source("image", 1, numbers, notes, _ready(part))

@@ -116,11 +116,12 @@ async def ocr(
     from mcp_server import media  # image/PDF helpers load with the first ocr call, not at start-up
 
     opened = await media.open_source(
-        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderers=app.renderers
+        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
     )
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
-    async with reporter.running():
-        results = await _run_pages(app, job, opened, reporter)
+    with opened:
+        async with reporter.running():
+            results = await _run_pages(app, job, opened, reporter)
     return _result(job, opened, results)
 
 

@@ -1,0 +1,174 @@
+"""The PDF rendering workers, seen from the server: processes running `python -m mcp_server.pdf_worker`.
+
+Started on the first PDF, not at start-up (a worker costs about 40 MB and 0.1 s to start), one per core by default
+(`DEEPSEEK_MCP_RENDER_WORKERS`), each rendering one page at a time. A call takes a worker per page and gives it back;
+waiting calls are served in turn. A page is stopped by ending its worker: a cancelled call's pages stop at once,
+and a page that takes longer than `page_timeout` (a hostile PDF) is ended the same way, its worker replaced. A
+worker that dies (pdfium crashed, or the page needed more than the memory cap) costs that page only.
+
+Workers get the server's environment without its keys and tokens, so nothing a PDF could make pdfium do reaches
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from mcp_server.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
+
+log = logging.getLogger(__name__)
+
+PAGE_TIMEOUT = 60.0  # seconds one page may take to render and encode
+MEMORY_LIMIT = 2 * 1024**3  # address space of one worker; a page that needs more fails alone
+_SENSITIVE = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """One page to render, with every limit it must respect."""
+
+    path: str
+    page: int  # 1-based
+    dpi: int
+    max_pixels: int  # of the image sent
+    max_decode_pixels: int  # of any image embedded in the page (pdfium decodes those at full size)
+    max_bytes: int
+    jpeg_quality: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    full_width: int  # the page at the job's dpi, before it was fitted to max_pixels
+    full_height: int
+    render_ms: float
+    encode_ms: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str  # to follow "page N of <document>" (or the document's name alone)
+
+
+class _Worker:
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        assert process.stdout is not None and process.stdin is not None
+        self._out = BufferedByteReceiveStream(process.stdout)
+
+    async def ask(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        encoded = json.dumps(request).encode()
+        assert self.process.stdin is not None
+        await self.process.stdin.send(len(encoded).to_bytes(4, "big") + encoded + bytes(4))
+        header = json.loads(
+            await self._out.receive_exactly(parse_lengths(await self._out.receive_exactly(4), MAX_HEADER))
+        )
+        payload = await self._out.receive_exactly(parse_lengths(await self._out.receive_exactly(4), MAX_PAYLOAD))
+        if not isinstance(header, dict):
+            raise ValueError("a header that is not an object")
+        return header, payload
+
+    async def _part(self, limit: int) -> bytes:
+        return await self._out.receive_exactly(parse_lengths(await self._out.receive_exactly(4), limit))
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+
+class Renderer:
+    """Asks the workers; every answer is a value or a `Failed`, never an exception about the workers."""
+
+    def __init__(self, workers: int, *, page_timeout: float = PAGE_TIMEOUT, memory_limit: int = MEMORY_LIMIT) -> None:
+        self.workers = workers
+        self._page_timeout = page_timeout
+        self._memory_limit = memory_limit
+        self._slots = anyio.Semaphore(workers)
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+
+    async def count_pages(self, path: str) -> int | Failed:
+        answer = await self._ask({"op": "count", "path": path})
+        if isinstance(answer, Failed):
+            return answer
+        pages = answer[0].get("pages")
+        return pages if isinstance(pages, int) else Failed("could not be read; the PDF may be damaged")
+
+    async def render(self, job: PageJob) -> Rendered | Failed:
+        answer = await self._ask({"op": "render", **job.__dict__})
+        if isinstance(answer, Failed):
+            return answer
+        header, data = answer
+        try:
+            return Rendered(
+                data,
+                str(header["mime"]),
+                int(header["width"]),
+                int(header["height"]),
+                int(header["full_width"]),
+                int(header["full_height"]),
+                float(header["render_ms"]),
+                float(header["encode_ms"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return Failed("could not be rendered: the renderer's answer was malformed")
+
+    async def aclose(self) -> None:
+        """End every worker (the lifespan's end); a later call starts new ones."""
+        for worker in list(self._all):
+            await self._end(worker, "the server is stopping")
+        self._idle.clear()
+
+    async def _ask(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes] | Failed:
+        async with self._slots:
+            worker = self._idle.pop() if self._idle else await self._start()
+            try:
+                with anyio.fail_after(self._page_timeout):
+                    header, payload = await worker.ask(request)
+            except TimeoutError:
+                await self._end(worker, "a page took longer than %.0f s", self._page_timeout)
+                return Failed(f"took longer than {self._page_timeout:.0f} s to render; the page is too complex")
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ValueError):
+                await self._end(worker, "a rendering worker stopped (exit code %s)", worker.process.returncode)
+                return Failed(
+                    "could not be rendered: the renderer stopped on it (the PDF may be damaged, or the page needs "
+                    f"more than {self._memory_limit // 2**20} MiB)"
+                )
+            except BaseException:
+                await self._end(worker, "a page's call was cancelled")  # the page stops now, not when it is done
+                raise
+            self._idle.append(worker)
+        failed = header.get("failed")
+        return Failed(str(failed)[:500]) if failed is not None else (header, payload)
+
+    async def _start(self) -> _Worker:
+        process = await anyio.open_process(
+            [sys.executable, "-m", "mcp_server.pdf_worker"], env=self._environment(), stderr=None
+        )
+        worker = _Worker(process)
+        self._all.add(worker)
+        return worker
+
+    async def _end(self, worker: _Worker, why: str, *args: Any) -> None:
+        log.info(f"ending a PDF rendering worker: {why}", *args)
+        self._all.discard(worker)
+        worker.kill()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):  # reaped, even by a cancelled call
+            await worker.process.aclose()
+
+    def _environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in _SENSITIVE)}
+        env["DEEPSEEK_MCP_RENDER_MEMORY"] = str(self._memory_limit)
+        return env

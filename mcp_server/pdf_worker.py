@@ -1,0 +1,207 @@
+"""A PDF rendering worker: `python -m mcp_server.pdf_worker`, started by media/renderer.py, one page per request.
+
+Each worker is its own process with its own pdfium, so pages render on every core at once (pdfium is not
+thread-safe: in one process they would take turns), a crash or an exploit in pdfium on a hostile PDF stays in a
+worker that holds no key (its environment has none), and a page can be stopped by ending its worker. A worker
+keeps the last few documents open, so the pages of one PDF do not re-read its cross-reference table each time.
+
+It lives outside the `media` package so that starting it imports nothing but pdfium and Pillow. Requests and
+answers cross stdin/stdout as frames of JSON plus raw bytes (`write_frame`); never pickle, since the worker is the
+side that reads untrusted input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import struct
+import sys
+import time
+from collections import OrderedDict
+from io import BytesIO
+from typing import IO, Any
+
+MAX_HEADER = 64 * 1024
+MAX_PAYLOAD = 64 * 1024 * 1024
+_OPEN_DOCUMENTS = 4
+_documents: OrderedDict[str, Any] = OrderedDict()
+
+
+def write_frame(out: IO[bytes], header: dict[str, Any], payload: bytes = b"") -> None:
+    """One message: a JSON header and a payload, each preceded by its length (4 bytes, big-endian)."""
+    encoded = json.dumps(header).encode()
+    out.write(struct.pack(">I", len(encoded)) + encoded + struct.pack(">I", len(payload)) + payload)
+    out.flush()
+
+
+def parse_lengths(prefix: bytes, limit: int) -> int:
+    """A frame part's length, refused past `limit` (a worker gone wrong must not make the server allocate GBs)."""
+    (length,) = struct.unpack(">I", prefix)
+    if length > limit:
+        raise ValueError(f"a frame part of {length} bytes, over {limit}")
+    return int(length)
+
+
+def main() -> int:
+    """Serve requests until stdin closes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames on the pipe, whatever a library prints
+    _cap_memory(int(os.environ.get("DEEPSEEK_MCP_RENDER_MEMORY", "0") or 0))
+    _pdfium()
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # embedded images are checked against max_decode_pixels before rendering
+    while True:
+        request = _read(stdin)
+        if request is None:
+            return 0
+        header, payload = _answer(request)
+        write_frame(stdout, header, payload)
+
+
+def _read(stdin: IO[bytes]) -> dict[str, Any] | None:
+    prefix = stdin.read(4)
+    if len(prefix) < 4:
+        return None
+    header = json.loads(stdin.read(parse_lengths(prefix, MAX_HEADER)))
+    stdin.read(parse_lengths(stdin.read(4), MAX_HEADER))  # requests carry no payload
+    return header if isinstance(header, dict) else None
+
+
+def _answer(request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    try:
+        if request.get("op") == "count":
+            return _count(str(request["path"])), b""
+        if request.get("op") == "render":
+            return _render(request)
+        return {"failed": f"unknown request {str(request.get('op'))[:40]!r}"}, b""
+    except MemoryError:
+        return {"failed": "could not be rendered: it needs more memory than a renderer may use"}, b""
+
+
+def _count(path: str) -> dict[str, Any]:
+    document = _open(path)
+    return document if isinstance(document, dict) else {"pages": len(document)}
+
+
+def _render(job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    pdfium = _pdfium()
+    document = _open(str(job["path"]))
+    if isinstance(document, dict):
+        return document, b""
+    started = time.perf_counter()
+    try:
+        page = document[int(job["page"]) - 1]
+    except (pdfium.PdfiumError, IndexError, ValueError):
+        return {"failed": "could not be read; the PDF may be damaged"}, b""
+    try:
+        refused = _embedded_image_refusal(page, int(job["max_decode_pixels"]))
+        if refused is not None:
+            return refused, b""
+        img, full = _rasterise(page, int(job["dpi"]), int(job["max_pixels"]))
+    except (pdfium.PdfiumError, ValueError):
+        return {"failed": "could not be rendered; the PDF may be damaged"}, b""
+    finally:
+        page.close()
+    rendered = time.perf_counter()
+    with img:
+        data, size = _encode(img, int(job["max_bytes"]), int(job["jpeg_quality"]))
+    header = {
+        "mime": "image/jpeg",
+        "width": size[0],
+        "height": size[1],
+        "full_width": full[0],
+        "full_height": full[1],
+        "render_ms": round((rendered - started) * 1e3, 2),
+        "encode_ms": round((time.perf_counter() - rendered) * 1e3, 2),
+    }
+    return header, data
+
+
+def _cap_memory(limit: int) -> None:
+    # Address space, not resident memory: pdfium's allocations fail (and the page with them) before the machine's.
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _pdfium() -> Any:
+    import pypdfium2  # type: ignore[import-untyped]  # ships no type information
+
+    return pypdfium2
+
+
+def _open(path: str) -> Any:
+    """The document, from the worker's few open ones or opened now; a {"failed": ...} header if it cannot be."""
+    if path in _documents:
+        _documents.move_to_end(path)
+        return _documents[path]
+    for stale in [p for p in _documents if not os.path.exists(p)]:  # their calls have ended and deleted them
+        _documents.pop(stale).close()
+    pdfium = _pdfium()
+    try:
+        document = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as e:
+        if e.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
+            return {"failed": "is an encrypted PDF; remove its password (e.g. qpdf --decrypt) and retry"}
+        return {"failed": "is not a readable PDF; it may be damaged or truncated"}
+    document.init_forms()  # so filled-in form fields are drawn, not just the empty form
+    _documents[path] = document
+    while len(_documents) > _OPEN_DOCUMENTS:
+        _documents.popitem(last=False)[1].close()
+    return document
+
+
+def _embedded_image_refusal(page: Any, max_decode_pixels: int) -> dict[str, Any] | None:
+    """pdfium decodes an embedded image at its full size whatever the page is rendered at: refuse a page whose
+    image alone would be a decompression bomb (a 14400x14400 scan is 600 MB decoded)."""
+    pdfium = _pdfium()
+    for obj in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+        width, height = obj.get_px_size()
+        if width * height > max_decode_pixels:
+            return {
+                "failed": f"holds an image of {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over "
+                f"the {max_decode_pixels / 1e6:.0f} megapixels this server decodes; downsample its images first "
+                "(e.g. with ghostscript) or choose other pages"
+            }
+    return None
+
+
+def _rasterise(page: Any, dpi: int, max_pixels: int) -> tuple[Any, tuple[int, int]]:
+    scale = dpi / 72  # PDF user space is 1/72 inch
+    width, height = page.get_size()
+    full = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+    # Render straight at the reduced size instead of building a bitmap that can run to hundreds of MB.
+    shrink = min(1.0, math.sqrt(max_pixels / (full[0] * full[1])))
+    bitmap = page.render(scale=scale * shrink, rev_byteorder=True)
+    try:
+        with bitmap.to_pil() as shared:
+            img = shared.convert("RGB")  # a copy: the bitmap's buffer is freed below
+    finally:
+        bitmap.close()
+    return img, full
+
+
+def _encode(img: Any, max_bytes: int, quality: int) -> tuple[bytes, tuple[int, int]]:
+    """JPEG at `quality` (bench/README.md: the same OCR text as PNG, in a tenth of the time), stepped down in size
+    until it fits `max_bytes`."""
+    from PIL import Image
+
+    size = img.size
+    for _ in range(8):
+        buffer = BytesIO()
+        if size == img.size:
+            img.save(buffer, "JPEG", quality=quality)
+        else:
+            with img.resize(size, Image.Resampling.LANCZOS) as scaled:
+                scaled.save(buffer, "JPEG", quality=quality)
+        if buffer.tell() <= max_bytes:
+            break
+        factor = 0.9 * math.sqrt(max_bytes / buffer.tell())
+        size = max(1, math.floor(size[0] * factor)), max(1, math.floor(size[1] * factor))
+    return buffer.getvalue(), size
+
+
+if __name__ == "__main__":
+    sys.exit(main())
