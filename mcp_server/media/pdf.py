@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
@@ -92,7 +92,7 @@ def _count_pdf_pages(data: bytes, label: str, stop: threading.Event) -> int:
     return page_count
 
 
-def _open_document(pdfium: Any, data: bytes, label: str) -> Any:
+def _open_document(pdfium: Any, data: bytes | BinaryIO, label: str) -> Any:
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as e:
