@@ -1,8 +1,10 @@
-"""`ocr`: DeepSeek-OCR (on Atlas Cloud) or DeepSeek's own vision model on images and PDFs, with layout boxes.
+"""`ocr`: which route reads the document, and the chat route itself.
 
-One upstream request per page, a few pages in flight, results joined in page order. DeepSeek-OCR gets its own
-prompts (WIRE.md §11); a general vision model gets instructions that ask for the same output, grounding tags
-included, so one parser serves both.
+Routing: a provider whose OCR API serves the mode (DeepSeek's, ocr_api.py) reads local files and inline data
+itself; otherwise, and for an explicit `model` or a URL, the chat route: DeepSeek-OCR (on Atlas Cloud or a
+self-hosted server) or a vision model, on page images. One upstream request per page there, a few pages in flight,
+results joined in page order. DeepSeek-OCR gets its own prompts (WIRE.md §11); a general vision model gets
+instructions that ask for the same output, grounding tags included, so one parser serves both.
 """
 
 from __future__ import annotations
