@@ -88,7 +88,7 @@ async def ocr(
     app = app_of(ctx)
     from mcp_server import media  # image/PDF helpers load with the first ocr call, not at start-up
 
-    native = app.router.ocr_api(mode) if model is None else None
+    native = app.router.ocr_api(mode) if not (model or "").strip() else None  # an explicit model wins
     if native is not None and not media.is_url(source):
         from .ocr_api import read_with_ocr_api
 
