@@ -5,6 +5,9 @@ The model marks each block with a label and rectangles normalised to 0-999 (WIRE
     <|ref|>title<|/ref|><|det|>[[115, 165, 465, 201]]<|/det|>
     # Heading
 
+DeepSeek's OCR API writes the rectangles between `<|box|>` tokens instead of `<|det|>` (its guide's example); both
+are read the same way.
+
 Servers that decode with `skip_special_tokens=true` drop the `<|...|>` tokens and leave `title[[115, 165, 465, 201]]`.
 That bare form is accepted only as a whole line of label plus well-formed rectangles, so `[[1, 2]]` in prose or a
 table is left alone. Parsing never raises: a malformed rectangle is dropped and its text kept.
@@ -27,13 +30,14 @@ _RECT = r"\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\]"
 # Every repeated part below stops at the next ref token or `<`, so an unclosed token costs a scan to the next one,
 # never to the end of the text: parsing stays linear on the long garbage of an OCR repetition loop.
 _NOT_REF = r"(?:[^<]|<(?!\|/?ref\|>))"
-_TAGGED = rf"<\|ref\|>(?P<tag_label>{_NOT_REF}*)<\|/ref\|>\s*<\|det\|>(?P<tag_det>[^<]*)<\|/det\|>"
+_DET = r"<\|(?P<tag_kind>det|box)\|>(?P<tag_det>[^<]*)<\|/(?P=tag_kind)\|>"
+_TAGGED = rf"<\|ref\|>(?P<tag_label>{_NOT_REF}*)<\|/ref\|>\s*{_DET}"
 _BARE = rf"^[ \t]*(?P<bare_label>\w[\w \-]{{0,79}})\[(?P<bare_det>{_RECT}(?:\s*,\s*{_RECT})*)\][ \t]*$"
 _GROUNDING = re.compile(rf"(?s:{_TAGGED})|(?m:{_BARE})")
 _RECT_BODY = re.compile(r"\[([^\[\]]*)\]")
 _INT = re.compile(r"-?\d+")
 # Markup that lost its partner: a ref without a det is a label, not content, so its text goes too.
-_ORPHANS = re.compile(rf"<\|ref\|>{_NOT_REF}*?<\|/ref\|>|<\|det\|>[^<]*<\|/det\|>")
+_ORPHANS = re.compile(rf"<\|ref\|>{_NOT_REF}*?<\|/ref\|>|<\|(det|box)\|>[^<]*<\|/\1\|>")
 # DeepSeek writes some special tokens with full-width bars (U+FF5C), e.g. its end-of-sentence token.
 _SPECIAL_TOKEN = re.compile(r"<[|\uff5c][^<>|\uff5c\n]{1,40}[|\uff5c]>|<image>")
 _BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")

@@ -76,6 +76,8 @@ def _answer(request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
             return _count(str(request["path"])), b""
         if request.get("op") == "render":
             return _render(request)
+        if request.get("op") == "extract":
+            return _extract(request), b""
         return {"failed": f"unknown request {str(request.get('op'))[:40]!r}"}, b""
     except MemoryError:
         return {"failed": "could not be rendered: it needs more memory than a renderer may use"}, b""
@@ -84,6 +86,32 @@ def _answer(request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
 def _count(path: str) -> dict[str, Any]:
     document = _open(path)
     return document if isinstance(document, dict) else {"pages": len(document)}
+
+
+def _extract(job: dict[str, Any]) -> dict[str, Any]:
+    """Pages' sizes in pixels at `dpi`, and, with `out`, a PDF of just those pages written there (for DeepSeek's
+    OCR API, which bills every page it is sent)."""
+    pdfium = _pdfium()
+    document = _open(str(job["path"]))
+    if isinstance(document, dict):
+        return document
+    numbers = [int(n) for n in job["pages"]]
+    scale = int(job["dpi"]) / 72
+    try:
+        sizes = {}
+        for number in numbers:
+            width, height = document.get_page_size(number - 1)
+            sizes[str(number)] = [math.ceil(width * scale), math.ceil(height * scale)]
+        if job.get("out"):
+            copy = pdfium.PdfDocument.new()
+            try:
+                copy.import_pages(document, [n - 1 for n in numbers])
+                copy.save(str(job["out"]))
+            finally:
+                copy.close()
+    except (pdfium.PdfiumError, ValueError, OSError):
+        return {"failed": "could not have its pages read; the PDF may be damaged"}
+    return {"sizes": sizes}
 
 
 def _render(job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:

@@ -1,9 +1,15 @@
-"""Cost estimates from usage, with the price table kept here as data.
+"""Cost estimates from usage, with the price tables kept here as data.
 
-Source: DeepSeek's pricing page (WIRE.md §0, fetched 2026-09-11), USD per million tokens. Peak hours are
-01:00-04:00 and 06:00-10:00 UTC, Monday to Friday; other hours cost half. Since 2026-09-14 DeepSeek serves and
-bills every `deepseek-v4-pro` request as V4.1-Flash, so that id is priced as Flash until DeepSeek says otherwise.
-A model not in the table gets no cost rather than a wrong one.
+Token prices: DeepSeek's pricing page (api-docs.deepseek.com/quick_start/pricing, read 2026-11-15; WIRE.md §13), USD
+per million tokens. Peak hours are 01:00-04:00 and 06:00-10:00 UTC, Monday to Friday; other hours cost half.
+`deepseek-v4-pro` is V4-Pro-0813, billed at its own prices: the 2026-09-14 "reroute to Flash" (WIRE.md §0) never
+applied to billing. A model not in the table gets no price rather than a wrong one.
+
+Tool prices (same page): Search and Fetch cost $0.75 per 1,000 successful calls; empty results and errors are free.
+The OCR API's price is published in CNY only: 1.5 CNY per 1,000 pages (the Chinese pricing page, "文件解析、OCR API").
+DeepSeek prices Search at 5 CNY and $0.75, a ratio of 1 : 0.15, and the same ratio gives $0.225 per 1,000 pages:
+the figure a third party reported (WIRE.md §13). So it is used, as an estimate that says where it comes from, not
+left out: the CNY price is DeepSeek's own, only its conversion is ours (V4-Pro's CNY/USD ratio differs by 2%).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from datetime import UTC, datetime
 
 from mcp_server.upstream.completion import Usage
 
-PRICES_AS_OF = "2026-09-14"
+PRICES_AS_OF = "2026-11-15"
 
 
 @dataclass(frozen=True)
@@ -26,14 +32,21 @@ class Price:
 
 
 _FLASH = Price(cache_hit=0.006, cache_miss=0.30, output=1.20)
+_V4_PRO = Price(cache_hit=0.044, cache_miss=1.32, output=3.96)  # V4-Pro-0813: off-peak 0.022 / 0.66 / 1.98
 
 # Keyed by (provider, model id). Ids are the ones DeepSeek accepts today and bills at these prices.
 PEAK_PRICES: dict[tuple[str, str], Price] = {
     ("deepseek", "deepseek-flash"): _FLASH,
-    ("deepseek", "deepseek-v4-flash"): _FLASH,
+    ("deepseek", "deepseek-v4-flash"): _FLASH,  # retired id, served by V4.1-Flash at Flash prices
     ("deepseek", "deepseek-v4-flash-vision-exp"): _FLASH,
-    ("deepseek", "deepseek-v4-pro"): _FLASH,  # rerouted to V4.1-Flash and billed as Flash since 2026-09-14
+    ("deepseek", "deepseek-v4-pro"): _V4_PRO,
 }
+
+# USD per successful call or page, at any hour (these have no peak prices).
+SEARCH_PER_CALL = 0.75 / 1000
+FETCH_PER_CALL = 0.75 / 1000
+OCR_API_PER_PAGE = 1.5 * 0.15 / 1000  # 1.5 CNY per 1,000 pages at DeepSeek's own 5 CNY = $0.75 ratio (see above)
+OCR_API_BASIS = "1.5 CNY per 1,000 pages (DeepSeek's CNY price; no USD price is published) ~ $0.225 per 1,000"
 
 _PEAK_HOURS = frozenset([1, 2, 3, 6, 7, 8, 9])
 
@@ -72,3 +85,17 @@ def estimate(provider: str, model: str, usage: Usage, at: datetime | None = None
         f"cache miss {price.cache_miss * factor:g}, output {price.output * factor:g} (prices of {PRICES_AS_OF})"
     )
     return Cost(usd=round(usd, 8), basis=basis)
+
+
+def per_call(api: str, per_call_usd: float, billed: bool) -> Cost:
+    """One call of a tool API billed per successful call; `billed` is False for the calls DeepSeek does not bill."""
+    price = f"{api}, ${per_call_usd * 1000:g} per 1,000 successful calls (prices of {PRICES_AS_OF})"
+    if not billed:
+        return Cost(usd=0.0, basis=f"{price}; empty results are not billed")
+    return Cost(usd=round(per_call_usd, 8), basis=price)
+
+
+def ocr_pages(pages: int) -> Cost:
+    """DeepSeek's OCR API for `pages` pages."""
+    noun = "page" if pages == 1 else "pages"
+    return Cost(usd=round(pages * OCR_API_PER_PAGE, 8), basis=f"{pages} {noun} at {OCR_API_BASIS} ({PRICES_AS_OF})")

@@ -26,7 +26,7 @@ from mcp_server.file_access import FileAccess
 
 MAX_COMPLETIONS = 100  # the spec's cap per response
 FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error handling", "tests", "readability")
-DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf")
+DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf", ".docx", ".pptx")
 _MAX_SCANNED = 10_000
 
 
@@ -73,7 +73,8 @@ def _ranked(values: list[str]) -> Completion:
 
 
 def _document_paths(prefix: str, files: FileAccess) -> list[str]:
-    """Files with an image or PDF suffix (and folders) whose path starts with `prefix`, relative to the cwd."""
+    """Files with an image, PDF, Word or PowerPoint suffix (and folders) whose path starts with `prefix`, relative
+    to the cwd."""
     if not files.enabled or "\x00" in prefix:
         return []
     folder, _, stem = prefix.rpartition("/")

@@ -1,13 +1,16 @@
 """Compact JSON schemas for `tools/list`: every byte there is spent in the assistant's context on every turn.
 
 Input schemas keep every property, type, limit and description, minus what says nothing: pydantic's `title`s
-(the property names say the same), `default: null`, the `null` alternative of optional parameters (omitting a
-parameter is how to leave it out; pydantic still accepts an explicit null), and length caps of a million or more
-(safety bounds no model comes near; pydantic still enforces them).
+(the property names say the same), `default: null` and `default: false` (an omitted flag is off), the `null`
+alternative of optional parameters (omitting a parameter is how to leave it out; pydantic still accepts an explicit
+null), `minLength: 1` (no model sends an empty prompt on purpose, and pydantic still refuses one) and length caps of
+a million or more (safety bounds no model comes near; pydantic still enforces them).
 
-Output schemas name every top-level field with its type and say which are always present; nested objects (usage,
-cost, OCR pages) are declared as objects without their inner fields, which README documents. The structured
-content still conforms, and the tools validate it against the full pydantic models before it is sent.
+Output schemas are `{"type": "object", "required": [...]}`: every top-level field named, and all of them always
+present. Their types and the nested objects (usage, cost, OCR pages, search results) are documented in README; a
+model reads the structured content itself, not its schema, so the field types were ~60% of the output schemas'
+bytes for little. The structured content still conforms, and the tools validate it against the full pydantic
+models before it is sent.
 """
 
 from __future__ import annotations
@@ -27,12 +30,8 @@ def input_schema(schema: Schema) -> Schema:
 
 
 def output_schema(schema: Schema) -> Schema:
-    """The top level of an output schema, nested objects reduced to their type."""
-    properties = {name: {"type": _types(prop)} for name, prop in schema.get("properties", {}).items()}
-    out: Schema = {"type": "object", "properties": properties}
-    if schema.get("required"):
-        out["required"] = schema["required"]
-    return out
+    """An object with every top-level field of `schema` required (structured content always carries them all)."""
+    return {"type": "object", "required": list(schema.get("properties", {}))}
 
 
 def _field(prop: Schema) -> Schema:
@@ -41,7 +40,15 @@ def _field(prop: Schema) -> Schema:
         concrete = [o for o in options if o != {"type": "null"}]
         if len(concrete) == 1:
             prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **concrete[0]}
-    return {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None) and not _huge(k, v)}
+    return {k: v for k, v in prop.items() if k != "title" and not _says_nothing(k, v)}
+
+
+def _says_nothing(key: str, value: Any) -> bool:
+    if key == "default":
+        return value is None or value is False
+    if key == "minLength":
+        return bool(value == 1)
+    return _huge(key, value)
 
 
 def _huge(key: str, value: Any) -> bool:
@@ -49,17 +56,3 @@ def _huge(key: str, value: Any) -> bool:
 
 
 _SAFETY_BOUND = 1_000_000
-
-
-def _types(prop: Schema) -> str | list[str]:
-    if "$ref" in prop:
-        return "object"
-    options = prop.get("anyOf")
-    if isinstance(options, list):
-        return [t for option in options for t in _as_list(_types(option))]
-    found = prop.get("type", "object")
-    return found if isinstance(found, str | list) else "object"
-
-
-def _as_list(types: str | list[str]) -> list[str]:
-    return [types] if isinstance(types, str) else types

@@ -18,20 +18,20 @@ from mcp_server.config import Settings
 from mcp_server.file_access import FileAccess
 from mcp_server.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
-from mcp_server.tools import account, chat, fim, models, ocr
+from mcp_server.tools import account, chat, fim, models, ocr, web
 
 INSTRUCTIONS = (
     "DeepSeek models as tools. chat: quick answers. reason: hard problems; returns the thinking trace and the answer "
-    "as separate blocks. ocr: images and PDFs to markdown with layout boxes. fim: code completion between a prefix "
-    "and a suffix. list_models: ids to pass as `model`. balance: what is left on the account. "
+    "as separate blocks. ocr: images, PDFs, Word and PowerPoint files to markdown with layout boxes. fim: code "
+    "completion between a prefix and a suffix. web_search and web_fetch: the web through DeepSeek (it fetches, not "
+    "this machine). list_models: ids to pass as `model`. balance: what is left on the account. "
     "Pass conversation_id from a result to continue a conversation."
 )
 
-# Calls reach a third-party API (open world) but change nothing there or on this machine.
+# Every tool reaches a third-party API (open world) but changes nothing there or on this machine; ocr also reads a
+# local file the caller names, which its description says. No idempotentHint: the spec gives it meaning only for
+# tools that are not read-only, so it would be bytes in every turn's context for nothing.
 _CALLS_OUT = ToolAnnotations(read_only_hint=True, open_world_hint=True)
-# ocr reads a local file the caller names, then sends it out: still read-only, and said so in its description.
-_READS_FILES = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
-_LOOKS_UP = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,14 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
 
 
 TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
-    (chat.chat, "DeepSeek chat", _CALLS_OUT),
-    (chat.reason, "DeepSeek reasoning", _CALLS_OUT),
-    (ocr.ocr, "DeepSeek-OCR", _READS_FILES),
-    (fim.fim, "DeepSeek FIM", _CALLS_OUT),
-    (models.list_models, "DeepSeek models", _LOOKS_UP),
-    (account.balance, "DeepSeek balance", _LOOKS_UP),
+    (chat.chat, "Chat", _CALLS_OUT),
+    (chat.reason, "Reasoning", _CALLS_OUT),
+    (ocr.ocr, "DeepSeek-OCR", _CALLS_OUT),
+    (fim.fim, "Code completion", _CALLS_OUT),
+    (web.web_search, "Web search", _CALLS_OUT),
+    (web.web_fetch, "Web page", _CALLS_OUT),
+    (models.list_models, "Models", _CALLS_OUT),
+    (account.balance, "Balance", _CALLS_OUT),
 )
 
 

@@ -11,6 +11,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.config import Settings
+from mcp_server.media.renderer import Renderer
 from mcp_server.server import build_server
 from tests.fake_upstream import FakeUpstream
 
@@ -64,6 +65,16 @@ async def connect(settings: Settings, mode: str = "auto", **options: Any) -> Asy
     """An in-memory MCP client on a server built from `settings`; `options` go to the SDK's Client."""
     async with Client(build_server(settings), mode=mode, **options) as client:  # type: ignore[arg-type]
         yield client
+
+
+@asynccontextmanager
+async def rendering(workers: int = 2) -> AsyncIterator[Renderer]:
+    """PDF rendering workers for one test (each test runs its own event loop, and workers belong to one)."""
+    renderer = Renderer(workers)
+    try:
+        yield renderer
+    finally:
+        await renderer.aclose()
 
 
 @pytest.fixture(params=MODES)

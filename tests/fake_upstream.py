@@ -32,6 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NoReturn
 
+try:
+    from tests.fake import tools
+except ImportError:  # standalone (`python tests/fake_upstream.py`): tests/ itself is on the path
+    from fake import tools  # type: ignore[no-redef]
+
 logger = logging.getLogger("fake_upstream")
 
 FINGERPRINT = "fp_8b330d02d0_prod0820_fp8_kvcache_20260402"
@@ -61,6 +66,9 @@ _DEEPSEEK_MESSAGES = {
     400: "Invalid request",
     401: "Authentication Fails (no such user)",
     402: "Insufficient Balance",
+    404: "Not Found",
+    408: "Request Timeout: the upload did not finish within 120 seconds",
+    413: "File too large: the limit is 100 MiB",
     422: "Invalid parameters",
     429: "Too many requests. Your current concurrency is 26, which exceeds your concurrency limit of 25 based on your"
     " remaining balance. Please top up your balance to restore your concurrency.",
@@ -181,6 +189,13 @@ class Reply:
     leading_newlines: int = 0
     strip_special_tokens: bool = False
     path: str | None = None
+    # DeepSeek's tool APIs (tests/fake/tools.py): search results and a fetched page's title in place of the
+    # generated ones, the OCR API's box marker (`det` as DeepSeek-OCR writes it, `box` as its guide shows), and
+    # the 0-based pages it answers with finish_reason "length". `content` is each OCR page's or the page's text.
+    results: list[dict[str, Any]] | None = None
+    title: str | None = None
+    ocr_box_tag: str = "det"
+    length_pages: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # A typo in a test script should fail at the script line, not as a puzzling wire shape later.
@@ -188,6 +203,8 @@ class Reply:
             raise ValueError(f"reasoning_field must be one of {sorted(_REASONING_FIELDS)}: {self.reasoning_field!r}")
         if self.usage_style not in _USAGE_STYLES:
             raise ValueError(f"usage_style must be one of {sorted(_USAGE_STYLES)}, not {self.usage_style!r}")
+        if self.ocr_box_tag not in ("det", "box"):
+            raise ValueError(f"ocr_box_tag must be 'det' or 'box', not {self.ocr_box_tag!r}")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Reply:
@@ -843,6 +860,7 @@ class FakeUpstream:
         # A deep copy, so a test that edits its fake's balance cannot leak into the next fake.
         self.balance: dict[str, Any] = copy.deepcopy(_DEEPSEEK_BALANCE if flavor == "deepseek" else _ATLAS_BALANCE)
         self.requests: list[Recorded] = []
+        self.ocr_limits = tools.OcrLimits()  # what the OCR API accepts; a test may lower them
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -926,6 +944,11 @@ class FakeUpstream:
     def chat_requests(self) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def tool_requests(self, name: str) -> list[Recorded]:
+        """Requests to one of DeepSeek's tool APIs: "ocr", "search" or "fetch"."""
+        with self._lock:
+            return [r for r in self.requests if _route_of(r.path) == f"/tools/{name}"]
 
     def _take_reply(self, path: str) -> Reply | None:
         with self._lock:
@@ -1112,8 +1135,25 @@ class FakeUpstream:
         elif route == "/user/balance":
             _require_method(request, "GET")
             await resp.send_json(200, self.balance)
+        elif route in ("/tools/ocr", "/tools/search", "/tools/fetch"):
+            _require_method(request, "POST")
+            await self._tool(route, request, reply, resp)
         else:
             raise _ApiError(404, "Not Found")
+
+    async def _tool(self, route: str, request: _Request, reply: Reply, resp: _Responder) -> None:
+        """DeepSeek's tool APIs; the OCR API writes keep-alive newlines (two by default) before its answer."""
+        try:
+            if route == "/tools/ocr":
+                body = tools.ocr(request.headers.get("content-type", ""), request.body, reply, self.ocr_limits)
+            elif route == "/tools/search":
+                body = tools.search(request.body, reply)
+            else:
+                body = tools.fetch(request.body, reply)
+        except tools.Refusal as refusal:
+            raise _ApiError(refusal.status, refusal.message) from None
+        newlines = (reply.keepalives or 2) if route == "/tools/ocr" else 0
+        await resp.send_json(200, body, newlines, reply.keepalive_interval)
 
     async def _route_atlas(self, request: _Request, reply: Reply, resp: _Responder) -> None:
         if request.path == "/v1/models" and request.method == "GET":

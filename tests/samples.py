@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from io import BytesIO
 
 from PIL import Image, ImageDraw
@@ -114,3 +115,41 @@ def heavy_pdf(pages: int, rects: int = 1_000_000) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+# Word and PowerPoint files, as zipfile writes them: the parts an OOXML reader (and the OCR API) looks for, no more.
+_CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+    b'content-types"><Default Extension="xml" ContentType="application/xml"/></Types>'
+)
+_WORD = b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>%s</w:body></w:document>'
+_SLIDE = b'<p:sld xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><a:t>%s</a:t></p:sld>'
+
+
+def _zipped(parts: dict[str, bytes]) -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def docx(*pages: str, image: bool = False) -> bytes:
+    """A Word document with one page per text (separated by page breaks), optionally holding an image."""
+    breaks = b'<w:p><w:r><w:br w:type="page"/></w:r></w:p>'
+    body = breaks.join(b"<w:p><w:r><w:t>%s</w:t></w:r></w:p>" % page.encode() for page in pages)
+    parts = {"[Content_Types].xml": _CONTENT_TYPES, "word/document.xml": _WORD % body}
+    if image:
+        parts["word/media/image1.png"] = png((20, 10))
+    return _zipped(parts)
+
+
+def pptx(*slides: str) -> bytes:
+    parts = {"[Content_Types].xml": _CONTENT_TYPES}
+    parts |= {f"ppt/slides/slide{n}.xml": _SLIDE % text.encode() for n, text in enumerate(slides, 1)}
+    return _zipped(parts)
+
+
+def xlsx() -> bytes:
+    """A spreadsheet: OOXML too, but neither Word nor PowerPoint."""
+    return _zipped({"[Content_Types].xml": _CONTENT_TYPES, "xl/workbook.xml": b"<workbook/>"})

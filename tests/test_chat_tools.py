@@ -303,7 +303,7 @@ async def test_the_tool_list_stays_under_6_kb_on_the_wire() -> None:
     wire = listing.model_dump_json(by_alias=True, exclude_none=True)
     assert len(wire.encode()) < 6000
     reason = next(t for t in listing.tools if t.name == "reason")
-    assert reason.output_schema is not None and "reasoning" in reason.output_schema["properties"]
+    assert reason.output_schema is not None and "reasoning" in reason.output_schema["required"]
     assert all("title" not in p for t in listing.tools for p in t.input_schema["properties"].values())
 
 

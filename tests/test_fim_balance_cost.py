@@ -95,6 +95,52 @@ def test_cost_matches_a_hand_computation_at_peak_and_off_peak() -> None:
     assert off_peak is not None and off_peak.usd == pytest.approx(0.3912) and "off-peak" in off_peak.basis
 
 
+def test_v4_pro_is_priced_by_its_own_table_not_as_flash() -> None:
+    usage = Usage(
+        prompt_tokens=1_000_000,
+        completion_tokens=500_000,
+        cache_hit_tokens=400_000,
+        cache_miss_tokens=600_000,
+        total_tokens=1_500_000,
+    )
+    # Peak: 0.4M x $0.044 + 0.6M x $1.32 + 0.5M x $3.96 = 0.0176 + 0.792 + 1.98 (WIRE.md §13, pricing page)
+    peak = estimate("deepseek", "deepseek-v4-pro", usage, datetime(2026, 11, 24, 7, 30, tzinfo=UTC))
+    assert peak is not None and peak.usd == pytest.approx(2.7896)
+    assert "cache hit 0.044, cache miss 1.32, output 3.96" in peak.basis
+    # Off-peak: 0.4M x $0.022 + 0.6M x $0.66 + 0.5M x $1.98 = 0.0088 + 0.396 + 0.99
+    off_peak = estimate("deepseek", "deepseek-v4-pro", usage, datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    assert off_peak is not None and off_peak.usd == pytest.approx(1.3948) and "off-peak" in off_peak.basis
+    flash = estimate("deepseek", "deepseek-flash", usage, datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    assert flash is not None and off_peak.usd / flash.usd > 3.5  # what the old table got wrong
+
+
+async def test_a_v4_pro_chat_reports_a_cost_from_its_own_prices(deepseek: FakeUpstream) -> None:
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("chat", {"prompt": "one two three", "model": "deepseek-v4-pro"})
+    out = result.structured_content
+    assert out is not None and out["model"] == "deepseek-v4-pro"
+    usage = Usage(
+        prompt_tokens=out["usage"]["prompt_tokens"],
+        completion_tokens=out["usage"]["completion_tokens"],
+        cache_hit_tokens=out["usage"]["cache_hit_tokens"],
+        cache_miss_tokens=out["usage"]["cache_miss_tokens"],
+    )
+    peak = (usage.cache_hit_tokens * 0.044 + usage.cache_miss_tokens * 1.32 + usage.completion_tokens * 3.96) / 1e6
+    assert out["cost"]["usd"] == pytest.approx(peak if " peak" in out["cost"]["basis"] else peak / 2)
+    assert out["cost"]["basis"].startswith("deepseek-v4-pro ")
+
+
+async def test_a_model_without_a_price_gets_usd_null_and_a_basis_saying_so(atlas: FakeUpstream) -> None:
+    async with connect(make_settings(atlas=atlas)) as client:
+        result = await client.call_tool("chat", {"prompt": "hi"})
+    cost = result.structured_content["cost"]  # type: ignore[index]
+    assert cost == {
+        "usd": None,
+        "estimate": True,
+        "basis": "no price known for atlas:deepseek-ai/deepseek-v4-flash (see pricing.py)",
+    }
+
+
 def test_peak_hours_are_weekday_mornings_utc() -> None:
     assert is_peak(datetime(2026, 11, 23, 1, 0, tzinfo=UTC)) and is_peak(datetime(2026, 11, 23, 9, 59, tzinfo=UTC))
     assert not is_peak(datetime(2026, 11, 23, 4, 0, tzinfo=UTC))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -19,7 +17,7 @@ from PIL import Image
 from mcp_server.errors import InputError
 from mcp_server.file_access import FileAccess
 from mcp_server.media import ImagePart, Limits, files, notes_for, open_source, parse_pages, sniff
-from mcp_server.media.renderer import Renderer
+from tests.conftest import rendering
 from tests.samples import drawn, encode, encrypted_pdf, pdf, png
 
 pytestmark = pytest.mark.anyio
@@ -45,16 +43,6 @@ def opened(part: ImagePart) -> Image.Image:
 ANY_FILE = FileAccess(roots=None, remote=False)  # stdio without DEEPSEEK_MCP_FILE_ROOTS
 
 
-@asynccontextmanager
-async def renderer() -> AsyncIterator[Renderer]:
-    """Rendering workers for one test (each test runs its own event loop, and workers belong to one)."""
-    workers = Renderer(2)
-    try:
-        yield workers
-    finally:
-        await workers.aclose()
-
-
 @dataclass(frozen=True)
 class Loaded:
     kind: str
@@ -65,7 +53,7 @@ class Loaded:
 
 async def load(source: str, tmp_path: Path, pages: str | None = None, limits: Limits = SMALL) -> Loaded:
     """A source opened and every selected page rendered, as the ocr tool does it."""
-    async with renderer() as workers:
+    async with rendering() as workers:
         opened = await open_source(
             source, pages=pages, limits=limits, base_dir=tmp_path, files=ANY_FILE, renderer=workers
         )
@@ -448,7 +436,7 @@ async def test_a_truncated_pdf_is_refused(tmp_path: Path) -> None:
 
 async def test_pages_can_be_rendered_one_at_a_time_and_concurrently(tmp_path: Path) -> None:
     results: dict[int, ImagePart] = {}
-    async with renderer() as workers:
+    async with rendering() as workers:
         source = await open_source(
             str(write(tmp_path, "doc.pdf", pdf(100, 110, 120))),
             pages="1-3",
@@ -478,7 +466,7 @@ async def test_input_errors_surface_when_the_source_is_opened(tmp_path: Path) ->
     path = str(write(tmp_path, "doc.pdf", pdf(100, 100)))
 
     with pytest.raises(InputError, match="there is no page 5"):
-        async with renderer() as workers:
+        async with rendering() as workers:
             await open_source(path, pages="5", limits=SMALL, base_dir=tmp_path, files=ANY_FILE, renderer=workers)
 
 

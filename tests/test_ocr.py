@@ -79,7 +79,7 @@ async def test_a_jpeg_data_url_on_deepseeks_own_vision_model_parses_the_same_gro
     deepseek.script(Reply(content=TAGGED))
     source = "data:image/jpeg;base64," + base64.b64encode(data).decode()
     async with connect(make_settings(deepseek), mode) as client:
-        result = await client.call_tool("ocr", {"source": source})
+        result = await client.call_tool("ocr", {"source": source, "model": "deepseek-flash"})
     assert not result.is_error, _texts(result)
     request = deepseek.chat_requests()[0]
     assert request.json["model"] == "deepseek-flash" and request.json["thinking"] == {"type": "disabled"}
@@ -227,7 +227,7 @@ async def test_an_upstream_failure_on_one_page_names_the_page(atlas: FakeUpstrea
 
 
 @pytest.mark.parametrize("route", ["atlas", "deepseek"])
-async def test_ocr_over_the_real_stdio_server_for_both_routes(
+async def test_ocr_over_the_real_stdio_server_for_both_chat_routes(
     deepseek: FakeUpstream, atlas: FakeUpstream, tmp_path: Path, route: str
 ) -> None:
     png_data = png((300, 200))
@@ -236,17 +236,20 @@ async def test_ocr_over_the_real_stdio_server_for_both_routes(
     jpeg_url = "data:image/jpeg;base64," + base64.b64encode(encode(drawn((200, 100)), "JPEG")).decode()
     env = upstream_env(deepseek) if route == "deepseek" else upstream_env(atlas=atlas)
     fake = deepseek if route == "deepseek" else atlas
+    # With a DeepSeek key alone, markdown and text go to its OCR API (tests/test_ocr_api.py); naming the vision
+    # model keeps them on the chat route this test is about.
+    extra = {"model": "deepseek-flash"} if route == "deepseek" else {}
     if route == "deepseek":
         deepseek.script(*[Reply(content=TAGGED) for _ in range(5)])
     with (tmp_path / "stderr.txt").open("w") as err:
         async with Client(stdio_client(server_params(env), errlog=err)) as client:
             results = [
-                await client.call_tool("ocr", {"source": str(tmp_path / "shot.png")}),
-                await client.call_tool("ocr", {"source": jpeg_url}),
-                await client.call_tool("ocr", {"source": "https://example.com/x.png"}),
-                await client.call_tool("ocr", {"source": str(tmp_path / "doc.pdf"), "pages": "2-3"}),
-                await client.call_tool("ocr", {"source": str(tmp_path / "missing.png")}),
-                await client.call_tool("ocr", {"source": str(tmp_path / "shot.png"), "mode": "text"}),
+                await client.call_tool("ocr", {"source": str(tmp_path / "shot.png"), **extra}),
+                await client.call_tool("ocr", {"source": jpeg_url, **extra}),
+                await client.call_tool("ocr", {"source": "https://example.com/x.png", **extra}),
+                await client.call_tool("ocr", {"source": str(tmp_path / "doc.pdf"), "pages": "2-3", **extra}),
+                await client.call_tool("ocr", {"source": str(tmp_path / "missing.png"), **extra}),
+                await client.call_tool("ocr", {"source": str(tmp_path / "shot.png"), "mode": "text", **extra}),
             ]
     assert [r.is_error for r in results] == [False, False, False, False, True, False]
     assert [len(r.structured_content["pages"]) for r in results if not r.is_error] == [1, 1, 1, 2, 1]  # type: ignore[index]

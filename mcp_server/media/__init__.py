@@ -16,26 +16,33 @@ The modules, in the order a source passes through them:
     sources.py   open_source: telling a path, URL, data: URL and base64 apart, decoding them
     files.py     reading a local file (inside DEEPSEEK_MCP_FILE_ROOTS when set), one message per refusal
     formats.py   sniffing the format from magic numbers, and naming what non-media bytes look like
+    office.py    telling Word and PowerPoint files from other ZIPs, reading no more than their directory
     pages.py     the `pages` selection ("1-3,7", "5-")
     images.py    Pillow: passing an image through, or shrinking and re-encoding it to fit the limits
     pdf.py       PDFs: counting pages and rasterising one page per call, through the renderer
     renderer.py  the pool of rendering processes, each with its own pdfium (pdf_worker.py runs inside them)
     model.py     Limits, ImagePart, Source
     messages.py  how a caller's strings and byte sizes are quoted in refusals
+    documents.py open_document: a whole file for DeepSeek's OCR API (streamed from disk, never read whole)
+    pdf_extract.py  pypdfium2: page count, sizes, and a copy of just the selected pages, for that upload
 """
 
 from __future__ import annotations
 
+from mcp_server.media.documents import Document, open_document
 from mcp_server.media.formats import sniff
 from mcp_server.media.model import ImagePart, Limits, Source, notes_for, resize_note
 from mcp_server.media.pages import parse_pages
-from mcp_server.media.sources import open_source
+from mcp_server.media.sources import is_url, open_source
 
 __all__ = [
+    "Document",
     "ImagePart",
     "Limits",
     "Source",
+    "is_url",
     "notes_for",
+    "open_document",
     "open_source",
     "parse_pages",
     "resize_note",

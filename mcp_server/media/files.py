@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from mcp_server.errors import InputError
 from mcp_server.file_access import FileAccess
@@ -45,6 +47,30 @@ def read_file(path: Path, limit: int, files: FileAccess) -> bytes:
     if len(data) > limit:  # it grew after the size check
         raise InputError(f"{name} is larger than the {format_size(limit)} limit")
     return data
+
+
+def open_file(path: Path, limit: int, files: FileAccess) -> tuple[BinaryIO, int]:
+    """Open a regular file of at most `limit` bytes that `files` allows, without reading it: (file, size). The
+    caller closes it (runs in a worker thread)."""
+    name = clip(str(path))
+    real = files.resolve(path)
+    _check_file(real, limit, name)
+    try:
+        file = real.open("rb")
+    except PermissionError as e:
+        raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
+    except OSError as e:
+        raise InputError(f"{name} cannot be read ({e.strerror or type(e).__name__})") from e
+    try:
+        files.check_open(file.fileno(), path)
+        size = os.fstat(file.fileno()).st_size  # the file opened, whatever the name pointed at when checked
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode) or size == 0 or size > limit:
+            _check_file(real, limit, name)  # says which; raises unless the file changed back meanwhile
+            raise InputError(f"{name} changed while it was being opened; try again")
+    except BaseException:
+        file.close()
+        raise
+    return file, size
 
 
 def _check_file(path: Path, limit: int, name: str) -> None:

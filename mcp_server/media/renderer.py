@@ -106,6 +106,18 @@ class Renderer:
         pages = answer[0].get("pages")
         return pages if isinstance(pages, int) else Failed("could not be read; the PDF may be damaged")
 
+    async def extract(
+        self, path: str, pages: list[int], dpi: int, out: str | None
+    ) -> dict[int, tuple[int, int]] | Failed:
+        """The pages' sizes in pixels at `dpi`; with `out`, a PDF of just those pages is written there."""
+        answer = await self._ask({"op": "extract", "path": path, "pages": pages, "dpi": dpi, "out": out})
+        if isinstance(answer, Failed):
+            return answer
+        try:
+            return {int(n): (int(size[0]), int(size[1])) for n, size in answer[0]["sizes"].items()}
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            return Failed("could not have its pages read: the renderer's answer was malformed")
+
     async def render(self, job: PageJob) -> Rendered | Failed:
         answer = await self._ask({"op": "render", **job.__dict__})
         if isinstance(answer, Failed):

@@ -19,7 +19,7 @@ import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 from mcp_server.errors import InputError
 from mcp_server.file_access import FileAccess
 from mcp_server.media.files import read_file, readable, resolve
-from mcp_server.media.formats import describe, sniff
+from mcp_server.media.formats import describe, image_format, sniff
 from mcp_server.media.images import prepare_image
 from mcp_server.media.messages import clip, too_large
 from mcp_server.media.model import ImagePart, Limits, Source
@@ -34,6 +34,12 @@ _MAX_URL_CHARS = 8192  # WIRE.md §2: the provider refuses longer image URLs
 _MIN_BASE64_CHARS = 16  # shorter strings are far likelier to be file names than images
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters or more, so "C:\scan.png" is a path
+
+
+def is_url(source: str) -> bool:
+    """Whether `source` is an http(s) URL, which goes to the provider as a URL (never fetched here)."""
+    match = _SCHEME_RE.match(source.strip())
+    return match is not None and match[1].lower() in ("http", "https")
 
 
 async def open_source(
@@ -133,9 +139,21 @@ async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits
         raise _not_media(data, label)
     if kind == "pdf":
         return await open_pdf(data, label, pages, limits, renderer)
+    image = image_format(kind)
+    if image is None:
+        raise office_refusal(label, kind)
     numbers = parse_pages(pages, 1, limits.max_pages)
-    part, notes = await anyio.to_thread.run_sync(prepare_image, data, kind, limits, label)
+    part, notes = await anyio.to_thread.run_sync(prepare_image, data, image, limits, label)
     return Source("image", 1, numbers, notes, _ready(part))
+
+
+def office_refusal(label: str, kind: str) -> InputError:
+    """Word and PowerPoint files go to DeepSeek's OCR API only; say how to get there."""
+    name = "a Word document" if kind == "docx" else "a PowerPoint presentation"
+    return InputError(
+        f"{label} is {name}: only DeepSeek's OCR API reads those. Set DEEPSEEK_API_KEY, use mode markdown or text, "
+        "and leave out `model`"
+    )
 
 
 def _not_media(data: bytes, label: str) -> InputError:

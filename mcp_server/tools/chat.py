@@ -16,20 +16,20 @@ from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
 
-from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
+from .common import CostOut, UsageOut, block, finish_notice, notice_blocks, refuse_images_for_text_only
 
 JSON_HINT = "Reply with a single JSON object."
 
-Prompt = Annotated[str, Field(description="The message to send.", min_length=1, max_length=MAX_PROMPT_CHARS)]
+Prompt = Annotated[str, Field(description="Message to send.", min_length=1, max_length=MAX_PROMPT_CHARS)]
 System = Annotated[str | None, Field(description="System prompt.", max_length=MAX_PROMPT_CHARS)]
 Model = Annotated[
     str | None,
-    Field(description="Model id (see list_models). Default deepseek-flash."),
+    Field(description="Default deepseek-flash; see list_models."),
 ]
 MaxTokens = Annotated[int | None, Field(description="Output token cap.", ge=1, le=393_216)]
 Temperature = Annotated[float | None, Field(description="Sampling temperature.", ge=0, le=2)]
 JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
-ConversationId = Annotated[str | None, Field(description="From an earlier result, to continue it.")]
+ConversationId = Annotated[str | None, Field(description="From a result, to continue it.")]
 
 
 class ChatOutput(BaseModel):
@@ -38,7 +38,7 @@ class ChatOutput(BaseModel):
     provider: str
     finish_reason: str | None
     usage: UsageOut
-    cost: CostOut | None
+    cost: CostOut
     conversation_id: str
     notices: list[str]
 
@@ -90,8 +90,8 @@ async def reason(
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     include_reasoning: Annotated[bool, Field(description="Return the thinking trace.")] = True,
 ) -> Annotated[CallToolResult, ReasonOutput]:
-    """Ask a DeepSeek model to think before answering, for hard problems. Returns the reasoning trace and the
-    answer as separate blocks. Slow: minutes at effort max."""
+    """Think before answering, for hard problems: returns the reasoning trace and the answer apart. Slow: minutes
+    at effort max."""
     ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
     done = await _complete(ctx, ask, "reason", effort=effort)
     reasoning = done.completion.reasoning if include_reasoning else None
@@ -131,6 +131,7 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         user: Message = {"role": "user", "content": ask.prompt}
         messages = conversation.messages(ask.system, user)
         _check_context(messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns))
+        refuse_images_for_text_only(route, messages)
         payload = _payload(route, messages, ask, effort)
         reporter = reporter_for(ctx, tool)
         async with reporter.running():

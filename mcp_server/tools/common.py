@@ -7,8 +7,10 @@ from typing import Any
 from mcp.types import TextContent
 from pydantic import BaseModel
 
-from mcp_server.pricing import estimate
+from mcp_server.errors import ConfigError
+from mcp_server.pricing import Cost, estimate
 from mcp_server.upstream.completion import Usage
+from mcp_server.upstream.providers import Route
 
 META_KIND = "deepseek-mcp/kind"
 
@@ -34,15 +36,21 @@ class UsageOut(BaseModel):
 
 
 class CostOut(BaseModel):
-    usd: float
+    usd: float | None  # None: no price is known, and `basis` says so (never a guess)
     estimate: bool = True
     basis: str
 
     @classmethod
-    def of(cls, provider: str, model: str, usage: Usage) -> CostOut | None:
-        """An estimate from the price table, or None for a model with no known price."""
+    def of(cls, provider: str, model: str, usage: Usage) -> CostOut:
+        """An estimate from the price table; `usd` None for a model with no known price."""
         cost = estimate(provider, model, usage)
-        return None if cost is None else cls(usd=cost.usd, basis=cost.basis)
+        if cost is None:
+            return cls(usd=None, basis=f"no price known for {provider}:{model[:100]} (see pricing.py)")
+        return cls.from_cost(cost)
+
+    @classmethod
+    def from_cost(cls, cost: Cost) -> CostOut:
+        return cls(usd=cost.usd, basis=cost.basis)
 
 
 def block(text: str, kind: str) -> TextContent:
@@ -75,3 +83,22 @@ def finish_notice(finish_reason: str | None, answer: str, *, empty: str = _EMPTY
     if notice is None and not (answer if code else answer.strip()):
         notice = empty
     return notice
+
+
+_IMAGE_PARTS = ("image_url", "image", "input_image", "file")
+
+
+def refuse_images_for_text_only(route: Route, messages: list[dict[str, Any]]) -> None:
+    """A model known to read text only (deepseek-v4-pro) gets no image parts: refuse them here, with what to do,
+    instead of passing on the provider's 400."""
+    if route.traits.vision is not False:
+        return
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(part, dict) and part.get("type") in _IMAGE_PARTS for part in content
+        ):
+            raise ConfigError(
+                f"{route.model[:100]} reads text only, so it cannot read images; leave out `model` for the default "
+                "(deepseek-flash reads images), or call list_models for the ids that read images."
+            )

@@ -21,7 +21,7 @@ class FimOutput(BaseModel):
     model: str
     finish_reason: str | None
     usage: UsageOut
-    cost: CostOut | None
+    cost: CostOut
     notices: list[str]
 
 
@@ -32,7 +32,7 @@ async def fim(
     max_tokens: Annotated[int | None, Field(description="Output token cap.", ge=1, le=FIM_MAX_TOKENS)] = None,
     model: Annotated[str | None, Field(description="Model id. Default deepseek-flash.")] = None,
 ) -> Annotated[CallToolResult, FimOutput]:
-    """Complete code between a prefix and an optional suffix (fill-in-the-middle). Returns only the inserted text."""
+    """Fill in the middle: code between a prefix and an optional suffix. Returns only the inserted text."""
     app = app_of(ctx)
     route = await app.router.resolve("fim", model)
     if route.provider.fim_path is None:  # an id of another provider's shape fell back to the first one

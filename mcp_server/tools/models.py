@@ -38,7 +38,7 @@ class ModelsOutput(BaseModel):
 
 
 async def list_models(ctx: ToolContext) -> Annotated[CallToolResult, ModelsOutput]:
-    """List the model ids each configured provider serves now, and each tool's default."""
+    """List the model ids each provider serves now, which read images, and each tool's default."""
     app = app_of(ctx)
     if not app.router.providers:
         app.router.route("chat")  # raises the missing-key error, with the variables to set

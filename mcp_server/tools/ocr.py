@@ -1,8 +1,10 @@
-"""`ocr`: DeepSeek-OCR (on Atlas Cloud) or DeepSeek's own vision model on images and PDFs, with layout boxes.
+"""`ocr`: which route reads the document, and the chat route itself.
 
-One upstream request per page, a few pages in flight, results joined in page order. DeepSeek-OCR gets its own
-prompts (WIRE.md §11); a general vision model gets instructions that ask for the same output, grounding tags
-included, so one parser serves both.
+Routing: a provider whose OCR API serves the mode (DeepSeek's, ocr_api.py) reads local files and inline data
+itself; otherwise, and for an explicit `model` or a URL, the chat route: DeepSeek-OCR (on Atlas Cloud or a
+self-hosted server) or a vision model, on page images. One upstream request per page there, a few pages in flight,
+results joined in page order. DeepSeek-OCR gets its own prompts (WIRE.md §11); a general vision model gets
+instructions that ask for the same output, grounding tags included, so one parser serves both.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
-from mcp.types import CallToolResult, ContentBlock
-from pydantic import BaseModel, Field
+from mcp.types import CallToolResult
+from pydantic import Field
 
 from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.errors import ConfigError, InputError
@@ -22,7 +24,8 @@ from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Route
 
-from .common import CostOut, UsageOut, block, notice_blocks
+from .common import CostOut, UsageOut
+from .ocr_results import OcrOutput, OcrRoute, PageOut, ocr_result, page_out
 
 if TYPE_CHECKING:
     from mcp_server import media
@@ -59,34 +62,6 @@ _VISION_BOXES = (
 )
 
 
-class BoxOut(BaseModel):
-    label: str
-    text: str
-    bbox: tuple[int, int, int, int]
-
-
-class PageOut(BaseModel):
-    page: int | None
-    markdown: str
-    boxes: list[BoxOut]
-    width: int | None  # pixels of the image sent, which the boxes are in
-    height: int | None
-    original_width: int | None  # pixels of the page or image given, to map boxes back onto it
-    original_height: int | None
-    boxes_normalized: bool
-    boxes_dropped: int  # past the cap of grounding.MAX_BOXES per page
-    finish_reason: str | None
-
-
-class OcrOutput(BaseModel):
-    pages: list[PageOut]
-    model: str
-    provider: str
-    usage: UsageOut
-    cost: CostOut | None
-    notices: list[str]
-
-
 @dataclass(frozen=True)
 class Job:
     route: Route
@@ -98,23 +73,27 @@ class Job:
 async def ocr(
     source: Annotated[
         str,
-        Field(description="Image or PDF: local path, http(s) URL, data: URL or base64.", max_length=MAX_SOURCE_CHARS),
+        Field(description="Local path, http(s) URL, data: URL or base64.", max_length=MAX_SOURCE_CHARS),
     ],
     ctx: ToolContext,
     mode: Annotated[Mode, Field(description="markdown (layout), text (plain), figure, describe, locate.")] = "markdown",
     target: Annotated[str | None, Field(description="Text to find (mode locate).", max_length=200)] = None,
-    pages: Annotated[str | None, Field(description="PDF pages, e.g. 1-3,7. Default: all (max 50).")] = None,
+    pages: Annotated[str | None, Field(description="PDF pages, e.g. 1-3,7. Default all.")] = None,
     model: Annotated[str | None, Field(description="Model id override.")] = None,
     include_boxes: Annotated[bool | None, Field(description="Layout boxes (default: markdown, locate).")] = None,
 ) -> Annotated[CallToolResult, OcrOutput]:
-    """Read an image or PDF with DeepSeek-OCR: markdown with layout boxes, plain text, a figure's data, a
-    description, or where a text is."""
+    """Read an image, PDF, Word or PowerPoint file with DeepSeek-OCR: markdown with layout boxes by default."""
     if mode == "locate" and not (target or "").strip():
         raise InputError("mode 'locate' needs `target`: the text to find in the image.")
     app = app_of(ctx)
-    job = await _job(app, mode, (target or "").strip(), model, include_boxes)
     from mcp_server import media  # image/PDF helpers load with the first ocr call, not at start-up
 
+    native = app.router.ocr_api(mode) if not (model or "").strip() else None  # an explicit model wins
+    if native is not None and not media.is_url(source):
+        from .ocr_api import read_with_ocr_api
+
+        return await read_with_ocr_api(ctx, native, mode, source, pages, include_boxes)
+    job = await _job(app, mode, (target or "").strip(), model, include_boxes)
     opened = await media.open_source(
         source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
     )
@@ -122,7 +101,14 @@ async def ocr(
     with opened:
         async with reporter.running():
             results = await _run_pages(app, job, opened, reporter)
-    return _result(job, opened, results)
+    notices = [_URL_NOTICE.format(model=job.route.model)] if native is not None else []
+    return _result(job, opened, results, notices)
+
+
+_URL_NOTICE = (
+    "the URL went to {model}: DeepSeek's OCR API reads only files this server uploads, and the server never fetches "
+    "a URL itself; pass a local path to have the OCR API read it"
+)
 
 
 async def _job(app: AppContext, mode: Mode, target: str, model: str | None, include_boxes: bool | None) -> Job:
@@ -193,55 +179,29 @@ async def _ask(app: AppContext, job: Job, part: media.ImagePart, reporter: Progr
     return await app.upstream.stream(provider, provider.url("chat/completions"), payload, on_retry=reporter.notice)
 
 
-def _result(job: Job, opened: media.Source, results: list[tuple[media.ImagePart, Completion]]) -> CallToolResult:
+def _result(
+    job: Job, opened: media.Source, results: list[tuple[media.ImagePart, Completion]], notices: list[str]
+) -> CallToolResult:
     pages = [_page(job, part, completion) for part, completion in results]
     usage = sum((c.usage for _, c in results), Usage())
     from mcp_server import media
 
-    notices = media.notes_for(opened, [part for part, _ in results])
-    notices += [_cut(page) for page in pages if page.finish_reason == "length"]
-    notices += [f"{_where(p)}: {p.boxes_dropped} more layout boxes were left out" for p in pages if p.boxes_dropped]
+    route: OcrRoute = "deepseek_ocr" if job.route.traits.deepseek_ocr else "vision"
     out = OcrOutput(
         pages=pages,
+        route=route,
         model=results[0][1].model or job.route.model if results else job.route.model,
         provider=job.route.provider.name,
         usage=UsageOut.of(usage),
         cost=CostOut.of(job.route.provider.name, job.route.model, usage),
-        notices=notices,
+        notices=media.notes_for(opened, [part for part, _ in results]) + notices,
     )
-    text = _joined(pages, numbered=opened.kind == "pdf")
-    content: list[ContentBlock] = [block(text, "document"), *notice_blocks(notices)]
-    return CallToolResult(content=content, structured_content=out.model_dump())
-
-
-def _where(page: PageOut) -> str:
-    return f"page {page.page}" if page.page is not None else "the image"
-
-
-def _cut(page: PageOut) -> str:
-    return f"the text of {_where(page)} stopped at the output limit (finish_reason=length): it may be incomplete"
+    return ocr_result(out, numbered=opened.kind == "pdf")
 
 
 def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:
-    from mcp_server import grounding
-
-    parsed = grounding.parse(completion.content, part.width, part.height)
-    boxes = [BoxOut(label=b.label, text=b.text, bbox=b.bbox) for b in parsed.boxes] if job.boxes else []
-    return PageOut(
-        page=part.page,
-        markdown=parsed.markdown,
-        boxes=boxes,
-        width=part.width,
-        height=part.height,
-        original_width=part.original_width,
-        original_height=part.original_height,
-        boxes_normalized=parsed.normalized,
-        boxes_dropped=parsed.dropped if job.boxes else 0,
-        finish_reason=completion.finish_reason,
-    )
-
-
-def _joined(pages: list[PageOut], numbered: bool) -> str:
-    if not numbered:
-        return pages[0].markdown if pages else ""
-    return "\n\n".join(f"<!-- page {p.page} -->\n{p.markdown}" for p in pages)
+    frame = (part.width, part.height) if part.width is not None and part.height is not None else None
+    original = None
+    if part.original_width is not None and part.original_height is not None:
+        original = (part.original_width, part.original_height)
+    return page_out(part.page, completion.content, frame, original, job.boxes, completion.finish_reason)

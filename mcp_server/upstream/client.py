@@ -11,7 +11,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import anyio
 import httpx2
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_JSON_BODY = 16 * 1024 * 1024
+_MAX_DOCUMENT_BODY = 96 * 1024 * 1024  # an OCR answer for 1,000 dense pages; JSON-parsed, so about 3x this in memory
 _DRAIN_SECONDS = 0.05  # what follows `[DONE]` is the body's last chunk, sent with it: a server that holds the
 # body open must not delay a finished answer by more than this (the connection is then closed, not pooled)
 
@@ -49,6 +50,16 @@ async def _ignore(phase: Phase, pieces: int) -> None:
 
 async def _silent(text: str) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of a multipart request, streamed from `file` (rewound to its start on every attempt)."""
+
+    field: str
+    filename: str
+    file: BinaryIO
+    mime: str
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,55 @@ class UpstreamClient:
                     await response.aclose()
 
         return await self._with_retries(call, attempt)
+
+    async def post_json(self, provider: Provider, url: str, payload: dict[str, Any]) -> Any:
+        """POST a JSON body and read the JSON answer (DeepSeek's Search and Fetch APIs), with the same retries."""
+        return await self._post(provider, url, {"json": payload})
+
+    async def post_form(
+        self,
+        provider: Provider,
+        url: str,
+        fields: dict[str, str],
+        upload: Upload,
+        *,
+        observer: Observer = _ignore,
+        on_retry: Notice = _silent,
+    ) -> Any:
+        """POST multipart/form-data with one file, streamed from disk, and read the JSON answer, which may follow
+        keep-alive newlines (each is reported to `observer` as life). A 408 is not retried: the upload the provider
+        timed out would take as long again."""
+        files = {upload.field: (upload.filename, upload.file, upload.mime)}
+        content = {"data": fields, "files": files}
+        return await self._post(provider, url, content, observer, on_retry, _MAX_DOCUMENT_BODY)
+
+    async def _post(
+        self,
+        provider: Provider,
+        url: str,
+        content: dict[str, Any],
+        observer: Observer = _ignore,
+        on_retry: Notice = _silent,
+        max_body: int = _MAX_JSON_BODY,
+    ) -> Any:
+        call = _Call(provider, f"POST {_path(url)}")
+
+        async def attempt() -> Any:
+            async with self._limiter:
+                request = self._http.build_request("POST", url, headers=provider.headers(), **content)
+                response = await self._guard(call, lambda: self._http.send(request, stream=True))
+                request_id = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")
+                try:
+                    body = await self._read_json(call, response, max_body, observer)
+                except APIStatusError as exc:
+                    exc.retryable = exc.retryable and not (exc.status == 408 and "files" in content)
+                    raise
+                finally:
+                    await response.aclose()
+            self._raise_for_error_body(call, body, request_id)
+            return body
+
+        return await self._with_retries(call, attempt, on_retry)
 
     async def _stream_once(
         self, call: _Call, url: str, payload: dict[str, Any], acc: Accumulator, observer: Observer
@@ -219,18 +279,21 @@ class UpstreamClient:
         if isinstance(body, dict) and _is_error(body):
             raise error_from_event(call.provider.origin, body, model=call.model, request_id=request_id, answered=False)
 
-    async def _read_json(self, call: _Call, response: httpx2.Response) -> Any:
-        """The body of a finished request as JSON, or the error its status stands for."""
+    async def _read_json(
+        self, call: _Call, response: httpx2.Response, cap: int = _MAX_JSON_BODY, observer: Observer | None = None
+    ) -> Any:
+        """The body of a finished request as JSON, or the error its status stands for; `observer` hears of each
+        keep-alive newline that comes before the body."""
         if response.status_code >= 400:
             body = await self._guard(call, lambda: _read_capped(response, _MAX_ERROR_BODY))
             clean = self._redact(body.decode("utf-8", errors="replace")).encode()
             raise error_from_response(
                 call.provider.origin, response.status_code, response.headers, clean, model=call.model
             )
-        body = await self._guard(call, lambda: _read_capped(response, _MAX_JSON_BODY + 1))
-        if len(body) > _MAX_JSON_BODY:
+        body = await self._guard(call, lambda: _read_capped(response, cap + 1, observer))
+        if len(body) > cap:
             raise StreamError(
-                f"answered {call.what} with a body over {_MAX_JSON_BODY // 2**20} MiB; check the base URL.",
+                f"answered {call.what} with a body over {cap // 2**20} MiB; check the base URL.",
                 origin=call.provider.origin,
                 retryable=False,
             )
@@ -363,12 +426,17 @@ def _reason(exc: UpstreamError) -> str:
     return f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__
 
 
-async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
+async def _read_capped(response: httpx2.Response, cap: int, observer: Observer | None = None) -> bytes:
     chunks: list[bytes] = []
     size = 0
+    started = False  # whether anything but keep-alive whitespace has arrived
     async for chunk in response.aiter_bytes():
         chunks.append(chunk)
         size += len(chunk)
+        if observer is not None and not started:
+            started = bool(chunk.strip())
+            if not started:
+                await observer("queued", 0)
         if size >= cap:
             break
     return b"".join(chunks)[:cap]

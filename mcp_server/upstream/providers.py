@@ -16,9 +16,11 @@ import anyio
 
 from mcp_server.config import ProviderSettings, Settings
 from mcp_server.errors import ConfigError
+from mcp_server.upstream import tool_apis
 from mcp_server.upstream.catalog import Directory, ModelRow, Traits, traits_of
 from mcp_server.upstream.completion import ThinkTags
 from mcp_server.upstream.errors import Origin, UpstreamError
+from mcp_server.upstream.tool_apis import OcrApi, WebApis
 
 ToolKind = Literal["chat", "reason", "ocr", "fim"]
 TOOL_KINDS: tuple[ToolKind, ...] = ("chat", "reason", "ocr", "fim")
@@ -41,6 +43,8 @@ class Provider:
     fim_path: str | None = None  # on the origin, without the version segment
     balance: Literal["deepseek", "atlas"] | None = None  # which balance API the account has
     models_need_key: bool = True
+    ocr_api: OcrApi | None = None  # reads whole documents itself (DeepSeek's /v1/tools/ocr)
+    web: WebApis | None = None  # web search and page fetching
 
     @property
     def name(self) -> str:
@@ -94,7 +98,16 @@ def _deepseek(settings: ProviderSettings) -> Provider:
         "ocr": "deepseek-flash",
         "fim": "deepseek-flash",
     }
-    return Provider(settings, origin, defaults, ids="bare", fim_path="beta/completions", balance="deepseek")
+    return Provider(
+        settings,
+        origin,
+        defaults,
+        ids="bare",
+        fim_path="beta/completions",
+        balance="deepseek",
+        ocr_api=tool_apis.DEEPSEEK_OCR,  # read at start-up, so a test can swap in other limits
+        web=tool_apis.DEEPSEEK_WEB,
+    )
 
 
 def _atlas(settings: ProviderSettings) -> Provider:
@@ -137,6 +150,20 @@ class Router:
 
     def get(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
+
+    def ocr_api(self, mode: str) -> Provider | None:
+        """The first provider whose OCR API serves `mode`; routing prefers it to any OCR through chat."""
+        return next((p for p in self.providers if p.ocr_api is not None and p.ocr_api.purpose(mode)), None)
+
+    def web(self) -> Provider:
+        """The provider with web search and fetch; raises ConfigError naming the variable to set."""
+        found = next((p for p in self.providers if p.web is not None), None)
+        if found is None:
+            raise ConfigError(
+                "web_search and web_fetch run on DeepSeek's Search and Fetch APIs: set DEEPSEEK_API_KEY in the "
+                "server's environment (Atlas Cloud and self-hosted servers have no such API), then restart it."
+            )
+        return found
 
     def route(self, tool: ToolKind, model: str | None = None) -> Route:
         """The provider and model id for one call of `tool`, from what is known now (no request is made).

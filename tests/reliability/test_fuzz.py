@@ -26,6 +26,7 @@ from mcp_server.tools.chat import ChatOutput, ReasonOutput
 from mcp_server.tools.fim import FimOutput
 from mcp_server.tools.models import ModelsOutput
 from mcp_server.tools.ocr import OcrOutput
+from mcp_server.tools.web import FetchOutput, SearchOutput
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
 from tests.fake_upstream import Reply
 from tests.reliability.conftest import PlannedUpstream, StdioServer, server_env, stdio_server, text_of
@@ -43,10 +44,21 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "reason": ReasonOutput,
     "fim": FimOutput,
     "ocr": OcrOutput,
+    "web_search": SearchOutput,
+    "web_fetch": FetchOutput,
     "list_models": ModelsOutput,
     "balance": BalanceOutput,
 }
-EXAMPLES = {"chat": 150, "reason": 100, "fim": 100, "ocr": 150, "list_models": 30, "balance": 30}
+EXAMPLES = {
+    "chat": 150,
+    "reason": 100,
+    "fim": 100,
+    "ocr": 150,
+    "web_search": 100,
+    "web_fetch": 100,
+    "list_models": 30,
+    "balance": 30,
+}
 SOURCE_EXAMPLES = 300
 MAX_ERROR_CHARS = 4_000  # an error quotes what was wrong, never a whole huge argument
 CALL_DEADLINE = 30.0
@@ -97,6 +109,12 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "pages": st.none() | st.sampled_from(["1", "1-2", "2-", "1,2"]),
     "include_boxes": st.none() | st.booleans(),
     "source": st.sampled_from(["sample.png", "sample.pdf", "https://example.com/scan.png"]),
+    "query": TEXT1 | st.sampled_from(["site:example.com ocr", '"exact phrase" lang:en', "news after:2026-10-01"]),
+    "count": st.integers(1, 50),
+    "need_content": st.booleans(),
+    "url": st.sampled_from(
+        ["https://example.com/a", "http://example.org/", "ftp://example.com/x", "https://user:pw@example.com/", "x"]
+    ),
 }
 
 # --- OCR sources ----------------------------------------------------------------------------------------------------

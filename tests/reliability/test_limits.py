@@ -19,7 +19,7 @@ from mcp_server import media
 from mcp_server.config import MAX_PROMPT_CHARS, Limits
 from mcp_server.tools.ocr import PAGES_IN_FLIGHT
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
-from tests.fake_upstream import FakeUpstream, Reply
+from tests.fake_upstream import OCR_MODEL, FakeUpstream, Reply
 from tests.reliability.conftest import StdioServer, peak_in_flight, server_env, stdio_server, text_of
 from tests.samples import pdf, png
 
@@ -87,10 +87,11 @@ def test_a_32_mib_source_is_read_and_one_byte_more_is_refused_unsent(
     at_limit, over = workdir / "at-limit.png", workdir / "over-limit.png"
     at_limit.write_bytes(image + b"\0" * (limit - len(image)))  # PNG readers stop at IEND; the rest is padding
     over.write_bytes(image + b"\0" * (limit + 1 - len(image)))
-    read = server.call("ocr", {"source": str(at_limit), "mode": "text"})
+    # DeepSeek-OCR through chat, named: with a DeepSeek key the OCR API would take up to 100 MiB (test_ocr_api.py).
+    read = server.call("ocr", {"source": str(at_limit), "mode": "text", "model": OCR_MODEL})
     assert not read.is_error and "Page of image 200x100" in text_of(read), text_of(read)
     assert len(atlas.chat_requests()) == 1
-    refused = server.call("ocr", {"source": str(over)})
+    refused = server.call("ocr", {"source": str(over), "model": OCR_MODEL})
     assert refused.is_error and "is 33,554,433 bytes; the limit is 33,554,432 bytes (32.0 MiB)" in text_of(refused)
     assert len(atlas.chat_requests()) == 1
 
@@ -103,10 +104,11 @@ def test_fifty_pages_go_three_at_a_time_and_fifty_one_are_refused_unsent(
     document.write_bytes(pdf(*([30] * 51)))
     atlas.script(*[Reply(content="page text", stall_before_headers=0.05, path="/chat/completions")] * 50)
     for pages in (None, "1-51"):
-        refused = server.call("ocr", {"source": str(document), **({"pages": pages} if pages else {})})
+        named = {"source": str(document), "model": OCR_MODEL, **({"pages": pages} if pages else {})}
+        refused = server.call("ocr", named)
         assert refused.is_error and "50" in text_of(refused), text_of(refused)
     assert not atlas.requests
-    read = server.call("ocr", {"source": str(document), "pages": "2-51", "mode": "text"})
+    read = server.call("ocr", {"source": str(document), "pages": "2-51", "mode": "text", "model": OCR_MODEL})
     assert not read.is_error, text_of(read)
     assert text_of(read).count("<!-- page ") == 50 and "<!-- page 51 -->\npage text" in text_of(read)
     assert len(atlas.chat_requests()) == 50 and peak_in_flight(atlas) == PAGES_IN_FLIGHT
