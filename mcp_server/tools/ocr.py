@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from mcp_server import media
 
 Mode = Literal["markdown", "text", "figure", "describe", "locate"]
-PAGES_IN_FLIGHT = 3
 OCR_MAX_TOKENS = 8192  # hosts of DeepSeek-OCR cap output here (WIRE.md §11)
 MAX_SOURCE_CHARS = 48 * 1024 * 1024  # a 32 MiB file as base64, with room for a data: URL's header
 
@@ -133,20 +132,26 @@ async def _job(app: AppContext, mode: Mode, target: str, model: str | None, incl
 async def _run_pages(
     app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter
 ) -> list[tuple[media.ImagePart, Completion]]:
+    """Every selected page through render -> upload -> read, as a pipeline: `ocr_concurrency` pages with the
+    model at once, and the next few rendered meanwhile (one per rendering worker), so neither the workers nor the
+    provider wait on the other. Memory holds at most those pages' images, whatever the document's length."""
     numbers = opened.page_numbers
     results: dict[int, tuple[media.ImagePart, Completion]] = {}
     failure: list[Exception] = []
-    limiter = anyio.CapacityLimiter(PAGES_IN_FLIGHT)
+    asking = app.settings.limits.ocr_concurrency
+    in_flight = anyio.CapacityLimiter(asking)  # pages being read by the model
+    held = anyio.CapacityLimiter(asking + app.settings.limits.render_workers)  # ... or rendered, waiting for it
 
     async def one(number: int, scope: anyio.CancelScope) -> None:
-        async with limiter:
-            try:
+        try:
+            async with held:  # FIFO: pages enter in page order
                 part = await opened.render(number)
-                results[number] = (part, await _ask(app, job, part, reporter))
-            except (InputError, UpstreamError) as exc:
-                failure.append(_on_page(exc, number, opened.kind))
-                scope.cancel()  # the remaining pages are pointless once one has failed
-                return
+                async with in_flight:
+                    results[number] = (part, await _ask(app, job, part, reporter))
+        except (InputError, UpstreamError) as exc:
+            failure.append(_on_page(exc, number, opened.kind))
+            scope.cancel()  # the remaining pages are pointless once one has failed
+            return
         await reporter.advance(len(results), f"page {number}" if opened.kind == "pdf" else "image")
 
     async with anyio.create_task_group() as tg:

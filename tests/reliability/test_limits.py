@@ -7,6 +7,7 @@ past it, the call is refused with the limit named and nothing is sent upstream.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,6 @@ import pytest
 
 from mcp_server import media
 from mcp_server.config import MAX_PROMPT_CHARS, Limits
-from mcp_server.tools.ocr import PAGES_IN_FLIGHT
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
 from tests.fake_upstream import OCR_MODEL, FakeUpstream, Reply
 from tests.reliability.conftest import StdioServer, peak_in_flight, server_env, stdio_server, text_of
@@ -52,7 +52,7 @@ def test_the_defaults_are_the_documented_figures() -> None:
     limits, sources = Limits(), media.Limits()
     assert MAX_PROMPT_CHARS == 1_000_000 and sources.max_source_bytes == 32 * MIB and sources.max_pages == 50
     assert (limits.conversations, limits.conversation_turns, limits.max_concurrent_upstream) == (200, 50, 64)
-    assert PAGES_IN_FLIGHT == 3
+    assert (limits.ocr_concurrency, limits.render_workers) == (8, min(os.cpu_count() or 1, 8))
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_a_32_mib_source_is_read_and_one_byte_more_is_refused_unsent(
     assert len(atlas.chat_requests()) == 1
 
 
-def test_fifty_pages_go_three_at_a_time_and_fifty_one_are_refused_unsent(
+def test_fifty_pages_go_eight_at_a_time_and_fifty_one_are_refused_unsent(
     upstreams: tuple[FakeUpstream, FakeUpstream], server: StdioServer, workdir: Path
 ) -> None:
     _, atlas = upstreams
@@ -111,7 +111,7 @@ def test_fifty_pages_go_three_at_a_time_and_fifty_one_are_refused_unsent(
     read = server.call("ocr", {"source": str(document), "pages": "2-51", "mode": "text", "model": OCR_MODEL})
     assert not read.is_error, text_of(read)
     assert text_of(read).count("<!-- page ") == 50 and "<!-- page 51 -->\npage text" in text_of(read)
-    assert len(atlas.chat_requests()) == 50 and peak_in_flight(atlas) == PAGES_IN_FLIGHT
+    assert len(atlas.chat_requests()) == 50 and peak_in_flight(atlas) == Limits().ocr_concurrency
 
 
 def test_two_hundred_conversations_are_kept_and_the_oldest_goes_first(server: StdioServer) -> None:
