@@ -5,9 +5,10 @@ Input schemas keep every property, type, limit and description, minus what says 
 parameter is how to leave it out; pydantic still accepts an explicit null), and length caps of a million or more
 (safety bounds no model comes near; pydantic still enforces them).
 
-Output schemas name every top-level field with its type and say which are always present; nested objects (usage,
-cost, OCR pages) are declared as objects without their inner fields, which README documents. The structured
-content still conforms, and the tools validate it against the full pydantic models before it is sent.
+Output schemas name every top-level field with its type; nested objects (usage, cost, OCR pages) are declared as
+objects without their inner fields, which README documents. They leave out `required`: every result carries every
+field (the tools build it from the full pydantic models, which validate it before it is sent), so the list would
+only repeat the property names. The structured content still conforms.
 """
 
 from __future__ import annotations
@@ -29,10 +30,7 @@ def input_schema(schema: Schema) -> Schema:
 def output_schema(schema: Schema) -> Schema:
     """The top level of an output schema, nested objects reduced to their type."""
     properties = {name: {"type": _types(prop)} for name, prop in schema.get("properties", {}).items()}
-    out: Schema = {"type": "object", "properties": properties}
-    if schema.get("required"):
-        out["required"] = schema["required"]
-    return out
+    return {"type": "object", "properties": properties}
 
 
 def _field(prop: Schema) -> Schema:
