@@ -629,7 +629,8 @@ class PrefixCache:
         with self._lock:
             units, total, _ = self._digests(messages)
             hit = max((n for n, digest in units if digest in self._units), default=0)
-            self._store(units, total)
+            # Digests taken at another request's end length were for matching only: this one stores its own units.
+            self._store([(n, digest) for n, digest in units if n % CACHE_UNIT == 0 or n == total], total)
         return max(1, total), hit
 
     def store_output(self, messages: list[dict[str, Any]], answer: str) -> None:

@@ -10,7 +10,12 @@ ENV_SECRET = "hunter2-ENV-SECRET-77aa"
 PRIVATE_KEY = f"-----BEGIN PRIVATE KEY-----\n{KEY_MATERIAL}\n-----END PRIVATE KEY-----\n"
 
 APP = "def main() -> int:\n    return 42\n"
-UTIL = 'def helper(name: str) -> str:\n    return f"hello {name}"\n'
+UTIL = (
+    'def helper(name: str) -> str:\n    """Greet someone by name: the one place the greeting is spelled, so a change\n'
+    "    of wording happens here and nowhere else, and every caller picks it up on the\n"
+    '    next call without being touched. Long enough to fill a 64-token cache unit."""\n'
+    '    return f"hello {name}"\n'
+)
 
 # Paths relative to the project, in the order they are sent.
 SENT = [".gitignore", "src/app.py", "src/data/.gitignore", "src/data/keep.csv", "src/util.py"]

@@ -314,3 +314,13 @@ async def test_a_gitignore_above_the_folder_given_applies_inside_its_repository(
         result = await client.call_tool("chat", {"prompt": "x", "files": [str(tmp_path / "pkg")]})
     assert _labels(_user_message(deepseek)) == ["a.py", "keep.tmp"]
     assert {s["path"] for s in result.structured_content["skipped"]} == {"gen/", "c.tmp"}  # type: ignore[index]
+
+
+async def test_the_second_opinion_prompt_teaches_passing_paths_instead_of_contents(deepseek: FakeUpstream) -> None:
+    async with connect(make_settings(deepseek)) as client:
+        named = await client.get_prompt("second_opinion", {"diff": "-a\n+b", "files": "src/app.py, tests"})
+        bare = await client.get_prompt("second_opinion", {"diff": "-a\n+b"})
+    named_text = named.messages[0].content.text  # type: ignore[union-attr]
+    bare_text = bare.messages[0].content.text  # type: ignore[union-attr]
+    assert 'Pass `files`: ["src/app.py", "tests"]' in named_text and "do not paste" in named_text
+    assert "pass its paths in `files` rather than pasting it" in bare_text
