@@ -64,8 +64,7 @@ def gather(paths: Sequence[str], job: Job) -> Gathered:
     skipped = walk.skipped + skipped
     if not sent:
         raise InputError(_nothing_to_send(paths, skipped))
-    blocks = [file_block(f.path, f.text) for f in sent]
-    text = render(blocks)
+    text = render([f.block for f in sent])
     return Gathered(tuple(sent), tuple(sorted(skipped, key=lambda s: s.path)), text, estimate(text))
 
 
@@ -143,9 +142,10 @@ def _read_all(found: list[Found], job: Job) -> tuple[list[Sent], list[Skip]]:
                 "paths, or list generated files in .gitignore"
             )
         read += item.size
-        cost = estimate(file_block(item.label, result))
+        block = file_block(item.label, result)
+        cost = estimate(block)
         tokens += cost
-        sent.append(Sent(item.label, item.size, cost, result))
+        sent.append(Sent(item.label, item.size, cost, block))
         if tokens > job.budget or read > limits.context_total_bytes:
             raise InputError(_too_much(sent, found[index + 1 :], tokens, read, job))
     return sent, skipped

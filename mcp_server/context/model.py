@@ -29,7 +29,7 @@ class Sent:
     path: str
     bytes: int
     tokens: int
-    text: str
+    block: str  # the file as DeepSeek receives it (render.file_block)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,14 @@ TAIL = "(End of files.)\n\n"
 def file_block(path: str, text: str) -> str:
     """One file: its path (JSON-quoted, since a name may hold quotes or line breaks), then its text."""
     newline = "" if not text or text.endswith("\n") else "\n"
-    return f"<file path={json.dumps(path, ensure_ascii=False)}>\n{text}{newline}</file>\n\n"
+    return f"<file path={_quoted(path)}>\n{text}{newline}</file>\n\n"
+
+
+def _quoted(path: str) -> str:
+    # json.dumps costs more than the rest of a small file's block; most paths need no escape at all.
+    if path.isprintable() and '"' not in path and "\\" not in path:
+        return f'"{path}"'
+    return json.dumps(path, ensure_ascii=False)
 
 
 def render(blocks: list[str]) -> str:

@@ -38,18 +38,28 @@ _PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 _COMPILED = tuple((kind, literals, re.compile(pattern)) for kind, literals, pattern in _PATTERNS)
 
 
+_LITERALS = sorted({literal for _, literals, _ in _PATTERNS for literal in literals})
+
+
 @dataclass(frozen=True)
 class Scanner:
     """Finds keys in text; built once per call with the server's own secrets."""
 
     own: tuple[str, ...] = ()
+    # Every literal and every spelling of our own keys in one alternation: one pass over a text tells whether any
+    # pattern can match at all, which for most files ends the search (measured in bench/files.py).
+    gate: re.Pattern[str] = re.compile("|".join(re.escape(literal) for literal in _LITERALS))
 
     @classmethod
     def of(cls, secrets: tuple[str, ...]) -> Scanner:
-        return cls(tuple(form for secret in secrets if secret for form in forms(secret)))
+        own = tuple(form for secret in secrets if secret for form in forms(secret))
+        gate = re.compile("|".join(re.escape(needle) for needle in (*own, *_LITERALS)))
+        return cls(own, gate)
 
     def finding(self, text: str) -> str | None:
         """What kind of secret `text` holds ("a private key", "a GitHub token", ...), or None."""
+        if self.gate.search(text) is None:
+            return None
         if any(form in text for form in self.own):
             return "this server's own API key or token"
         for kind, literals, pattern in _COMPILED:
