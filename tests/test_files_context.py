@@ -324,3 +324,18 @@ async def test_the_second_opinion_prompt_teaches_passing_paths_instead_of_conten
     bare_text = bare.messages[0].content.text  # type: ignore[union-attr]
     assert 'Pass `files`: ["src/app.py", "tests"]' in named_text and "do not paste" in named_text
     assert "pass its paths in `files` rather than pasting it" in bare_text
+
+
+async def test_a_10_gb_file_is_skipped_by_its_size_without_being_read(deepseek: FakeUpstream, tmp_path: Path) -> None:
+    huge = tmp_path / "dump.sql"
+    with huge.open("wb") as file:
+        file.truncate(10 * 2**30)  # sparse: no disk used, and reading it would take minutes
+    (tmp_path / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("chat", {"prompt": "x", "files": [str(huge), str(tmp_path / "schema.sql")]})
+        alone = await client.call_tool("chat", {"prompt": "x", "files": [str(huge)]})
+    assert result.structured_content["skipped"] == [  # type: ignore[index]
+        {"path": "dump.sql", "reason": "larger than 1.0 MiB (the cap per file)"}
+    ]
+    assert alone.is_error and "dump.sql: larger than 1.0 MiB" in _texts(alone)[0]
+    assert len(deepseek.chat_requests()) == 1

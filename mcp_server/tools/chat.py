@@ -33,7 +33,7 @@ Temperature = Annotated[float | None, Field(description="Sampling temperature.",
 JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
 ConversationId = Annotated[str | None, Field(description="From an earlier result, to continue it.")]
 # Bounded in gather.py (100 paths of 4,096 characters): limits here would cost tools/list bytes on every turn.
-Files = Annotated[list[str] | None, Field(description="Paths to send instead of pasting code.")]
+Files = Annotated[list[str] | None, Field(description="Paths to send; never paste.")]
 
 
 class ChatOutput(BaseModel):

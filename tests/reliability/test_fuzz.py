@@ -97,6 +97,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "pages": st.none() | st.sampled_from(["1", "1-2", "2-", "1,2"]),
     "include_boxes": st.none() | st.booleans(),
     "source": st.sampled_from(["sample.png", "sample.pdf", "https://example.com/scan.png"]),
+    # A text file, a binary one, a folder of both and a missing path, relative to the server's working directory.
+    "files": st.none() | st.lists(st.sampled_from(["notes/todo.md", "sample.png", "notes", "nope.txt"]), max_size=3),
 }
 
 # --- OCR sources ----------------------------------------------------------------------------------------------------
@@ -153,6 +155,9 @@ def server(workdir: Path) -> Iterator[StdioServer]:
     quick = Reply(content="fuzzed answer")
     (workdir / "sample.png").write_bytes(PNG)
     (workdir / "sample.pdf").write_bytes(PDF)
+    (workdir / "notes").mkdir()
+    (workdir / "notes" / "todo.md").write_text("- fuzz the `files` argument\n")
+    (workdir / "notes" / "logo.png").write_bytes(PNG)
     with (
         PlannedUpstream("deepseek", DEEPSEEK_KEY, default=quick) as deepseek,
         PlannedUpstream("atlas", ATLAS_KEY, default=quick) as atlas,
