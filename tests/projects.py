@@ -20,6 +20,7 @@ UTIL = (
 # Paths relative to the project, in the order they are sent.
 SENT = [".gitignore", "src/app.py", "src/data/.gitignore", "src/data/keep.csv", "src/util.py"]
 SKIPPED = {
+    ".aws/": "a folder of keys or credentials",
     ".env": "named like a secret",
     "build/": "a vendored, generated or tool folder",
     "generated/": "gitignored",
@@ -51,6 +52,7 @@ def make_project(root: Path) -> Path:
         "env/pyvenv.cfg": "home = /usr/bin\n",  # a virtualenv under a name no list has
         "env/lib/site.py": "VENDORED = True\n",
         ".env": f"API_TOKEN={ENV_SECRET}\n",
+        ".aws/config": f"[default]\nregion = eu-west-1\n# {ENV_SECRET}\n",  # a key folder, wherever it is
         "certs/server.pem": PRIVATE_KEY,
         "notes/todo.txt": f"remember to rotate this:\n{PRIVATE_KEY}",  # an innocent name, a key inside
     }

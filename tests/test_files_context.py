@@ -141,7 +141,13 @@ async def test_over_the_token_budget_is_an_error_naming_the_variable_and_the_lar
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [(".env", "keys or credentials"), ("certs/server.pem", "keys or credentials"), ("notes/todo.txt", "private key")],
+    [
+        (".env", "named like a file of keys"),
+        ("certs/server.pem", "named like a file of keys"),
+        ("notes/todo.txt", "it holds a private key"),
+        (".aws/config", "lies where keys, credentials or system files are kept"),
+        (".aws", "lies where keys, credentials or system files are kept"),
+    ],
 )
 async def test_a_secret_named_directly_is_refused_and_nothing_at_all_is_sent(
     deepseek: FakeUpstream, tmp_path: Path, name: str, why: str

@@ -94,13 +94,14 @@ def _target(text: str, job: Job) -> Target:
         ) from None
     if not job.files.inside(real):
         raise job.files.refusal(text)
-    secret = names.under_secret_place(str(real), job.places) or (
-        not stat.S_ISDIR(info.st_mode) and (names.secret_name(real.name) or names.secret_name(Path(logical).name))
-    )
-    if secret:
-        raise InputError(f"{clip(text)} is refused: it is where keys or credentials are kept; nothing was sent")
     if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
         raise InputError(f"{clip(text)} is not a regular file or a folder (a device, pipe or socket)")
+    if names.under_secret_place(str(real), job.places):
+        raise InputError(
+            f"{clip(text)} is refused: it lies where keys, credentials or system files are kept; nothing was sent"
+        )
+    if not stat.S_ISDIR(info.st_mode) and (names.secret_name(real.name) or names.secret_name(Path(logical).name)):
+        raise InputError(f"{clip(text)} is refused: it is named like a file of keys or credentials; nothing was sent")
     return Target(text, logical, real, info)
 
 
