@@ -345,3 +345,21 @@ async def test_a_10_gb_file_is_skipped_by_its_size_without_being_read(deepseek: 
     ]
     assert alone.is_error and "dump.sql: larger than 1.0 MiB" in _texts(alone)[0]
     assert len(deepseek.chat_requests()) == 1
+
+
+SECRET_NAMES = [".env.local", "prod.env", "id_ed25519", "id_rsa.pub", ".npmrc", ".pypirc", ".netrc", "tls.KEY",
+                "credentials", "gcp-credentials.json", "service-account-ci.json", "terraform.tfstate.backup",
+                "vault.kdbx", "secrets.yaml"]  # fmt: skip
+PLAIN_NAMES = ["secrets.py", "keys.py", "tokenizer.py", "monkey.txt", "environment.md", "credentials_test.py"]
+
+
+async def test_files_named_like_secrets_are_skipped_and_code_with_similar_names_is_sent(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    for name in SECRET_NAMES + PLAIN_NAMES:
+        (tmp_path / name).write_text("harmless = True\n")
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("chat", {"prompt": "x", "files": [str(tmp_path)]})
+    skipped = {s["path"]: s["reason"] for s in result.structured_content["skipped"]}  # type: ignore[index]
+    assert skipped == dict.fromkeys(SECRET_NAMES, "named like a secret")
+    assert _labels(_user_message(deepseek)) == sorted(PLAIN_NAMES)

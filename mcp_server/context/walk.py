@@ -31,6 +31,8 @@ class Walk:
         self.skipped: list[Skip] = []
         self._entries = 0
         self._folders: set[tuple[int, int]] = set()
+        # A folder the walk enters is not in a secret place, so below it only the place itself can be met.
+        self._places = frozenset(job.places)
 
     def folder(self, real: Path, label: str) -> None:
         """Walk a folder given in `files` (its real path; `label` is its path relative to the common root)."""
@@ -99,7 +101,7 @@ class Walk:
         return None
 
     def _folder_reason(self, name: str, real: str, rules: Rules) -> tuple[str, bool] | None:
-        if name in names.SECRET_DIRS or names.under_secret_place(real, self.job.places):
+        if name in names.SECRET_DIRS or real in self._places:
             return "a folder of keys or credentials", True
         if names.skipped_dir(name):
             return "a vendored, generated or tool folder", False
