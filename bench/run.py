@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import files
 import footprint
 import latency
 from harness import Bench, Fake, require_install, subject_from
 from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
-CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports")
+CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files")
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
 
@@ -69,6 +70,9 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
     async def imports() -> Result:
         return footprint.startup_imports(b)
 
+    async def tree() -> Result:
+        return files.tree_walk(reps=n(9, 3))
+
     return {
         "cold": lambda: latency.cold_start(b, reps=n(20, 5)),
         "overhead": lambda: latency.overhead(b, short_rounds=n(300, 60), stream_rounds=n(30, 8), paced_rounds=n(5, 2)),
@@ -77,6 +81,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "memory": lambda: footprint.memory(b, calls=n(1000, 1000)),
         "tools": tools,
         "imports": imports,
+        "files": tree,
     }
 
 

@@ -61,6 +61,13 @@ class Limits:
     max_context_tokens: int = 900_000
     render_workers: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))  # PDF rendering processes
     ocr_concurrency: int = 8  # OCR pages in flight per call (rendering, uploading and being read together)
+    # `files` on chat and reason (mcp_server/context/): what one call may walk, read and send.
+    context_files: int = 2000  # files sent
+    context_file_bytes: int = 2**20  # one file; past it the file is skipped (1 MiB is ~300K tokens of code)
+    context_total_bytes: int = 32 * 2**20  # read in all (the token budget usually stops reading first)
+    context_entries: int = 50_000  # directory entries looked at while walking
+    context_depth: int = 32  # folder levels below a path given
+    context_seconds: float = 15.0  # walking and reading, for a slow or network file system
 
     def __post_init__(self) -> None:
         for item in fields(self):

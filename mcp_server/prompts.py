@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from mcp.server import MCPServer
@@ -11,14 +12,21 @@ from pydantic import Field
 def second_opinion(
     diff: Annotated[str, Field(description="The diff or code to review.")],
     focus: Annotated[str, Field(description="What to look at hardest, e.g. concurrency or security.")] = "",
+    files: Annotated[str, Field(description="Paths of files or folders the diff touches, comma-separated.")] = "",
 ) -> str:
     """Ask DeepSeek's thinking model for a second opinion on a diff."""
     focus_line = f" Pay most attention to: {focus}." if focus else ""
+    paths = [path.strip() for path in files.split(",") if path.strip()]
+    context = (
+        f"Pass `files`: {json.dumps(paths)} (the server reads them from disk; do not paste their contents), and"
+        if paths
+        else "If the review needs the code around the diff, pass its paths in `files` rather than pasting it, and"
+    )
     return (
-        "Call the `reason` tool (effort high) with a prompt asking it to review the diff below as a senior engineer: "
-        "find bugs, regressions, missing tests and risky changes, most serious first, each with the line it concerns."
-        f"{focus_line} Then compare its findings with your own view and tell me where you agree and disagree.\n\n"
-        f"```diff\n{diff}\n```"
+        f"Call the `reason` tool (effort high). {context} give it a prompt asking it to review the diff below as a "
+        "senior engineer: find bugs, regressions, missing tests and risky changes, most serious first, each with the "
+        f"line it concerns.{focus_line} Then compare its findings with your own view and tell me where you agree and "
+        f"disagree.\n\n```diff\n{diff}\n```"
     )
 
 

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NoReturn
@@ -616,15 +617,76 @@ def _usage(prompt: int, hit: int, completion: int, reasoning: int | None) -> dic
     return usage
 
 
-def _prompt_usage(messages: list[dict[str, Any]]) -> tuple[int, int]:
-    """(prompt tokens, cache-hit tokens): a word is a token; history before the last user turn hits in 64s."""
-    counts = [len(_pieces(_text_of(m.get("content")))) for m in messages]
-    total = max(1, sum(counts))
-    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    multi_turn = len(users) > 1 or any(m.get("role") == "assistant" for m in messages)
-    last_user = users[-1] if users else len(messages) - 1
-    hit = (sum(counts[:last_user]) // 64) * 64 if multi_turn else 0
-    return total, min(hit, total)
+CACHE_UNIT = 64  # tokens between the prefix units a long input is cut into
+
+
+class PrefixCache:
+    """DeepSeek's context cache on disk (api-docs guides/kv_cache): a request hits the longest stored prefix unit it
+    repeats exactly, from its first token. Units are stored at the end of each request's input, at the end of its
+    output (the input plus the answer, which a follow-up sends back as history) and every 64 tokens of the input
+    (the guide's "fixed token intervals", at the granularity DeepSeek has always cached in). Its "common prefix
+    detection" units are not modelled: they only make a third request hit where the 64-token units fall short.
+
+    A token is a word (as everywhere in the fake); role markers are hashed between messages but not counted, so
+    the same words under another role never match. Units are SHA-256 digests of the prefix, at most `capacity`.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._units: OrderedDict[bytes, int] = OrderedDict()
+        self._ends: set[int] = set()  # lengths of stored end units, which need not fall on a 64-token boundary
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._units.clear()
+            self._ends.clear()
+
+    def lookup(self, messages: list[dict[str, Any]]) -> tuple[int, int]:
+        """(prompt tokens, cache-hit tokens) for a request, whose own units are stored for the next ones."""
+        with self._lock:
+            units, total, _ = self._digests(messages)
+            hit = max((n for n, digest in units if digest in self._units), default=0)
+            # Digests taken at another request's end length were for matching only: this one stores its own units.
+            self._store([(n, digest) for n, digest in units if n % CACHE_UNIT == 0 or n == total], total)
+        return max(1, total), hit
+
+    def store_output(self, messages: list[dict[str, Any]], answer: str) -> None:
+        """The unit at the end of the output: what a follow-up repeats when it sends this answer back."""
+        with self._lock:
+            _, total, hasher = self._digests(messages)
+            hasher.update(b"\x00role:assistant\x00")
+            count = total
+            for piece in _pieces(answer):
+                hasher.update(piece.encode("utf-8", "surrogatepass") + b"\x00")
+                count += 1
+            self._store([(count, hasher.digest())], count)
+
+    def _digests(self, messages: list[dict[str, Any]]) -> tuple[list[tuple[int, bytes]], int, Any]:
+        hasher = hashlib.sha256()
+        units: list[tuple[int, bytes]] = []
+        count = 0
+        for message in messages:
+            hasher.update(f"\x00role:{message.get('role')}\x00".encode())
+            for piece in _pieces(_text_of(message.get("content"))):
+                hasher.update(piece.encode("utf-8", "surrogatepass") + b"\x00")
+                count += 1
+                if count % CACHE_UNIT == 0 or count in self._ends:
+                    units.append((count, hasher.copy().digest()))
+        if count and (not units or units[-1][0] != count):
+            units.append((count, hasher.copy().digest()))
+        return units, count, hasher
+
+    def _store(self, units: list[tuple[int, bytes]], end: int) -> None:
+        for count, digest in units:
+            self._units[digest] = count
+            self._units.move_to_end(digest)
+        if end:
+            self._ends.add(end)
+        while len(self._units) > self._capacity:
+            self._units.popitem(last=False)
+        if len(self._ends) > self._capacity:
+            self._ends.clear()  # keeps the bound; older end units then miss, as evicted ones do
 
 
 def _deserialize_error(detail: str) -> _ApiError:
@@ -735,7 +797,7 @@ class _Answer:
         return _pieces(self.content)
 
 
-def _answer(chat: _Chat, reply: Reply) -> _Answer:
+def _answer(chat: _Chat, reply: Reply, cache: PrefixCache) -> _Answer:
     user_messages = [m for m in chat.messages if m.get("role") == "user"]
     last_user = _text_of(user_messages[-1].get("content")) if user_messages else ""
     content = reply.content
@@ -749,7 +811,8 @@ def _answer(chat: _Chat, reply: Reply) -> _Answer:
     if reply.reasoning_field == "think_tags" and reasoning:
         content, reasoning = f"<think>\n{reasoning}\n</think>\n\n{content}", ""
     native = reply.reasoning_field != "think_tags" and (chat.thinking or bool(reasoning))
-    prompt, hit = _prompt_usage(chat.messages)
+    prompt, hit = cache.lookup(chat.messages)
+    cache.store_output(chat.messages, content)
     produced = len(_pieces(reasoning)) + len(_pieces(content))
     usage = _usage(prompt, hit, produced, len(_pieces(reasoning)) if native else None)
     return _Answer(reasoning, content, reply.reasoning_field if native else None, usage)
@@ -861,6 +924,7 @@ class FakeUpstream:
         self.balance: dict[str, Any] = copy.deepcopy(_DEEPSEEK_BALANCE if flavor == "deepseek" else _ATLAS_BALANCE)
         self.requests: list[Recorded] = []
         self.ocr_limits = tools.OcrLimits()  # what the OCR API accepts; a test may lower them
+        self.cache = PrefixCache()
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -932,6 +996,7 @@ class FakeUpstream:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+        self.cache.clear()
 
     def wait_for(self, predicate: Callable[[FakeUpstream], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -1186,7 +1251,7 @@ class FakeUpstream:
 
     async def _chat(self, request: _Request, reply: Reply, resp: _Responder) -> None:
         chat = self._parse_chat(request)
-        answer = _answer(chat, reply)
+        answer = _answer(chat, reply, self.cache)
         if chat.stream:
             await self._send_sse(resp, reply, _chat_chunks(chat, reply, answer))
         else:

@@ -100,12 +100,18 @@ async def test_an_unknown_conversation_id_is_a_clear_error_and_the_server_keeps_
     assert not good.is_error and deepseek.chat_requests() and len(deepseek.chat_requests()) == 1
 
 
-async def test_json_mode_asks_for_a_json_object_and_mentions_json(deepseek: FakeUpstream) -> None:
+async def test_json_mode_asks_for_a_json_object_and_mentions_json_after_the_cached_prefix(
+    deepseek: FakeUpstream,
+) -> None:
     async with connect(make_settings(deepseek)) as client:
-        result = await client.call_tool("chat", {"prompt": "list three colours", "json": True})
+        result = await client.call_tool("chat", {"prompt": "list three colours", "system": "be brief", "json": True})
     sent = deepseek.chat_requests()[0].json
     assert sent["response_format"] == {"type": "json_object"}
-    assert "json" in sent["messages"][0]["content"].lower() and sent["messages"][0]["role"] == "system"
+    # The system prompt stays as given, so json mode does not change the prefix other calls share.
+    assert sent["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "list three colours\n\nReply with a single JSON object."},
+    ]
     assert not result.is_error and _texts(result)[0].startswith("{")
 
 

@@ -457,19 +457,33 @@ def test_an_unknown_atlas_model_is_a_404_in_the_code_msg_envelope(at: httpx2.Cli
 # --- answers ------------------------------------------------------------------------------------------------------
 
 
-def test_default_answers_count_user_turns_and_cache_history_in_blocks_of_64(ds: httpx2.Client) -> None:
-    messages = [
-        {"role": "system", "content": " ".join(["word"] * 70)},
-        {"role": "user", "content": "first"},
-        {"role": "assistant", "content": "reply"},
-        {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "text", "text": "part"}]},
-    ]
-    body = ds.post("/chat/completions", json={"model": "deepseek-flash", "messages": messages}).json()
-    assert body["choices"][0]["message"]["content"] == "You said: second part (turn 2)"
-    usage = body["usage"]
-    assert usage["prompt_tokens"] == 74
-    assert (usage["prompt_cache_hit_tokens"], usage["prompt_cache_miss_tokens"]) == (64, 10)
-    assert usage["prompt_tokens_details"] == {"cached_tokens": 64}
+def test_default_answers_count_user_turns_and_hit_the_cache_only_on_a_prefix_stored_before(
+    ds: httpx2.Client,
+) -> None:
+    system = {"role": "system", "content": " ".join(["word"] * 70)}
+
+    def usage_of(*messages: dict[str, Any]) -> tuple[int, int, str]:
+        body = ds.post("/chat/completions", json={"model": "deepseek-flash", "messages": list(messages)}).json()
+        usage = body["usage"]
+        assert usage["prompt_tokens_details"] == {"cached_tokens": usage["prompt_cache_hit_tokens"]}
+        assert usage["prompt_cache_hit_tokens"] + usage["prompt_cache_miss_tokens"] == usage["prompt_tokens"]
+        return usage["prompt_tokens"], usage["prompt_cache_hit_tokens"], body["choices"][0]["message"]["content"]
+
+    # A history never sent before hits nothing, however long: the cache holds only what earlier requests stored.
+    assert usage_of(
+        system,
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "y"},
+        *[{"role": "user", "content": "z"}],
+    )[:2] == (73, 0)
+    first = {"role": "user", "content": "first"}
+    assert usage_of(system, first) == (71, 64, "You said: first (turn 1)")  # the 64-token unit of the request above
+    # A follow-up that sends the answer back repeats the unit stored at the end of the output, 71 + 5 words.
+    answer = {"role": "assistant", "content": "You said: first (turn 1)"}
+    second = {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "text", "text": "part"}]}
+    assert usage_of(system, first, answer, second) == (78, 76, "You said: second part (turn 2)")
+    # The same words under another role are another prefix.
+    assert usage_of({"role": "user", "content": system["content"]})[:2] == (70, 0)
 
 
 def test_json_object_mode_answers_with_a_json_object(ds: httpx2.Client) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
 from mcp_server.config import CONTEXT_ENV, MAX_PROMPT_CHARS
+from mcp_server.context import Gathered, gather_files, with_files
 from mcp_server.conversations import Conversation, Message
 from mcp_server.errors import InputError
 from mcp_server.tokens import estimate_messages
@@ -17,6 +18,7 @@ from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
 
 from .common import CostOut, UsageOut, block, finish_notice, notice_blocks, refuse_images_for_text_only
+from .files import FileOut, SkippedOut, files_notice, files_out, job_for, skipped_out
 
 JSON_HINT = "Reply with a single JSON object."
 
@@ -30,6 +32,8 @@ MaxTokens = Annotated[int | None, Field(description="Output token cap.", ge=1, l
 Temperature = Annotated[float | None, Field(description="Sampling temperature.", ge=0, le=2)]
 JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
 ConversationId = Annotated[str | None, Field(description="From a result, to continue it.")]
+# Bounded in gather.py (100 paths of 4,096 characters): limits here would cost tools/list bytes on every turn.
+Files = Annotated[list[str] | None, Field(description="Paths to send; never paste.")]
 
 
 class ChatOutput(BaseModel):
@@ -41,6 +45,8 @@ class ChatOutput(BaseModel):
     cost: CostOut
     conversation_id: str
     notices: list[str]
+    files: list[FileOut] = Field(default_factory=list)  # what was sent ahead of the prompt
+    skipped: list[SkippedOut] = Field(default_factory=list)
 
 
 class ReasonOutput(ChatOutput):
@@ -58,6 +64,7 @@ class Ask:
     temperature: float | None
     json_mode: bool
     conversation_id: str | None
+    files: tuple[str, ...] = ()
 
 
 async def chat(
@@ -69,9 +76,10 @@ async def chat(
     temperature: Temperature = None,
     json: JsonMode = False,
     conversation_id: ConversationId = None,
+    files: Files = None,
 ) -> Annotated[CallToolResult, ChatOutput]:
     """Ask a DeepSeek model for a direct answer, without thinking. Fast and cheap."""
-    ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
+    ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id, tuple(files or ()))
     done = await _complete(ctx, ask, "chat", effort=None)
     out = ChatOutput(**done.common())
     content: list[ContentBlock] = [block(done.completion.content, "answer"), *notice_blocks(out.notices)]
@@ -87,12 +95,13 @@ async def reason(
     temperature: Temperature = None,
     json: JsonMode = False,
     conversation_id: ConversationId = None,
+    files: Files = None,
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     include_reasoning: Annotated[bool, Field(description="Return the thinking trace.")] = True,
 ) -> Annotated[CallToolResult, ReasonOutput]:
     """Think before answering, for hard problems: returns the reasoning trace and the answer apart. Slow: minutes
     at effort max."""
-    ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id)
+    ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id, tuple(files or ()))
     done = await _complete(ctx, ask, "reason", effort=effort)
     reasoning = done.completion.reasoning if include_reasoning else None
     out = ReasonOutput(**done.common(), reasoning=reasoning)
@@ -109,6 +118,7 @@ class Done:
     route: Route
     conversation: Conversation
     notices: list[str]
+    gathered: Gathered | None
 
     def common(self) -> dict[str, Any]:
         completion, route = self.completion, self.route
@@ -121,16 +131,24 @@ class Done:
             "cost": CostOut.of(route.provider.name, route.model, completion.usage),
             "conversation_id": self.conversation.id,
             "notices": self.notices,
+            "files": files_out(self.gathered),
+            "skipped": skipped_out(self.gathered),
         }
 
 
 async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort | None) -> Done:
     app = app_of(ctx)
     route = await app.router.resolve(tool, ask.model)
+    # Files are read before the turn is taken: reading needs no history, and a slow disk must not hold the turn.
+    gathered = await gather_files(ask.files, job_for(app)) if ask.files else None
     async with app.conversations.turn(ask.conversation_id, owner_of(ctx)) as conversation:
-        user: Message = {"role": "user", "content": ask.prompt}
+        # The files lead this turn's message and stay in its history: the system prompt, the earlier turns and
+        # these files form a prefix that a follow-up repeats byte for byte, so DeepSeek's cache serves it.
+        user: Message = {"role": "user", "content": with_files(gathered.text if gathered else "", ask.prompt)}
         messages = conversation.messages(ask.system, user)
-        _check_context(messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns))
+        _check_context(
+            messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns), gathered=gathered
+        )
         refuse_images_for_text_only(route, messages)
         payload = _payload(route, messages, ask, effort)
         reporter = reporter_for(ctx, tool)
@@ -146,19 +164,20 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         recorded = app.conversations.record(
             conversation, ask.system, user, completion.content, completion.finish_reason
         )
-    notices = [n for n in (finish_notice(completion.finish_reason, completion.content), recorded.notice()) if n]
-    return Done(completion, route, conversation, notices)
+    found = (files_notice(gathered), finish_notice(completion.finish_reason, completion.content), recorded.notice())
+    return Done(completion, route, conversation, [n for n in found if n], gathered)
 
 
-def _check_context(messages: list[Message], budget: int, *, continued: bool) -> None:
+def _check_context(messages: list[Message], budget: int, *, continued: bool, gathered: Gathered | None) -> None:
     """Refuse before sending what cannot fit the model's context, with what to do instead of a provider's 400."""
     estimated = estimate_messages(messages)
     if estimated <= budget:
         return
     advice = "start a new conversation (omit conversation_id) or " if continued else ""
+    files = f" The files are ~{gathered.tokens:,} of them; largest: {gathered.largest()}." if gathered else ""
     raise InputError(
         f"the messages come to about {estimated:,} tokens, over the {budget:,} this server sends ({CONTEXT_ENV}, "
-        f"sized to the model's context): {advice}send less."
+        f"sized to the model's context): {advice}send less.{files}"
     )
 
 
@@ -180,9 +199,9 @@ def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | N
 
 
 def _with_json_hint(messages: list[Message]) -> list[Message]:
-    """DeepSeek's JSON mode requires the word "json" in the prompt; add a system line when the caller did not."""
+    """DeepSeek's JSON mode requires the word "json" in the prompt; when the caller did not write it, add a line at
+    the end of the last message, so the system prompt and the files keep the prefix other calls share."""
     if any("json" in str(m.get("content", "")).lower() for m in messages):
         return messages
-    if messages and messages[0]["role"] == "system":
-        return [{"role": "system", "content": f"{messages[0]['content']}\n{JSON_HINT}"}, *messages[1:]]
-    return [{"role": "system", "content": JSON_HINT}, *messages]
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": f"{last['content']}\n\n{JSON_HINT}"}]

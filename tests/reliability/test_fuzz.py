@@ -115,6 +115,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "url": st.sampled_from(
         ["https://example.com/a", "http://example.org/", "ftp://example.com/x", "https://user:pw@example.com/", "x"]
     ),
+    # A text file, a binary one, a folder of both and a missing path, relative to the server's working directory.
+    "files": st.none() | st.lists(st.sampled_from(["notes/todo.md", "sample.png", "notes", "nope.txt"]), max_size=3),
 }
 
 # --- OCR sources ----------------------------------------------------------------------------------------------------
@@ -171,6 +173,9 @@ def server(workdir: Path) -> Iterator[StdioServer]:
     quick = Reply(content="fuzzed answer")
     (workdir / "sample.png").write_bytes(PNG)
     (workdir / "sample.pdf").write_bytes(PDF)
+    (workdir / "notes").mkdir()
+    (workdir / "notes" / "todo.md").write_text("- fuzz the `files` argument\n")
+    (workdir / "notes" / "logo.png").write_bytes(PNG)
     with (
         PlannedUpstream("deepseek", DEEPSEEK_KEY, default=quick) as deepseek,
         PlannedUpstream("atlas", ATLAS_KEY, default=quick) as atlas,

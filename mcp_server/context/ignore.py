@@ -1,0 +1,78 @@
+""".gitignore files as git reads them: one per folder, each relative to its own folder, the deepest deciding.
+
+Matching is pathspec's GitIgnoreSpec (git's wildmatch rules, negation, anchoring, `dir/` patterns). Git's own
+precedence is kept: within a file the last matching line wins, and a file in a deeper folder overrides its parents.
+A folder that is ignored is not entered, so nothing under it can be re-included, as in git.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pathspec import GitIgnoreSpec
+
+IGNORE_FILE = ".gitignore"
+MAX_IGNORE_BYTES = 256 * 1024  # a .gitignore larger than this is not a real one; it is not read
+MAX_PARENT_LEVELS = 64  # how far up a walk looks for the repository root whose .gitignore files apply
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The .gitignore files that apply in one folder, shallowest first, each with the folder it sits in."""
+
+    specs: tuple[tuple[str, GitIgnoreSpec], ...] = ()
+
+    def ignored(self, path: str, is_dir: bool) -> bool:
+        """Whether git would ignore `path` (a real path inside the folder these rules are for)."""
+        for base, spec in reversed(self.specs):
+            relative = path[len(base) + 1 :] if base != "/" else path[1:]
+            result = spec.check_file(relative + "/" if is_dir else relative)
+            if result.include is not None:
+                return result.include
+        return False
+
+    def entering(self, folder: str) -> Rules:
+        """The rules inside `folder`: these, plus its own .gitignore if it has one."""
+        spec = _load(os.path.join(folder, IGNORE_FILE))
+        return self if spec is None else Rules((*self.specs, (folder, spec)))
+
+
+def rules_above(start: Path, allowed: Callable[[Path], bool]) -> Rules:
+    """The .gitignore files of the folders between the repository root and `start` (excluded), when `start` is
+    inside a git repository; `allowed(real)` says which folders may be read (the file roots)."""
+    chain: list[Path] = []
+    folder = start
+    for _ in range(MAX_PARENT_LEVELS):
+        if folder.parent == folder:
+            return Rules()  # no repository above: only the .gitignore files found while walking apply
+        folder = folder.parent
+        if not allowed(folder):
+            return Rules()
+        chain.append(folder)
+        if os.path.lexists(folder / ".git"):
+            break
+    else:
+        return Rules()
+    rules = Rules()
+    for parent in reversed(chain):
+        rules = rules.entering(str(parent))
+    return rules
+
+
+def _load(path: str) -> GitIgnoreSpec | None:
+    # O_NONBLOCK: a FIFO named .gitignore must not hang the walk; only a small regular file is read.
+    with contextlib.suppress(OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            if not (info.st_mode & 0o170000 == 0o100000 and 0 < info.st_size <= MAX_IGNORE_BYTES):
+                return None
+            data = os.read(fd, MAX_IGNORE_BYTES)
+        finally:
+            os.close(fd)
+        return GitIgnoreSpec.from_lines(data.decode("utf-8", "replace").splitlines())
+    return None

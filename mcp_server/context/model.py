@@ -1,0 +1,78 @@
+"""The shapes a call's files take on the way: found by the walk, then sent or skipped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_server.config import Limits
+from mcp_server.context.scan import Scanner
+from mcp_server.errors import InputError
+from mcp_server.file_access import FileAccess
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file the walk found, not read yet."""
+
+    label: str  # its path relative to the common root, "/"-separated: what DeepSeek and the result call it
+    real: str  # the real path that is read
+    size: int
+    named: bool  # given in `files` itself: a secret there is refused, not skipped
+    identity: tuple[int, int]  # (device, inode): one file reached by two paths is sent once
+
+
+@dataclass(frozen=True)
+class Sent:
+    path: str
+    bytes: int
+    tokens: int
+    block: str  # the file as DeepSeek receives it (render.file_block)
+
+
+@dataclass(frozen=True)
+class Skip:
+    path: str
+    reason: str
+    secret: bool = False  # skipped because it holds, or is named like, a secret
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What one call sends ahead of its prompt, and what it left out."""
+
+    sent: tuple[Sent, ...]
+    skipped: tuple[Skip, ...]
+    text: str  # the block that goes before the prompt
+    tokens: int
+
+    def largest(self, count: int = 5) -> str:
+        """The biggest files sent, for a message asking the caller to send less."""
+        biggest = sorted(self.sent, key=lambda f: f.tokens, reverse=True)[:count]
+        return ", ".join(f"{f.path} (~{f.tokens:,} tokens)" for f in biggest)
+
+
+@dataclass
+class Job:
+    """One call's gathering: the policy, the bounds, and a stop flag set when the call is cancelled."""
+
+    base_dir: Path
+    files: FileAccess
+    limits: Limits
+    budget: int  # tokens the files may take (DEEPSEEK_MCP_MAX_CONTEXT_TOKENS)
+    scanner: Scanner
+    places: tuple[str, ...]  # real paths never read (names.secret_places)
+    stop: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+
+    def check_time(self) -> None:
+        """Stop a walk that has run past its time, or whose call was cancelled."""
+        if self.stop.is_set():
+            raise InputError("the call was cancelled while its files were read")
+        if time.monotonic() - self.started > self.limits.context_seconds:
+            raise InputError(
+                f"walking and reading the files took more than {self.limits.context_seconds:g} s (the bound for "
+                "one call); pass narrower paths: a subfolder, or the files themselves"
+            )

@@ -1,0 +1,102 @@
+"""What a path's name alone says: folders never walked into, and files named like secrets or generated output.
+
+Names only decide what is skipped before reading. Whether a file is text is decided by its bytes (read.py), and
+whether it holds a key by its content (scan.py): a key under an innocent name is still caught there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Version control: a folder, or in a git worktree or submodule a file pointing at one.
+VCS = frozenset({".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"})
+# Vendored, generated or tool-owned trees: never walked into below a path given (naming one directly still works).
+SKIPPED_DIRS = VCS | frozenset(
+    {
+        "node_modules", "bower_components", "jspm_packages", ".pnpm-store", ".yarn", "vendor", "Pods", "Carthage",
+        "__pycache__", ".venv", "venv", ".tox", ".nox", ".eggs", "site-packages", ".mypy_cache", ".pytest_cache",
+        ".ruff_cache", ".hypothesis", ".ipynb_checkpoints", "htmlcov", ".coverage_html",
+        "build", "dist", "target", "out", "_build", ".next", ".nuxt", ".svelte-kit", ".parcel-cache", ".turbo",
+        ".gradle", ".terraform", ".serverless", ".direnv", ".cache", ".idea", "coverage",
+    }
+)  # fmt: skip
+VENV_MARKER = "pyvenv.cfg"  # a virtualenv under any name
+
+# Folders of keys and credentials, wherever they are (a copy of a home directory included).
+SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".password-store", ".secrets"})
+# The same below the home directory, and the places credentials live by path rather than by folder name.
+_HOME_SECRET_DIRS = (
+    ".config/gcloud", ".config/gh", ".config/hub", ".config/op", ".config/doctl", ".local/share/keyrings",
+    ".mozilla", ".config/google-chrome", ".config/chromium", ".thunderbird", ".terraform.d", ".cargo/credentials.toml",
+    ".m2/settings.xml", ".gem/credentials", ".config/pip/pip.conf",
+)  # fmt: skip
+_SYSTEM_SECRET_PATHS = ("/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/ssl/private", "/proc", "/sys", "/dev")
+
+_SECRET_FILES = frozenset(
+    {
+        ".npmrc", ".pypirc", ".netrc", "_netrc", ".git-credentials", ".dockercfg", ".htpasswd", ".pgpass",
+        ".my.cnf", ".s3cfg", ".boto", ".vault-token", "credentials", "secrets", "secret", "token", ".token",
+        ".bash_history", ".zsh_history", ".python_history", ".psql_history", ".mysql_history", ".node_repl_history",
+        "authorized_keys", "known_hosts", "secrets.json", "secrets.yaml", "secrets.yml", "secrets.toml",
+        "secrets.ini", "secrets.txt",
+    }
+)  # fmt: skip
+# Name patterns as suffixes and prefixes (str.endswith/startswith on a tuple run at C speed: `files: ["/"]` meets
+# 50,000 names): *.env, *.pem, ... and .env.*, id_rsa*, ...
+_SECRET_SUFFIXES = (
+    ".env", ".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".kdb", ".ppk", ".age", ".keychain",
+    ".keychain-db", ".tfstate", ".ovpn", "-credentials", "_credentials",
+)  # fmt: skip
+_SECRET_PREFIXES = (".env.", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "credentials.")
+# Generated text that costs tokens and says little: lock files and minified bundles (sent when named directly).
+_GENERATED_FILES = frozenset(
+    {
+        "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "npm-shrinkwrap.json", "bun.lockb", "poetry.lock",
+        "uv.lock", "Pipfile.lock", "pdm.lock", "Cargo.lock", "composer.lock", "Gemfile.lock", "go.sum",
+        "flake.lock", "packages.lock.json", "Podfile.lock", "mix.lock", ".DS_Store",
+    }
+)  # fmt: skip
+_GENERATED_SUFFIXES = (".min.js", ".min.css", ".map", ".pyc", ".pyo")
+
+
+def skipped_dir(name: str) -> bool:
+    """Whether a folder of this name is vendored or generated, so a walk does not enter it."""
+    return name in SKIPPED_DIRS or name.endswith(".egg-info")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a file's name says it holds secrets (.env, *.pem, id_rsa, .npmrc, credentials.json, ...)."""
+    lowered = name.lower()
+    if lowered in _SECRET_FILES or lowered.endswith(_SECRET_SUFFIXES) or lowered.startswith(_SECRET_PREFIXES):
+        return True
+    if ".tfstate." in lowered:
+        return True
+    json = lowered.endswith(".json")
+    return json and (lowered.startswith("service-account") or "credentials" in lowered)
+
+
+def generated_name(name: str) -> bool:
+    return name in _GENERATED_FILES or name.endswith(_GENERATED_SUFFIXES)
+
+
+def home() -> Path | None:
+    """The user's home directory, real path; None when it cannot be told."""
+    try:
+        return Path.home().resolve()
+    except (OSError, RuntimeError, KeyError):
+        return None
+
+
+def secret_places(home: Path | None) -> tuple[str, ...]:
+    """Real paths (as strings, no trailing slash) under which nothing is ever read: keys, credentials, /proc."""
+    places = list(_SYSTEM_SECRET_PATHS)
+    if home is not None:
+        places += [str(home / name) for name in (*SECRET_DIRS, *_HOME_SECRET_DIRS)]
+    return tuple(places)
+
+
+def under_secret_place(real: str, places: tuple[str, ...] | frozenset[str]) -> bool:
+    """Whether a real path is one of `places` or inside one, or has a key folder (.ssh, .aws, ...) in its path."""
+    if any(real == place or real.startswith(place + "/") for place in places):
+        return True
+    return any(part in SECRET_DIRS for part in real.split("/"))
