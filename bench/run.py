@@ -25,11 +25,12 @@ import anyio
 import files
 import footprint
 import latency
+import ocr
 from harness import Bench, Fake, require_install, subject_from
 from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
-CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files")
+CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr")
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
 
@@ -82,6 +83,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "tools": tools,
         "imports": imports,
         "files": tree,
+        "ocr": lambda: ocr.run(b.errlog, quick),
     }
 
 

@@ -173,6 +173,8 @@ def _open(path: str) -> Any:
     except pdfium.PdfiumError as e:
         if e.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
             return {"failed": "is an encrypted PDF; remove its password (e.g. qpdf --decrypt) and retry"}
+        if e.err_code == pdfium.raw.FPDF_ERR_SUCCESS:  # pdfium's answer for a well-formed PDF with no page
+            return {"failed": "is a PDF without pages (or one whose page tree pdfium cannot use)"}
         return {"failed": "is not a readable PDF; it may be damaged or truncated"}
     document.init_forms()  # so filled-in form fields are drawn, not just the empty form
     _documents[path] = document

@@ -171,3 +171,24 @@ async def test_a_page_whose_embedded_image_is_a_bomb_is_refused_and_the_rest_of_
         assert atlas.chat_requests() == []
     text = text_of(result)
     assert result.is_error and "page 1 of" in text and "holds an image of 8000x8000 pixels (64 megapixels)" in text
+
+
+async def test_a_ten_thousand_page_pdf_needs_a_selection_and_a_zero_page_one_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "long.pdf").write_bytes(blank_pdf(72, 72, pages=10_000))
+    (tmp_path / "none.pdf").write_bytes(blank_pdf(72, 72, pages=0))
+    with FakeUpstream("atlas", ATLAS_KEY) as atlas:
+        async with connect(make_settings(atlas=atlas)) as client:
+            with anyio.fail_after(30):
+                whole = await client.call_tool("ocr", {"source": str(tmp_path / "long.pdf")})
+                tail = await client.call_tool("ocr", {"source": str(tmp_path / "long.pdf"), "pages": "9996-"})
+                empty = await client.call_tool("ocr", {"source": str(tmp_path / "none.pdf")})
+        sent = len(atlas.chat_requests())
+    assert whole.is_error and "has 10000 pages, more than the 50 one call can take" in text_of(whole)
+    assert not tail.is_error and [p["page"] for p in tail.structured_content["pages"]] == [
+        9996,
+        9997,
+        9998,
+        9999,
+        10000,
+    ]  # type: ignore[index]
+    assert empty.is_error and "is a PDF without pages" in text_of(empty) and sent == 5
