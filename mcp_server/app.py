@@ -8,13 +8,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from mcp_server.config import Settings
 from mcp_server.conversations import ConversationStore
 from mcp_server.file_access import FileAccess
-from mcp_server.progress import ProgressReporter
+from mcp_server.progress import Heartbeats, ProgressReporter
 from mcp_server.upstream.catalog import ModelRow
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.listing import fetch_rows
@@ -32,6 +33,7 @@ class AppContext:
     conversations: ConversationStore
     files: FileAccess
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)
     _renderer: Renderer | None = None
 
     def renderer(self) -> Renderer:
@@ -71,7 +73,12 @@ def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], Abstra
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         app = AppContext.open(settings)
         try:
-            yield app
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(app.heartbeats.run)
+                try:
+                    yield app
+                finally:
+                    tg.cancel_scope.cancel()
         finally:
             await app.aclose()
 
@@ -107,4 +114,4 @@ def reporter_for(ctx: ToolContext, label: str = "", total: int | None = None) ->
         if wanted is not None and CLIENT_LOG_LEVELS.index(wanted) <= CLIENT_LOG_LEVELS.index("warning"):
             await ctx.log("warning", text, logger_name="deepseek-mcp")
 
-    return ProgressReporter(ctx.report_progress, label, log, total)
+    return ProgressReporter(ctx.report_progress, label, log, total, app_of(ctx).heartbeats)
