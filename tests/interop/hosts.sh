@@ -211,7 +211,7 @@ json.dump({"command": t["command"], "args": t["args"], "env": env}, open(sys.arg
 EOF
   timeout --foreground 60 "$PY" "$HERE/stdio_client.py" --launch "$WORK/codex-launch.json" \
     --errlog "$LOGS/codex-launch-server.log" | sed 's/^/    /'
-  note "$version: mcp list/get parse the shipped config.toml exactly (keys masked) and refuse a malformed one; they never start a server (no offline way found), so Codex's resolved launch was run by the SDK client: 6 tools, chat"
+  note "$version: mcp list/get parse the shipped config.toml exactly (keys masked) and refuse a malformed one; they never start a server (no offline way found), so Codex's resolved launch was run by the SDK client: $(wc -w <<<"$TOOLS") tools, chat"
 }
 
 step "Claude Code (claude mcp add/list/get, shipped .mcp.json)" claude_code

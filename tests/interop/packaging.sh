@@ -65,7 +65,7 @@ EOF
     --errlog "$LOGS/bundle-server.log" | sed 's/^/    /'
   [[ -x "$dir/installed/.venv/bin/python" ]] || { log "uv made no environment in the bundle"; return 1; }
   no_key_in "$LOGS/bundle-server.log" "$LOGS/bundle-pack.log"
-  note "mcpb $("${MCPB[@]}" --version), manifest 0.4, server type uv: validate, pack, unpack, launch via mcpb's getMcpConfigForManifest + uv run: 6 tools, chat, both eras"
+  note "mcpb $("${MCPB[@]}" --version), manifest 0.4, server type uv: validate, pack, unpack, launch via mcpb's getMcpConfigForManifest + uv run: $(wc -w <<<"$TOOLS") tools, chat, both eras"
 }
 
 # --- MCP Registry entry -----------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ EOF
     timeout --foreground 300 "$PY" "$HERE/stdio_client.py" --launch "$WORK/registry-launch.json" "${UV_PASS[@]}" \
     --pass-env UV_NO_CONFIG --errlog "$LOGS/registry-server.log" | sed 's/^/    /'
   no_key_in "$LOGS/registry-server.log"
-  note "check-jsonschema $("$TOOLS_VENV/bin/check-jsonschema" --version | awk '{print $NF}'): server.json valid (2025-12-11), consistent with pyproject and README; uvx --from <wheel> as the entry says (not yet on PyPI): 6 tools, chat"
+  note "check-jsonschema $("$TOOLS_VENV/bin/check-jsonschema" --version | awk '{print $NF}'): server.json valid (2025-12-11), consistent with pyproject and README; uvx --from <wheel> as the entry says (not yet on PyPI): $(wc -w <<<"$TOOLS") tools, chat"
 }
 
 # --- Container image --------------------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ EOF
   sed 's/^/    /' "$LOGS/container-http.log"
   local engine="no container engine (docker client only): image not built"
   timeout --foreground 10 docker info >/dev/null 2>&1 && engine="a docker engine answers, yet the image is not built here (no registry but PyPI/npm)"
-  note "hadolint clean; $engine; its entrypoint from the wheel: stdio 6 tools + chat, $how"
+  note "hadolint clean; $engine; its entrypoint from the wheel: stdio $(wc -w <<<"$TOOLS") tools + chat, $how"
 }
 
 # --- Release workflow -------------------------------------------------------------------------------------------
