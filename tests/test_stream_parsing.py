@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from mcp_server.upstream.completion import Accumulator, ThinkTags, Usage
-from mcp_server.upstream.sse import Comment, Event, iter_sse
+from mcp_server.upstream.sse import Comment, Event, SSEParser
 
 pytestmark = pytest.mark.anyio
 
 
-async def _lines(*lines: str) -> AsyncIterator[str]:
-    for line in lines:
-        yield line
-
-
 async def _collect(*lines: str) -> list[Event | Comment]:
-    return [item async for item in iter_sse(_lines(*lines))]
+    parser = SSEParser()
+    return parser.feed("\n".join(lines).encode() + b"\n") + parser.finish()
 
 
 async def test_keep_alive_comments_are_reported_and_events_dispatch_on_blank_lines() -> None:
@@ -152,14 +147,9 @@ def test_native_reasoning_field_wins_over_inline_tags() -> None:
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
-async def test_lines_split_the_same_whatever_the_chunking_and_line_endings(size: int) -> None:
-    from mcp_server.upstream.sse import iter_lines
-
+def test_events_parse_the_same_whatever_the_chunking_and_line_endings(size: int) -> None:
     body = ': keep-alive\r\n\r\ndata: {"t": "日本語"}\n\ndata: cr only\r\rdata: [DONE]\n'.encode()
-
-    async def chunks() -> AsyncIterator[bytes]:
-        for start in range(0, len(body), size):
-            yield body[start : start + size]
-
-    lines = [line async for line in iter_lines(chunks())]
-    assert lines == [": keep-alive", "", 'data: {"t": "日本語"}', "", "data: cr only", "", "data: [DONE]"]
+    parser = SSEParser()
+    events = [item for start in range(0, len(body), size) for item in parser.feed(body[start : start + size])]
+    events += parser.finish()
+    assert events == [Comment("keep-alive"), Event('{"t": "日本語"}'), Event("cr only"), Event("[DONE]")]

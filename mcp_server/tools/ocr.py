@@ -9,6 +9,8 @@ instructions that ask for the same output, grounding tags included, so one parse
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -30,6 +32,7 @@ from .ocr_results import OcrOutput, OcrRoute, PageOut, ocr_result, page_out
 if TYPE_CHECKING:
     from mcp_server import media
 
+log = logging.getLogger(__name__)
 Mode = Literal["markdown", "text", "figure", "describe", "locate"]
 OCR_MAX_TOKENS = 8192  # hosts of DeepSeek-OCR cap output here (WIRE.md §11)
 MAX_SOURCE_CHARS = 48 * 1024 * 1024  # a 32 MiB file as base64, with room for a data: URL's header
@@ -145,9 +148,18 @@ async def _run_pages(
     async def one(number: int, scope: anyio.CancelScope) -> None:
         try:
             async with held:  # FIFO: pages enter in page order
+                entered = time.monotonic()
                 part = await opened.render(number)
+                rendered = time.monotonic()
                 async with in_flight:
                     results[number] = (part, await _ask(app, job, part, reporter))
+                log.debug(
+                    "page %d: rendered in %.0f ms, read in %.0f ms (at %.3f)",
+                    number,
+                    (rendered - entered) * 1e3,
+                    (time.monotonic() - rendered) * 1e3,
+                    entered,
+                )
         except (InputError, UpstreamError) as exc:
             failure.append(_on_page(exc, number, opened.kind))
             scope.cancel()  # the remaining pages are pointless once one has failed

@@ -4,7 +4,6 @@ foreign exception into the project's error tree at this one boundary."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import random
@@ -29,7 +28,7 @@ from mcp_server.upstream.errors import (
     error_from_response,
 )
 from mcp_server.upstream.providers import Provider
-from mcp_server.upstream.sse import Comment, TooLarge, iter_lines, iter_sse
+from mcp_server.upstream.sse import Comment, Event, SSEParser, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -224,33 +223,46 @@ class UpstreamClient:
     async def _consume(
         self, call: _Call, response: httpx2.Response, acc: Accumulator, observer: Observer, request_id: str | None
     ) -> None:
+        parser = SSEParser()
         malformed = 0
-        lines = iter_lines(response.aiter_bytes())
-        async for item in iter_sse(lines):
-            if isinstance(item, Comment):
-                await observer(acc.phase, acc.pieces)
-                continue
-            if item.data.strip() == "[DONE]":
-                acc.done = True
-                await _drain(lines)
-                break
-            try:
-                chunk = json.loads(item.data)
-            except ValueError:
-                malformed += 1
-                log.warning("skipped an SSE event that is not JSON (%d so far)", malformed)
-                continue
-            if not isinstance(chunk, dict):
-                malformed += 1
-                continue
-            if _is_error(chunk):
-                raise error_from_event(
-                    call.provider.origin, chunk, model=call.model, request_id=request_id, answered=acc.pieces > 0
-                )
-            self._parse(call, functools.partial(acc.feed, chunk), request_id)
-            await observer(acc.phase, acc.pieces)
+        body = response.aiter_bytes()
+        async for piece in body:
+            for item in parser.feed(piece):
+                if isinstance(item, Comment):
+                    await observer(acc.phase, acc.pieces)
+                elif item.data.strip() == "[DONE]":
+                    acc.done = True
+                    await _drain(body)
+                    return
+                else:
+                    malformed += self._event(call, item.data, acc, request_id)
+                    await observer(acc.phase, acc.pieces)
+        for item in parser.finish():
+            if isinstance(item, Event) and item.data.strip() != "[DONE]":
+                malformed += self._event(call, item.data, acc, request_id)
         if acc.done and acc.pieces == 0 and acc.finish_reason is None and malformed:
             raise self._malformed(call, f"{malformed} events that are not completion chunks", request_id)
+
+    def _event(self, call: _Call, data: str, acc: Accumulator, request_id: str | None) -> int:
+        """Feed one data event to the accumulator; 1 if it was not JSON or not an object (skipped), else 0."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            log.warning("skipped an SSE event that is not JSON")
+            return 1
+        if not isinstance(chunk, dict):
+            return 1
+        if "choices" not in chunk and _is_error(chunk):
+            raise error_from_event(
+                call.provider.origin, chunk, model=call.model, request_id=request_id, answered=acc.pieces > 0
+            )
+        try:
+            acc.feed(chunk)
+        except Malformed as exc:
+            raise self._malformed(call, str(exc), request_id) from None
+        except AnswerTooLarge as exc:
+            raise self._too_large(call, exc, request_id) from None
+        return 0
 
     def _parse(self, call: _Call, feed: Callable[[], None], request_id: str | None) -> None:
         try:
@@ -258,12 +270,15 @@ class UpstreamClient:
         except Malformed as exc:
             raise self._malformed(call, str(exc), request_id) from None
         except AnswerTooLarge as exc:
-            raise StreamError(
-                f"{exc}, more than this server holds; lower max_tokens or ask for less.",
-                origin=call.provider.origin,
-                request_id=request_id,
-                retryable=False,
-            ) from None
+            raise self._too_large(call, exc, request_id) from None
+
+    def _too_large(self, call: _Call, exc: AnswerTooLarge, request_id: str | None) -> StreamError:
+        return StreamError(
+            f"{exc}, more than this server holds; lower max_tokens or ask for less.",
+            origin=call.provider.origin,
+            request_id=request_id,
+            retryable=False,
+        )
 
     def _malformed(self, call: _Call, detail: str, request_id: str | None) -> StreamError:
         return StreamError(
@@ -442,12 +457,12 @@ async def _read_capped(response: httpx2.Response, cap: int, observer: Observer |
     return b"".join(chunks)[:cap]
 
 
-async def _drain(lines: AsyncIterator[str]) -> None:
+async def _drain(body: AsyncIterator[bytes]) -> None:
     """Read the rest of a finished stream, so its connection goes back to the pool instead of being closed.
 
     The answer is complete by now: a server that keeps the body open, or cuts it, costs the pooled connection,
     never the answer.
     """
-    with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx2.TransportError, TooLarge):
-        async for _ in lines:
+    with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx2.TransportError):
+        async for _ in body:
             pass
