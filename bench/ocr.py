@@ -174,7 +174,7 @@ async def per_page(path: Path) -> tuple[float, float]:
     from mcp_server.media.renderer import PageJob, Rendered, Renderer
 
     def job(number: int) -> PageJob:
-        return PageJob(str(path), number, 144, 1280 * 1280 * 4, 50_000_000, 8 * 2**20, JPEG_QUALITY)
+        return PageJob(str(path), number, 144, 1280 * 1280 * 4, 8 * 2**20, JPEG_QUALITY)
 
     renderer = Renderer(1)
     document = pypdfium2.PdfDocument(str(path))

@@ -55,7 +55,7 @@ class AppContext:
         upstream = UpstreamClient(settings)
 
         async def lister(provider: Provider) -> list[ModelRow]:
-            return await fetch_rows(upstream, provider)
+            return await fetch_rows(upstream, provider, retry=False)
 
         return cls(
             settings,
@@ -98,8 +98,10 @@ def owner_of(ctx: ToolContext) -> str:
 
 
 def owner_from_headers(headers: Mapping[str, str] | None) -> str:
-    # The HTTP transport's BearerAuth has already checked the token, so its digest is an identity here.
-    token = headers.get("authorization", "") if headers else ""
+    # The HTTP transport's BearerAuth has already checked the token, so its digest is an identity here; the
+    # scheme's case and the spaces around the token are not part of it (`bearer T` is `Bearer T`).
+    header = headers.get("authorization", "") if headers else ""
+    token = header.strip().partition(" ")[2].strip()
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
@@ -114,4 +116,4 @@ def reporter_for(ctx: ToolContext, label: str = "", total: int | None = None) ->
         if wanted is not None and CLIENT_LOG_LEVELS.index(wanted) <= CLIENT_LOG_LEVELS.index("warning"):
             await ctx.log("warning", text, logger_name="deepseek-mcp")
 
-    return ProgressReporter(ctx.report_progress, label, log, total, app_of(ctx).heartbeats)
+    return ProgressReporter(ctx.report_progress, app_of(ctx).heartbeats, label, log, total)

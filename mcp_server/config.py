@@ -149,18 +149,24 @@ def _placeholder_warnings(env: Mapping[str, str]) -> list[str]:
         "did not find that variable in its own environment; export it where the host starts, or paste the key"
         for name in _KEY_VARIABLES
         if _PLACEHOLDER.fullmatch(env.get(name, "").strip())
+        or (name == HTTP_TOKEN_ENV and any(_PLACEHOLDER.fullmatch(t.strip()) for t in env.get(name, "").split(",")))
     ]
 
 
 def _http_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
+    # An unexpanded placeholder is no token: accepting `${DEEPSEEK_MCP_HTTP_TOKEN}` would make it a public one.
     raw = env.get(HTTP_TOKEN_ENV, "")
-    return tuple(check_secret(HTTP_TOKEN_ENV, token) for token in raw.split(",") if token.strip())
+    tokens = (token.strip() for token in raw.split(","))
+    return tuple(check_secret(HTTP_TOKEN_ENV, token) for token in tokens if token and not _PLACEHOLDER.fullmatch(token))
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
         raise ConfigError(f"{name} must be an http(s) URL such as {default or 'http://127.0.0.1:8000/v1'}")
+    if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+        # Error messages name the base URL; a password in it would be printed with them.
+        raise ConfigError(f"{name} must not carry a user name or password; put the key in its own variable")
     return value.rstrip("/")
 
 
@@ -237,6 +243,8 @@ def _file_roots(env: Mapping[str, str]) -> tuple[Path, ...] | None:
     raw = env.get(FILE_ROOTS_ENV, "")
     parts = [part.strip() for part in raw.split(os.pathsep) if part.strip()]
     if not parts:
+        if raw.strip():  # " : " names no folder; taking it as unset would quietly open every file
+            raise ConfigError(f"{FILE_ROOTS_ENV} names no folder; set it to folders separated by {os.pathsep!r}")
         return None
     roots: list[Path] = []
     for part in parts:

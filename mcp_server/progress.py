@@ -51,21 +51,20 @@ class Heartbeats:
                 await self._woken.wait()
             poll = min(HEARTBEAT / 5, 1.0)
             await anyio.sleep(poll)
-            for reporter in list(self._live):
-                with anyio.move_on_after(poll):  # one slow client must not hold up the others' beats
-                    await reporter.beat(due=HEARTBEAT - poll)
+            due = [r for r in self._live if r.due(HEARTBEAT - poll)]
+            if due:
+                # All at once, within one poll: a client that does not read must not hold up the others' beats.
+                with anyio.move_on_after(poll):
+                    async with anyio.create_task_group() as tg:
+                        for reporter in due:
+                            tg.start_soon(reporter.beat, HEARTBEAT - poll)
 
 
 class ProgressReporter:
     """Turns stream events and finished parts into progress notifications for one tool call."""
 
     def __init__(
-        self,
-        send: Send,
-        label: str = "",
-        log: Log | None = None,
-        total: int | None = None,
-        heartbeats: Heartbeats | None = None,
+        self, send: Send, heartbeats: Heartbeats, label: str = "", log: Log | None = None, total: int | None = None
     ) -> None:
         self._send = send
         self._log = log
@@ -123,37 +122,22 @@ class ProgressReporter:
             return f"waiting for the model ({elapsed})"
         return f"{self._phase}, {self._pieces} tokens ({elapsed})"
 
+    def due(self, after: float) -> bool:
+        return time.monotonic() - self._last_sent >= after
+
     async def beat(self, due: float = HEARTBEAT) -> None:
         """A notification if none went out for `due` seconds; a client that fails to take it costs nothing."""
-        if time.monotonic() - self._last_sent >= due:
+        if self.due(due):
             try:
                 await self._notify()
             except Exception:
                 log.debug("a heartbeat could not be sent", exc_info=True)
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await anyio.sleep(max(self._last_sent + HEARTBEAT - time.monotonic(), 0.05))
-            await self.beat()
-
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ProgressReporter]:
-        """Keep the heartbeat going for the duration of the block; exceptions pass through unwrapped."""
-        if self._heartbeats is not None:
-            self._heartbeats.add(self)
-            try:
-                yield self
-            finally:
-                self._heartbeats.discard(self)
-            return
-        error: Exception | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._heartbeat)
-            try:
-                yield self
-            except Exception as exc:  # re-raised below, outside the task group, so it is not wrapped in a group
-                error = exc
-            finally:
-                tg.cancel_scope.cancel()
-        if error is not None:
-            raise error
+        """The server's heartbeat beats for this call for the duration of the block."""
+        self._heartbeats.add(self)
+        try:
+            yield self
+        finally:
+            self._heartbeats.discard(self)

@@ -57,7 +57,7 @@ async def load(source: str, tmp_path: Path, pages: str | None = None, limits: Li
         opened = await open_source(
             source, pages=pages, limits=limits, base_dir=tmp_path, files=ANY_FILE, renderer=workers
         )
-        with opened:
+        async with opened:
             parts = [await opened.render(number) for number in opened.page_numbers]
     return Loaded(opened.kind, opened.page_count, parts, notes_for(opened, parts))
 
@@ -450,8 +450,8 @@ async def test_pages_can_be_rendered_one_at_a_time_and_concurrently(tmp_path: Pa
         async def render(number: int) -> None:
             results[number] = await source.render(number)
 
-        with anyio.fail_after(30), source:
-            async with anyio.create_task_group() as group:
+        with anyio.fail_after(30):
+            async with source, anyio.create_task_group() as group:
                 for number in source.page_numbers:
                     group.start_soon(render, number)
 

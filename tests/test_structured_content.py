@@ -11,10 +11,6 @@ from typing import Any
 import pytest
 from mcp.types import TextContent
 
-from mcp_server.config import Settings
-from mcp_server.errors import ConfigError
-from mcp_server.tools.common import refuse_images_for_text_only
-from mcp_server.upstream.providers import Router
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.samples import png
@@ -116,13 +112,3 @@ async def test_web_search_and_web_fetch_put_their_notices_and_cuts_in_the_struct
         page = _notices_in_both(await client.call_tool("web_fetch", {"url": "https://example.com/"}))
     assert empty["results"] == [] and "no results" in empty["notices"][0]
     assert page["total_chars"] == 70_000 and "only the first 60,000" in page["notices"][0] and page["title"] == "Long"
-
-
-def test_image_parts_for_a_text_only_model_are_refused_before_sending() -> None:
-    router = Router(Settings.from_env({"DEEPSEEK_API_KEY": "sk-test-structured"}))
-    pro, flash = router.route("chat", "deepseek-v4-pro"), router.route("chat", "deepseek-flash")
-    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]
-    with pytest.raises(ConfigError, match="deepseek-v4-pro reads text only"):
-        refuse_images_for_text_only(pro, image)
-    refuse_images_for_text_only(pro, [{"role": "user", "content": "text is fine"}])
-    refuse_images_for_text_only(flash, image)

@@ -22,7 +22,7 @@ from mcp_server.context import names
 from mcp_server.context.model import Found, Gathered, Job, Sent, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.render import file_block, render
-from mcp_server.context.walk import Walk
+from mcp_server.context.walk import Walk, utf8
 from mcp_server.errors import InputError
 from mcp_server.quoting import clip, format_size
 from mcp_server.tokens import PER_CHAR, estimate
@@ -74,8 +74,9 @@ def _check_paths(paths: Sequence[str]) -> None:
     for text in paths:
         if not text.strip():
             raise InputError("files holds an empty path; pass paths of files or folders")
-        if len(text) > MAX_PATH_CHARS or "\x00" in text:
-            raise InputError(f"{clip(text)} in files is not a valid path (too long, or a NUL character)")
+        if len(text) > MAX_PATH_CHARS or "\x00" in text or not utf8(text):
+            shown = clip(text.encode("utf-8", "backslashreplace").decode())
+            raise InputError(f"{shown} in files is not a valid path (too long, a NUL or a character that is not text)")
 
 
 def _target(text: str, job: Job) -> Target:

@@ -30,7 +30,10 @@ _HOME_SECRET_DIRS = (
     ".mozilla", ".config/google-chrome", ".config/chromium", ".thunderbird", ".terraform.d", ".cargo/credentials.toml",
     ".m2/settings.xml", ".gem/credentials", ".config/pip/pip.conf",
 )  # fmt: skip
-_SYSTEM_SECRET_PATHS = ("/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/ssl/private", "/proc", "/sys", "/dev")
+_SYSTEM_SECRET_PATHS = (
+    "/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/ssl/private", "/proc", "/sys", "/dev", "/run/secrets",
+    "/var/run/secrets",  # Docker and Kubernetes mount their secrets here
+)  # fmt: skip
 
 _SECRET_FILES = frozenset(
     {
@@ -45,9 +48,10 @@ _SECRET_FILES = frozenset(
 # 50,000 names): *.env, *.pem, ... and .env.*, id_rsa*, ...
 _SECRET_SUFFIXES = (
     ".env", ".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".kdb", ".ppk", ".age", ".keychain",
-    ".keychain-db", ".tfstate", ".ovpn", "-credentials", "_credentials",
+    ".keychain-db", ".tfstate", ".tfvars", ".ovpn", "-credentials", "_credentials",
 )  # fmt: skip
-_SECRET_PREFIXES = (".env.", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "credentials.")
+# ".env" covers .env.local, .envrc (direnv's exports), .env_prod ...; issue 11 says .env*, so .env.example too.
+_SECRET_PREFIXES = (".env", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "credentials.")
 # Generated text that costs tokens and says little: lock files and minified bundles (sent when named directly).
 _GENERATED_FILES = frozenset(
     {

@@ -33,9 +33,11 @@ class Walk:
         self._folders: set[tuple[int, int]] = set()
         # A folder the walk enters is not in a secret place, so below it only the place itself can be met.
         self._places = frozenset(job.places)
+        self._top = Path("/")
 
     def folder(self, real: Path, label: str) -> None:
         """Walk a folder given in `files` (its real path; `label` is its path relative to the common root)."""
+        self._top = real
         rules = rules_above(real, lambda folder: self.job.files.inside(folder))
         stack = [(str(real), label, rules, 0)]
         while stack:
@@ -82,6 +84,9 @@ class Walk:
         """Record one entry; a folder to walk into is returned as (real path, label)."""
         name = entry.name
         label = f"{shown}/{name}" if shown else name
+        if not utf8(name):  # it could not be labelled in the JSON sent upstream
+            self._skip(label.encode("utf-8", "backslashreplace").decode(), "its name is not UTF-8")
+            return None
         real = f"{folder.rstrip('/')}/{name}"
         try:
             if entry.is_symlink():
@@ -137,6 +142,9 @@ class Walk:
             return
         if not self.job.files.inside(Path(target)):
             self._skip(label, f"a symlink to a path outside {FILE_ROOTS_ENV}")
+        elif not Path(target).is_relative_to(self._top):
+            # A repository's `notes.md -> ~/.config/...` must not carry that file out; name it directly to send it.
+            self._skip(label, "a symlink out of the folder given (not followed)")
         elif stat.S_ISDIR(info.st_mode):
             self._skip(f"{label}/", "a symlink to a folder (not followed)")
         elif names.under_secret_place(target, self.job.places) or names.secret_name(os.path.basename(target)):
@@ -146,6 +154,15 @@ class Walk:
 
     def _skip(self, path: str, reason: str, secret: bool = False) -> None:
         self.skipped.append(Skip(path, reason, secret))
+
+
+def utf8(name: str) -> bool:
+    """Whether a name can go into JSON as it is (undecodable file-name bytes arrive as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _stat(path: str) -> os.stat_result | None:

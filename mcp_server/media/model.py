@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import anyio
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -43,7 +45,7 @@ class Source:
     page_numbers: list[int]  # the selected pages, sorted
     notes: list[str]  # about the source as a whole (a GIF's other frames); each part's resize is told by resize_note
     _renderer: Callable[[int], Awaitable[ImagePart]] = field(repr=False, compare=False)
-    _closer: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    _closer: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
 
     async def render(self, page_number: int) -> ImagePart:
         """Render one page (1-based); safe to call concurrently: pages render on the worker processes."""
@@ -51,16 +53,17 @@ class Source:
             raise ValueError(f"page {page_number} is outside 1..{self.page_count}")
         return await self._renderer(page_number)
 
-    def close(self) -> None:
-        """Release what the source holds (a PDF's temporary file); safe to call more than once."""
+    async def aclose(self) -> None:
+        """Release what the source holds (a PDF's temporary file, and the workers' hold on it)."""
         if self._closer is not None:
-            self._closer()
+            await self._closer()
 
-    def __enter__(self) -> Source:
+    async def __aenter__(self) -> Source:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        with anyio.CancelScope(shield=True):  # released even by a cancelled call
+            await self.aclose()
 
 
 def resize_note(part: ImagePart) -> str | None:

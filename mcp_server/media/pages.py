@@ -7,6 +7,8 @@ import re
 from mcp_server.errors import InputError
 from mcp_server.media.messages import clip
 
+_MAX_SPEC = 200
+
 
 def parse_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]:
     """Parse a 1-based page selection such as "1-3,7" or "5-"; None or blank selects every page."""
@@ -20,6 +22,10 @@ def parse_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]:
         return selected
     numbers: set[int] = set()
     shown = clip(spec)
+    if len(spec) > _MAX_SPEC:
+        raise InputError(
+            f'pages is {len(spec):,} characters long; write it as ranges, e.g. "1-3,7" (at most {_MAX_SPEC})'
+        )
     for token in spec.split(","):
         first, last = _page_range(token.strip(), shown, page_count)
         numbers.update(range(first, last + 1))
@@ -29,7 +35,7 @@ def parse_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]:
 
 
 def _page_range(token: str, spec: str, page_count: int) -> tuple[int, int]:
-    match = re.fullmatch(r"(?P<first>\d+)\s*(?:(?P<dash>-)\s*(?P<last>\d*))?", token)
+    match = re.fullmatch(r"(?P<first>\d{1,7})\s*(?:(?P<dash>-)\s*(?P<last>\d{0,7}))?", token)
     if match is None:
         if re.fullmatch(r"-\s*\d+.*", token):
             raise InputError(f"invalid pages {spec!r}: pages are numbered from 1")

@@ -43,7 +43,6 @@ async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, r
             page_number,
             limits.pdf_dpi,
             limits.max_image_pixels,
-            limits.max_decode_pixels,
             limits.max_image_bytes,
             JPEG_QUALITY,
         )
@@ -64,7 +63,11 @@ async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, r
             byte_size=len(done.data),
         )
 
-    return Source("pdf", counted, numbers, [], render, lambda: _remove(path))
+    async def close() -> None:
+        _remove(path)
+        await renderer.forget(path)
+
+    return Source("pdf", counted, numbers, [], render, close)
 
 
 def _spill(data: bytes) -> str:

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import anyio
 import anyio.to_thread
 
 from mcp_server.errors import InputError
@@ -58,6 +59,8 @@ async def plan_pdf(
         _remove(copy)
         if out is not None:
             _remove(out)
+        with anyio.CancelScope(shield=True):
+            await renderer.forget(copy)  # the worker's open copy goes too, not when its cache next turns over
     return PdfPlan(counted, numbers, sizes, extract)
 
 

@@ -6,8 +6,8 @@ waiting calls are served in turn. A page is stopped by ending its worker: a canc
 and a page that takes longer than `page_timeout` (a hostile PDF) is ended the same way, its worker replaced. A
 worker that dies (pdfium crashed, or the page needed more than the memory cap) costs that page only.
 
-Workers get the server's environment without its keys and tokens, so nothing a PDF could make pdfium do reaches
-them.
+Workers get only the environment Python needs to start (no key, token or URL), so nothing a PDF could make pdfium
+do reaches a secret.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,9 @@ from mcp_server.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
 log = logging.getLogger(__name__)
 
 PAGE_TIMEOUT = 60.0  # seconds one page may take to render and encode
-MEMORY_LIMIT = 2 * 1024**3  # address space of one worker; a page that needs more fails alone
-_SENSITIVE = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+MEMORY_LIMIT = 1024**3  # address space of one worker (idle: 40 MB); a page that needs more fails alone
+# An allowlist: a denylist of names like *KEY* let DATABASE_URL or GITHUB_PAT through.
+_PASSED = frozenset({"PATH", "HOME", "LANG", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT", "PYTHONPATH", "VIRTUAL_ENV"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,6 @@ class PageJob:
     page: int  # 1-based
     dpi: int
     max_pixels: int  # of the image sent
-    max_decode_pixels: int  # of any image embedded in the page (pdfium decodes those at full size)
     max_bytes: int
     jpeg_quality: int
 
@@ -137,6 +138,21 @@ class Renderer:
         except (KeyError, TypeError, ValueError):
             return Failed("could not be rendered: the renderer's answer was malformed")
 
+    async def forget(self, path: str) -> None:
+        """Tell the idle workers to close `path` (its call has ended and deleted it; an open file still holds its
+        disk, or its RAM on a tmpfs). A busy worker closes it after its page: it drops deleted files itself."""
+        for worker in list(self._idle):
+            if worker in self._idle and self._slots.value > 0:
+                self._idle.remove(worker)
+                async with self._slots:
+                    try:
+                        with anyio.fail_after(2):
+                            await worker.ask({"op": "forget", "path": path})
+                    except (TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError, OSError, ValueError):
+                        await self._end(worker, "it did not answer a forget")
+                        continue
+                    self._idle.append(worker)
+
     async def aclose(self) -> None:
         """End every worker (the lifespan's end); a later call starts new ones."""
         for worker in list(self._all):
@@ -146,6 +162,8 @@ class Renderer:
     async def _ask(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes] | Failed:
         async with self._slots:
             worker = self._idle.pop() if self._idle else await self._start()
+            if isinstance(worker, Failed):
+                return worker
             try:
                 with anyio.fail_after(self._page_timeout):
                     header, payload = await worker.ask(request)
@@ -165,10 +183,15 @@ class Renderer:
         failed = header.get("failed")
         return Failed(str(failed)[:500]) if failed is not None else (header, payload)
 
-    async def _start(self) -> _Worker:
-        process = await anyio.open_process(
-            [sys.executable, "-m", "mcp_server.pdf_worker"], env=self._environment(), stderr=None
-        )
+    async def _start(self) -> _Worker | Failed:
+        # -P: nothing from the working directory (the user's project) is importable in the worker, so a json.py
+        # or an mcp_server/ there cannot run in it; the worker works in the temporary folder, not the project.
+        command = [sys.executable, "-P", "-m", "mcp_server.pdf_worker"]
+        try:
+            process = await anyio.open_process(command, env=self._environment(), cwd=tempfile.gettempdir(), stderr=None)
+        except OSError as exc:  # out of processes or file descriptors: this page fails, the server goes on
+            log.warning("could not start a PDF rendering worker: %s", exc)
+            return Failed(f"could not be rendered: no rendering worker could be started ({exc.strerror or exc})")
         worker = _Worker(process)
         self._all.add(worker)
         return worker
@@ -181,6 +204,7 @@ class Renderer:
             await worker.process.aclose()
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in _SENSITIVE)}
+        """What a worker needs to start Python and find its libraries, nothing more: no key, token or URL."""
+        env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith("LC_")}
         env["DEEPSEEK_MCP_RENDER_MEMORY"] = str(self._memory_limit)
         return env

@@ -17,7 +17,7 @@ from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
 
-from .common import CostOut, UsageOut, block, finish_notice, notice_blocks, refuse_images_for_text_only
+from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 from .files import FileOut, SkippedOut, files_notice, files_out, job_for, skipped_out
 
 JSON_HINT = "Reply with a single JSON object."
@@ -149,7 +149,6 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         _check_context(
             messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns), gathered=gathered
         )
-        refuse_images_for_text_only(route, messages)
         payload = _payload(route, messages, ask, effort)
         reporter = reporter_for(ctx, tool)
         async with reporter.running():

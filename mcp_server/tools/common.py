@@ -7,10 +7,8 @@ from typing import Any
 from mcp.types import TextContent
 from pydantic import BaseModel
 
-from mcp_server.errors import ConfigError
 from mcp_server.pricing import Cost, estimate
 from mcp_server.upstream.completion import Usage
-from mcp_server.upstream.providers import Route
 
 META_KIND = "deepseek-mcp/kind"
 
@@ -83,22 +81,3 @@ def finish_notice(finish_reason: str | None, answer: str, *, empty: str = _EMPTY
     if notice is None and not (answer if code else answer.strip()):
         notice = empty
     return notice
-
-
-_IMAGE_PARTS = ("image_url", "image", "input_image", "file")
-
-
-def refuse_images_for_text_only(route: Route, messages: list[dict[str, Any]]) -> None:
-    """A model known to read text only (deepseek-v4-pro) gets no image parts: refuse them here, with what to do,
-    instead of passing on the provider's 400."""
-    if route.traits.vision is not False:
-        return
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(part, dict) and part.get("type") in _IMAGE_PARTS for part in content
-        ):
-            raise ConfigError(
-                f"{route.model[:100]} reads text only, so it cannot read images; leave out `model` for the default "
-                "(deepseek-flash reads images), or call list_models for the ids that read images."
-            )

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from mcp_server.app import ToolContext, app_of, reporter_for
 from mcp_server.config import MAX_PROMPT_CHARS
-from mcp_server.errors import ConfigError
 
 from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 
@@ -35,8 +34,7 @@ async def fim(
     """Fill in the middle: code between a prefix and an optional suffix. Returns only the inserted text."""
     app = app_of(ctx)
     route = await app.router.resolve("fim", model)
-    if route.provider.fim_path is None:  # an id of another provider's shape fell back to the first one
-        raise ConfigError("fim runs on DeepSeek's beta endpoint only; use a DeepSeek model id (and DEEPSEEK_API_KEY).")
+    assert route.provider.fim_path is not None  # routing for fim chooses among providers that have one
     payload: dict[str, Any] = {"model": route.model, "prompt": prefix, "stream": True}
     if suffix:
         payload["suffix"] = suffix

@@ -9,6 +9,7 @@ instructions that ask for the same output, grounding tags included, so one parse
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -100,9 +101,8 @@ async def ocr(
         source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
     )
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
-    with opened:
-        async with reporter.running():
-            results = await _run_pages(app, job, opened, reporter)
+    async with opened, reporter.running():
+        results = await _run_pages(app, job, opened, reporter)
     notices = [_URL_NOTICE.format(model=job.route.model)] if native is not None else []
     return _result(job, opened, results, notices)
 
@@ -152,7 +152,10 @@ async def _run_pages(
                 part = await opened.render(number)
                 rendered = time.monotonic()
                 async with in_flight:
-                    results[number] = (part, await _ask(app, job, part, reporter))
+                    completion = await _ask(app, job, part, reporter)
+                # The page's image (up to ~11 MiB as a data URL) is not kept past its request: the result needs its
+                # size only, and memory must not grow with the document.
+                results[number] = (dataclasses.replace(part, url=""), completion)
                 log.debug(
                     "page %d: rendered in %.0f ms, read in %.0f ms (at %.3f)",
                     number,

@@ -18,6 +18,7 @@ _OCR_FAMILY = re.compile(r"deepseek[-_ ]?ocr", re.IGNORECASE)  # deepseek-ai/dee
 _TEXT_ONLY = re.compile(r"(^|/)deepseek-v4-pro(-\d+)?$", re.IGNORECASE)
 _VISION = re.compile(r"(^|/)deepseek-(flash|v4-flash(-vision-exp)?)$", re.IGNORECASE)
 LIST_TTL = 600.0  # seconds a provider's model list is trusted for routing
+FAILED_TTL = 60.0  # seconds a provider whose list could not be read is not asked again for routing
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ class Directory:
 
     def learn(self, provider: str, rows: list[ModelRow]) -> None:
         self._lists[provider] = (self.clock(), {row.id: row for row in rows})
+
+    def failed(self, provider: str) -> None:
+        """The list could not be read: taken as empty for FAILED_TTL, so routing does not ask again each call."""
+        self._lists[provider] = (self.clock() - (LIST_TTL - FAILED_TTL), {})
 
     def known(self, provider: str) -> dict[str, ModelRow] | None:
         """The provider's rows by id while fresh, else None."""

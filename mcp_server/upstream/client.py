@@ -122,8 +122,8 @@ class UpstreamClient:
 
         return await self._with_retries(call, attempt, on_retry)
 
-    async def get_json(self, provider: Provider, url: str, *, auth: bool = True) -> Any:
-        """GET a JSON document (model lists, balances), with the same retries and error mapping."""
+    async def get_json(self, provider: Provider, url: str, *, auth: bool = True, retry: bool = True) -> Any:
+        """GET a JSON document (model lists, balances), with the same retries (unless `retry` is off) and errors."""
         call = _Call(provider, f"GET {_path(url)}")
 
         async def attempt() -> Any:
@@ -136,7 +136,7 @@ class UpstreamClient:
                 finally:
                     await response.aclose()
 
-        return await self._with_retries(call, attempt)
+        return await self._with_retries(call, attempt) if retry else await attempt()
 
     async def post_json(self, provider: Provider, url: str, payload: dict[str, Any]) -> Any:
         """POST a JSON body and read the JSON answer (DeepSeek's Search and Fetch APIs), with the same retries."""

@@ -21,6 +21,9 @@ MAX_ANSWER_CHARS = 64 * 1024 * 1024  # reasoning and answer together; 393K token
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
+# A model looping on newlines before any text: past this, the answer does not start with <think> (and the buffer,
+# stripped at every chunk, stays small).
+_MAX_LEADING_SPACE = 1024
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,8 @@ class _ThinkSplitter:
         self.buffer += text
         if self.state == "start":
             stripped = self.buffer.lstrip()
-            if len(stripped) < len(_THINK_OPEN) and _THINK_OPEN.startswith(stripped):
+            undecided = len(stripped) < len(_THINK_OPEN) and _THINK_OPEN.startswith(stripped)
+            if undecided and len(self.buffer) <= _MAX_LEADING_SPACE:
                 return "", ""  # could still become "<think>"
             if not stripped.startswith(_THINK_OPEN):
                 self.state, out, self.buffer = "after", self.buffer, ""

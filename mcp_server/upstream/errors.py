@@ -17,7 +17,7 @@ from typing import Any
 
 from mcp_server.errors import DeepSeekMCPError
 
-_TRACE_IN_MESSAGE = re.compile(r"\s*\[trace_id=([0-9a-fA-F-]+)\]\s*$")
+_TRACE_IN_MESSAGE = re.compile(r"\[trace_id=([0-9a-fA-F-]{1,64})\]$")  # searched in the message, right-stripped
 _MAX_BODY_IN_MESSAGE = 300
 
 
@@ -141,13 +141,14 @@ def parse_error_body(body: bytes) -> ErrorBody:
         return ErrorBody(_snippet(text) or "(empty body)")
     if isinstance(data, dict):
         error = data.get("error")
+        # Every message is clipped: a 64 KiB message would be quoted whole in the error text otherwise.
         if isinstance(error, dict):
-            message = str(error.get("message") or error.get("type") or "unknown error")
+            message = _snippet(str(error.get("message") or error.get("type") or "unknown error"))
             return ErrorBody(message, _str_or_none(error.get("type")), _str_or_none(data.get("request_id")))
         if isinstance(error, str):
-            return ErrorBody(error, None, _str_or_none(data.get("request_id")))
+            return ErrorBody(_snippet(error), None, _str_or_none(data.get("request_id")))
         if "msg" in data or "message" in data:
-            message = str(data.get("msg") or data.get("message") or "unknown error")
+            message = _snippet(str(data.get("msg") or data.get("message") or "unknown error"))
             return ErrorBody(message, None, _str_or_none(data.get("request_id")))
     return ErrorBody(_snippet(text))
 
@@ -303,16 +304,20 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _split_trace(message: str) -> tuple[str, str | None]:
-    match = _TRACE_IN_MESSAGE.search(message)
+    message = message.rstrip()
+    match = _TRACE_IN_MESSAGE.search(message, max(0, len(message) - 100))  # only its end can hold the id
     if match is None:
         return message.rstrip(". "), None
     return message[: match.start()].rstrip(". "), match.group(1)
 
 
 def _snippet(text: str) -> str:
+    """Whitespace folded and clipped in the middle, so a `[trace_id=...]` at the end survives."""
     text = " ".join(text.split())
-    return text if len(text) <= _MAX_BODY_IN_MESSAGE else text[:_MAX_BODY_IN_MESSAGE] + "…"
+    if len(text) <= _MAX_BODY_IN_MESSAGE:
+        return text
+    return f"{text[: _MAX_BODY_IN_MESSAGE - 80]}…{text[-79:]}"
 
 
 def _str_or_none(value: object) -> str | None:
-    return str(value) if value is not None else None
+    return str(value)[:100] if value is not None else None

@@ -224,12 +224,15 @@ class Router:
             try:
                 self.directory.learn(provider.name, await lister(provider))
             except UpstreamError:  # unreachable now: the id's shape decides, and the call itself will say more
-                return
+                self.directory.failed(provider.name)
 
         with anyio.move_on_after(LIST_WAIT):
             async with anyio.create_task_group() as tg:
                 for provider in providers:
                     tg.start_soon(one, provider)
+        for provider in providers:  # too slow to answer counts as failed: the next call must not wait again
+            if self.directory.known(provider.name) is None:
+                self.directory.failed(provider.name)
 
     def _route(self, provider: Provider, model: str) -> Route:
         rows = self.directory.known(provider.name)
