@@ -24,7 +24,7 @@ def parse_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]:
     shown = clip(spec)
     if len(spec) > _MAX_SPEC:
         raise InputError(
-            f'pages is {len(spec):,} characters long; write it as ranges, e.g. "1-3,7" (at most {_MAX_SPEC})'
+            f'pages {shown!r} is {len(spec):,} characters long (at most {_MAX_SPEC}); write ranges, e.g. "1-3,7"'
         )
     for token in spec.split(","):
         first, last = _page_range(token.strip(), shown, page_count)
