@@ -27,11 +27,7 @@ async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, r
     """Count the pages and check the selection now; render each selected page when asked."""
     path = await anyio.to_thread.run_sync(_spill, data)
     try:
-        counted = await renderer.count_pages(path)
-        if isinstance(counted, Failed):
-            raise InputError(f"{label} {counted.message}")
-        if counted == 0:
-            raise InputError(f"{label} is a PDF without pages")
+        counted = await renderer.pages_of(path, label)
         numbers = parse_pages(pages, counted, limits.max_pages)
     except BaseException:
         _remove(path)

@@ -44,11 +44,7 @@ async def plan_pdf(
     copy = await anyio.to_thread.run_sync(_copy_of, file)
     out: str | None = None
     try:
-        counted = await renderer.count_pages(copy)
-        if isinstance(counted, Failed):
-            raise InputError(f"{label} {counted.message}")
-        if counted == 0:
-            raise InputError(f"{label} is a PDF without pages")
+        counted = await renderer.pages_of(copy, label)
         numbers = parse_pages(spec, counted, max_pages)
         out = None if len(numbers) == counted else _private_path()
         sizes = await renderer.extract(copy, numbers, dpi, out)

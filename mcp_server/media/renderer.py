@@ -24,6 +24,7 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from mcp_server.errors import InputError
 from mcp_server.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,15 @@ class Renderer:
         self._slots = anyio.Semaphore(workers)
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
+
+    async def pages_of(self, path: str, label: str) -> int:
+        """The PDF's page count, or the InputError that says why it has none a caller can use."""
+        counted = await self.count_pages(path)
+        if isinstance(counted, Failed):
+            raise InputError(f"{label} {counted.message}")
+        if counted == 0:
+            raise InputError(f"{label} is a PDF without pages")
+        return counted
 
     async def count_pages(self, path: str) -> int | Failed:
         answer = await self._ask({"op": "count", "path": path})
