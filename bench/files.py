@@ -20,8 +20,9 @@ from harness import ROOT, median
 from results import Result, Row, ms
 
 from mcp_server.config import Limits
-from mcp_server.context import Job, Scanner, gather, home, secret_places
-from mcp_server.file_access import FileAccess
+from mcp_server.context import Job, gather
+from mcp_server.policy import Scanner, home, secret_places
+from mcp_server.policy.access import FileAccess
 
 FILES = 5000
 FOLDERS = 50

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def configure_logging(settings: Settings) -> None:
     """Everything to stderr (stdout is the JSON-RPC wire), every key redacted whichever library logs it."""
-    from mcp_server.redaction import RedactingFilter
+    from mcp_server.policy.redaction import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 
 from mcp_server.config import Settings
 from mcp_server.conversations import ConversationStore
-from mcp_server.file_access import FileAccess
+from mcp_server.policy.access import FileAccess
 from mcp_server.progress import Heartbeats, ProgressReporter
 from mcp_server.upstream.catalog import ModelRow
 from mcp_server.upstream.client import UpstreamClient

@@ -22,7 +22,7 @@ from mcp.types import (
 )
 
 from mcp_server.app import AppContext, owner_from_headers
-from mcp_server.file_access import FileAccess
+from mcp_server.policy.access import FileAccess
 
 MAX_COMPLETIONS = 100  # the spec's cap per response
 FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error handling", "tests", "readability")

@@ -15,8 +15,8 @@ from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequ
 from mcp_server import __version__, prompts, protocol
 from mcp_server.app import AppContext, lifespan_for
 from mcp_server.config import Settings
-from mcp_server.file_access import FileAccess
-from mcp_server.redaction import Redactor
+from mcp_server.policy.access import FileAccess
+from mcp_server.policy.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
 from mcp_server.tools import account, chat, fim, models, ocr, web
 

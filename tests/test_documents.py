@@ -11,9 +11,9 @@ import pytest
 
 from mcp_server import media
 from mcp_server.errors import InputError
-from mcp_server.file_access import FileAccess
 from mcp_server.media.formats import describe, sniff
 from mcp_server.media.office import MAX_ENTRIES, _directory_bounds, office_kind
+from mcp_server.policy.access import FileAccess
 from tests.conftest import rendering
 from tests.samples import docx, pdf, png, pptx, xlsx
 

@@ -7,7 +7,7 @@ import pytest
 from mcp_server.config import Limits, Settings
 from mcp_server.conversations import ConversationStore
 from mcp_server.errors import ConfigError, InputError
-from mcp_server.redaction import redact
+from mcp_server.policy.redaction import redact
 from mcp_server.upstream.errors import (
     AuthenticationError,
     BadRequestError,

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from mcp_server.errors import InputError
-from mcp_server.file_access import FileAccess
 from mcp_server.media import ImagePart, Limits, files, notes_for, open_source, parse_pages, sniff
+from mcp_server.policy.access import FileAccess
 from tests.conftest import rendering
 from tests.samples import drawn, encode, encrypted_pdf, pdf, png
 

@@ -16,8 +16,8 @@ from mcp.types import TextContent
 
 from mcp_server.app import owner_from_headers
 from mcp_server.config import Settings
-from mcp_server.context.scan import Scanner
 from mcp_server.errors import ConfigError
+from mcp_server.policy.scan import Scanner
 from mcp_server.upstream.completion import Accumulator
 from mcp_server.upstream.errors import parse_error_body
 from tests.conftest import connect, make_settings

@@ -13,7 +13,7 @@ import pytest
 
 from mcp_server.config import Limits, Settings
 from mcp_server.errors import ConfigError
-from mcp_server.redaction import RedactingFilter, Redactor
+from mcp_server.policy.redaction import RedactingFilter, Redactor
 
 SCRIPT = Path(sys.executable).with_name("deepseek-mcp")
 PASTED = "sk-test-PASTED-4e1f0c2b"

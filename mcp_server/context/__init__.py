@@ -1,13 +1,13 @@
 """Local files as context for `chat` and `reason`: the `files` argument, walked, read and rendered.
 
+What may be read and what is secret is decided by `mcp_server.policy`; this package only asks it.
+
 The modules, in the order a call's paths pass through them:
 
     gather.py   resolving the paths (inside DEEPSEEK_MCP_FILE_ROOTS), the bounds, reading in order, the budget
     walk.py     walking folders: vendored trees, .gitignore, symlinks, depth and entry bounds
     ignore.py   .gitignore files with git's semantics (pathspec), nested and negated
-    names.py    names and places that are skipped or refused without reading (.env, *.pem, ~/.ssh, node_modules)
     read.py     reading one file: regular, capped, unchanged while read, UTF-8 text
-    scan.py     private keys, API keys and the server's own keys in a file's content
     render.py   the block DeepSeek receives before the prompt, byte-identical for the same files
     model.py    Found, Sent, Skip, Gathered, Job
 """
@@ -16,19 +16,14 @@ from __future__ import annotations
 
 from mcp_server.context.gather import gather, gather_files
 from mcp_server.context.model import Gathered, Job, Sent, Skip
-from mcp_server.context.names import home, secret_places
 from mcp_server.context.render import with_files
-from mcp_server.context.scan import Scanner
 
 __all__ = [
     "Gathered",
     "Job",
-    "Scanner",
     "Sent",
     "Skip",
     "gather",
     "gather_files",
-    "home",
-    "secret_places",
     "with_files",
 ]

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_server.config import Limits
-from mcp_server.context.scan import Scanner
 from mcp_server.errors import InputError
-from mcp_server.file_access import FileAccess
+from mcp_server.policy.access import FileAccess
+from mcp_server.policy.scan import Scanner
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import stat
 from pathlib import Path
 
 from mcp_server.config import FILE_ROOTS_ENV
-from mcp_server.context import names
 from mcp_server.context.ignore import Rules, rules_above
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.errors import InputError
+from mcp_server.policy import names
 from mcp_server.quoting import format_size
 
 _CHECK_EVERY = 256  # entries between looks at the clock and the stop flag

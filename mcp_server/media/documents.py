@@ -24,7 +24,6 @@ from typing import BinaryIO
 import anyio.to_thread
 
 from mcp_server.errors import InputError
-from mcp_server.file_access import FileAccess
 from mcp_server.media.files import open_file, readable, resolve
 from mcp_server.media.formats import Format, image_format, sniff_file
 from mcp_server.media.messages import clip
@@ -40,6 +39,7 @@ from mcp_server.media.sources import (
     _looks_like_base64,
     _not_media,
 )
+from mcp_server.policy.access import FileAccess
 
 _MIME: dict[Format, str] = {
     "pdf": "application/pdf",

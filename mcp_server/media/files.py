@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mcp_server.errors import InputError
-from mcp_server.file_access import FileAccess
 from mcp_server.media.messages import clip, format_size, too_large
+from mcp_server.policy.access import FileAccess
 
 
 def resolve(text: str, base_dir: Path) -> Path:

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
 from mcp_server.errors import InputError
-from mcp_server.file_access import FileAccess
 from mcp_server.media.files import read_file, readable, resolve
 from mcp_server.media.formats import describe, image_format, sniff
 from mcp_server.media.images import prepare_image
@@ -26,6 +25,7 @@ from mcp_server.media.model import ImagePart, Limits, Source
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.pdf import open_pdf
 from mcp_server.media.renderer import Renderer
+from mcp_server.policy.access import FileAccess
 
 _ACCEPTED = "PNG, JPEG, WebP, GIF or PDF"
 _DATA_URL = "the data: URL"  # stands in for a file name in messages

@@ -16,7 +16,7 @@ import anyio
 import httpx2
 
 from mcp_server.config import Settings
-from mcp_server.redaction import Redactor
+from mcp_server.policy.redaction import Redactor
 from mcp_server.upstream.completion import Accumulator, AnswerTooLarge, Completion, Malformed, Phase, ThinkTags
 from mcp_server.upstream.errors import (
     APIConnectionError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mcp_server.redaction import forms
+from mcp_server.policy.redaction import forms
 
 # (what it is, literals one of which every match contains, the pattern). A text without any of the literals skips
 # the regex: `in` runs at C speed, and most files hold none.
