@@ -3,14 +3,22 @@
 A key can surface in more than its plain form: `repr()` of a header (`b'Bearer sk-...'`), a JSON string, an
 exception message quoting either. Keys are validated as printable ASCII when settings are read, so these forms
 differ from the plain one only in escaped quotes and backslashes; all of them are replaced.
+
+A key can also surface in part: an upstream that echoes a clipped key, a body cut at a byte cap, a message clipped
+in the middle. So every run of text made of pieces of at least `FRAGMENT` characters of a key (in any of its forms)
+is replaced, not only the whole key. The search is one regex built as a trie of the key's `FRAGMENT`-grams: at
+each position of the text it compares at most `FRAGMENT` characters, so it is linear in the text, at C speed (1 MB
+of text in bench/redaction.py); only a run that does match is extended character by character.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 
 MARKER = "[redacted]"
+FRAGMENT = 8  # no run of this many characters of a key is ever written; shorter ones say nothing useful about it
 
 
 def forms(secret: str) -> tuple[str, ...]:
@@ -21,23 +29,62 @@ def forms(secret: str) -> tuple[str, ...]:
 
 
 class Redactor:
-    """Replaces every configured secret, in each of its forms."""
+    """Replaces every configured secret, in each of its forms, and every run of `FRAGMENT` or more characters
+    taken from one (a clipped or cut key); a secret shorter than `FRAGMENT` is replaced only whole."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
-        self._forms = tuple(form for secret in secrets if secret for form in forms(secret))
+        spelled = {form for secret in secrets if secret for form in forms(secret)}
+        self._short = tuple(sorted((form for form in spelled if len(form) < FRAGMENT), key=len, reverse=True))
+        self._grams = frozenset(form[i : i + FRAGMENT] for form in spelled for i in range(len(form) - FRAGMENT + 1))
+        self._search = re.compile(_trie(sorted(self._grams))).search if self._grams else None
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._short or self._grams)
 
     def __call__(self, text: str) -> str:
-        for form in self._forms:
+        if self._search is not None:
+            text = self._fragments(text)
+        for form in self._short:
             if form in text:
                 text = text.replace(form, MARKER)
         return text
 
+    def _fragments(self, text: str) -> str:
+        assert self._search is not None
+        parts: list[str] = []
+        kept = 0  # the text before this is already in `parts`
+        at = 0
+        while (found := self._search(text, at)) is not None:
+            start, end = found.start(), found.end()
+            # Extend while the next FRAGMENT-gram is a key's too: overlapping pieces of a key are one run.
+            while end < len(text) and text[end - FRAGMENT + 1 : end + 1] in self._grams:
+                end += 1
+            if start >= kept:
+                parts += (text[kept:start], MARKER)
+            # else this run overlaps the last one: its marker covers both
+            kept = end
+            # A piece of another part of a key may begin inside this run's last characters.
+            at = max(end - FRAGMENT + 1, start + 1)
+        if not parts:
+            return text
+        parts.append(text[kept:])
+        return "".join(parts)
+
+
+def _trie(words: list[str]) -> str:
+    """A regex matching exactly `words` (all of one length, sorted), as a trie: one branch per distinct character
+    at each depth, so a failed match costs at most one comparison per character of a word."""
+    if len(words[0]) == 0:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(word[1:])
+    branches = [re.escape(char) + _trie(rest) for char, rest in groups.items()]
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """`text` with every secret replaced by a marker."""
+    """`text` with every secret (and every piece of one of `FRAGMENT` characters or more) replaced by a marker."""
     return Redactor(secrets)(text)
 
 

@@ -136,7 +136,7 @@ class UpstreamClient:
                 finally:
                     await response.aclose()
 
-        return await self._with_retries(call, attempt) if retry else await attempt()
+        return await self._with_retries(call, attempt, retry=retry)
 
     async def post_json(self, provider: Provider, url: str, payload: dict[str, Any]) -> Any:
         """POST a JSON body and read the JSON answer (DeepSeek's Search and Fetch APIs), with the same retries."""
@@ -174,7 +174,7 @@ class UpstreamClient:
             async with self._limiter:
                 request = self._http.build_request("POST", url, headers=provider.headers(), **content)
                 response = await self._guard(call, lambda: self._http.send(request, stream=True))
-                request_id = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")
+                request_id = self._request_id(response)
                 try:
                     body = await self._read_json(call, response, max_body, observer)
                 except APIStatusError as exc:
@@ -197,7 +197,7 @@ class UpstreamClient:
                     self._http.build_request("POST", url, json=payload, headers=call.provider.headers()), stream=True
                 ),
             )
-            request_id = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")
+            request_id = self._request_id(response)
             try:
                 if "text/event-stream" not in response.headers.get("content-type", "") or response.is_error:
                     body = await self._read_json(call, response)
@@ -254,7 +254,12 @@ class UpstreamClient:
             return 1
         if "choices" not in chunk and _is_error(chunk):
             raise error_from_event(
-                call.provider.origin, chunk, model=call.model, request_id=request_id, answered=acc.pieces > 0
+                call.provider.origin,
+                chunk,
+                model=call.model,
+                request_id=request_id,
+                answered=acc.pieces > 0,
+                redact=self._redact,
             )
         try:
             acc.feed(chunk)
@@ -282,7 +287,7 @@ class UpstreamClient:
 
     def _malformed(self, call: _Call, detail: str, request_id: str | None) -> StreamError:
         return StreamError(
-            f"answered {call.what} with a malformed completion ({detail}). Check the base URL "
+            f"answered {call.what} with a malformed completion ({self._redact(detail)}). Check the base URL "
             f"({call.provider.base_url}); if it is right, the provider sent a broken answer: try again.",
             origin=call.provider.origin,
             request_id=request_id,
@@ -292,7 +297,14 @@ class UpstreamClient:
     def _raise_for_error_body(self, call: _Call, body: Any, request_id: str | None) -> None:
         # A 200 whose JSON body is an error envelope (gateways do this) is that error.
         if isinstance(body, dict) and _is_error(body):
-            raise error_from_event(call.provider.origin, body, model=call.model, request_id=request_id, answered=False)
+            raise error_from_event(
+                call.provider.origin, body, model=call.model, request_id=request_id, answered=False, redact=self._redact
+            )
+
+    def _request_id(self, response: httpx2.Response) -> str | None:
+        """The upstream's id for a request, as quoted in messages: clipped, and redacted like everything it sends."""
+        found = response.headers.get("x-ds-trace-id") or response.headers.get("x-request-id")
+        return self._redact(found[:100]) if found else None
 
     async def _read_json(
         self, call: _Call, response: httpx2.Response, cap: int = _MAX_JSON_BODY, observer: Observer | None = None
@@ -301,9 +313,13 @@ class UpstreamClient:
         keep-alive newline that comes before the body."""
         if response.status_code >= 400:
             body = await self._guard(call, lambda: _read_capped(response, _MAX_ERROR_BODY))
-            clean = self._redact(body.decode("utf-8", errors="replace")).encode()
             raise error_from_response(
-                call.provider.origin, response.status_code, response.headers, clean, model=call.model
+                call.provider.origin,
+                response.status_code,
+                response.headers,
+                body,
+                model=call.model,
+                redact=self._redact,
             )
         body = await self._guard(call, lambda: _read_capped(response, cap + 1, observer))
         if len(body) > cap:
@@ -315,9 +331,9 @@ class UpstreamClient:
         try:
             return json.loads(body)  # leading newlines (DeepSeek's queue keep-alive) are whitespace to JSON
         except ValueError:
+            kind = self._redact(response.headers.get("content-type", "no content type")[:100])
             raise StreamError(
-                f"answered {call.what} with something that is not JSON "
-                f"({response.headers.get('content-type', 'no content type')}); check the base URL.",
+                f"answered {call.what} with something that is not JSON ({kind}); check the base URL.",
                 origin=call.provider.origin,
                 retryable=False,
             ) from None
@@ -364,12 +380,16 @@ class UpstreamClient:
                 retryable=acc is None or acc.pieces == 0,
             ) from exc
 
-    async def _with_retries(self, call: _Call, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent) -> T:
-        tries = self._settings.max_retries + 1
+    async def _with_retries(
+        self, call: _Call, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent, *, retry: bool = True
+    ) -> T:
+        tries = self._settings.max_retries + 1 if retry else 1
         for number in range(1, tries + 1):
             try:
                 return await attempt()
             except UpstreamError as exc:
+                # Every message leaves here redacted, whichever path built it: the notice, the log and the error.
+                exc.args = tuple(self._redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
                 retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
                 if exc.retryable and retry_after is not None and retry_after > self._settings.retry_after_cap:
                     exc.args = (f"{exc.args[0]} {self._wait_longer(call, retry_after)}",)

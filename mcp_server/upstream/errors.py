@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,6 +19,11 @@ from mcp_server.errors import DeepSeekMCPError
 
 _TRACE_IN_MESSAGE = re.compile(r"\[trace_id=([0-9a-fA-F-]{1,64})\]$")  # searched in the message, right-stripped
 _MAX_BODY_IN_MESSAGE = 300
+Redact = Callable[[str], str]  # the server's key redaction; applied before any text is clipped
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -132,9 +137,11 @@ class ErrorBody:
     request_id: str | None = None
 
 
-def parse_error_body(body: bytes) -> ErrorBody:
-    """Read DeepSeek's `{"error": {...}}`, Atlas's `{code, msg, request_id}`, or plain text, ignoring content type."""
-    text = body.decode("utf-8", errors="replace").strip()
+def parse_error_body(body: bytes, redact: Redact = _unchanged) -> ErrorBody:
+    """Read DeepSeek's `{"error": {...}}`, Atlas's `{code, msg, request_id}`, or plain text, ignoring content type.
+
+    The whole body is redacted first: clipped first, a key cut in two would no longer be recognised whole."""
+    text = redact(body.decode("utf-8", errors="replace")).strip()
     try:
         data = json.loads(text)
     except ValueError:
@@ -154,12 +161,19 @@ def parse_error_body(body: bytes) -> ErrorBody:
 
 
 def error_from_response(
-    origin: Origin, status: int, headers: Mapping[str, str], body: bytes, *, model: str | None = None
+    origin: Origin,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    model: str | None = None,
+    redact: Redact = _unchanged,
 ) -> APIStatusError:
     """Map one HTTP error response onto the exception tree, with a message that says what to do."""
-    parsed = parse_error_body(body)
+    parsed = parse_error_body(body, redact)
     message, request_id = _split_trace(parsed.message)
-    request_id = headers.get("x-ds-trace-id") or headers.get("x-request-id") or parsed.request_id or request_id
+    header_id = headers.get("x-ds-trace-id") or headers.get("x-request-id")
+    request_id = (redact(header_id[:100]) if header_id else None) or parsed.request_id or request_id
     return _build(
         origin, status, f"HTTP {status}", message, model, request_id, parse_retry_after(headers.get("retry-after"))
     )
@@ -180,9 +194,16 @@ _TYPE_STATUS = {
 
 
 def error_from_event(
-    origin: Origin, event: Mapping[str, Any], *, model: str | None, request_id: str | None, answered: bool
+    origin: Origin,
+    event: Mapping[str, Any],
+    *,
+    model: str | None,
+    request_id: str | None,
+    answered: bool,
+    redact: Redact = _unchanged,
 ) -> APIStatusError:
-    """Map an error event inside an open stream, classified exactly as the HTTP status it stands for would be.
+    """Map an error event inside an open stream (or a 200 body that is an error envelope), classified exactly as
+    the HTTP status it stands for would be.
 
     Atlas sends `{"code": 402, "msg": ...}`; DeepSeek `{"error": {"message", "type", "code"}}`. An event that began
     after part of the answer arrived is never retried: the answer cannot be resumed, only asked again.
@@ -190,15 +211,16 @@ def error_from_event(
     error = event.get("error")
     fields: Mapping[str, Any] = error if isinstance(error, dict) else event
     text = fields.get("message") or fields.get("msg") or (error if isinstance(error, str) else None)
-    message, in_text_id = _split_trace(_snippet(str(text or fields.get("type") or "unknown error")))
+    message, in_text_id = _split_trace(_snippet(redact(str(text or fields.get("type") or "unknown error"))))
     status = _event_status(fields, message)
+    event_id = _str_or_none(event.get("request_id"))
     built = _build(
         origin,
         status,
         f"error event in the stream (as HTTP {status})",
         message,
         model,
-        request_id or _str_or_none(event.get("request_id")) or in_text_id,
+        request_id or (redact(event_id) if event_id else None) or in_text_id,
         None,
     )
     if answered:
