@@ -98,6 +98,7 @@ def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
         no_auth=args.no_auth,
         allowed_hosts=_csv(os.environ.get(http.HOSTS_ENV, "")),
         allowed_origins=_csv(os.environ.get("DEEPSEEK_MCP_HTTP_ALLOWED_ORIGINS", "")),
+        max_request_bytes=settings.limits.request_bytes,
     )
     http.check(options)  # refuse before anything is built or bound
     http.serve(build_server(settings), options, settings.log_level)

@@ -27,6 +27,8 @@ MAX_PROMPT_CHARS = 1_000_000  # about 300K tokens: a third of DeepSeek's 1M cont
 FILE_ROOTS_ENV = "DEEPSEEK_MCP_FILE_ROOTS"
 CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
 HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
+CALL_SECONDS_ENV = "DEEPSEEK_MCP_MAX_CALL_SECONDS"
+REQUEST_BYTES_ENV = "DEEPSEEK_MCP_MAX_REQUEST_BYTES"
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
 # A host that could not expand a variable passes the placeholder on as it is: Claude Code's `${VAR}` (with a
@@ -68,6 +70,11 @@ class Limits:
     context_entries: int = 50_000  # directory entries looked at while walking
     context_depth: int = 32  # folder levels below a path given
     context_seconds: float = 15.0  # walking and reading, for a slow or network file system
+    # One tool call from start to end, whatever it waits for: an upstream that sends keep-alives forever would
+    # otherwise hold one of the upstream slots for good. Generous: a max-effort thinking call or 50 OCR pages.
+    call_seconds: float = 1800.0
+    # One HTTP request body (`serve --http`): the 32 MiB OCR source as base64 (42.7 MiB) with line breaks and JSON-RPC.
+    request_bytes: int = 50 * 2**20
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -113,6 +120,8 @@ class Settings:
             limits=Limits(
                 max_concurrent_upstream=_whole_number(env, "DEEPSEEK_MCP_MAX_CONCURRENCY", 64, minimum=1),
                 max_context_tokens=_whole_number(env, CONTEXT_ENV, Limits.max_context_tokens, minimum=1000),
+                call_seconds=_positive_float(env, CALL_SECONDS_ENV, Limits.call_seconds),
+                request_bytes=_whole_number(env, REQUEST_BYTES_ENV, Limits.request_bytes, minimum=64 * 1024),
                 **_optional_counts(env),
             ),
             file_roots=_file_roots(env),

@@ -10,6 +10,7 @@ sessions) if callers continue conversations.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import secrets
 import socket
@@ -19,9 +20,9 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcp_server.config import HTTP_TOKEN_ENV
+from mcp_server.config import HTTP_TOKEN_ENV, REQUEST_BYTES_ENV, Limits
 from mcp_server.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class HttpOptions:
     no_auth: bool = False  # loopback only: for local tools that cannot send a header
     allowed_hosts: Sequence[str] = ()  # extra Host header values (a public name behind a proxy)
     allowed_origins: Sequence[str] = ()
+    max_request_bytes: int = Limits.request_bytes  # DEEPSEEK_MCP_MAX_REQUEST_BYTES
 
 
 def is_loopback(host: str) -> bool:
@@ -166,12 +168,58 @@ async def _unauthorized(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class ExplainedBodyLimit:
+    """ASGI middleware: the SDK's own request-body limit (set to DEEPSEEK_MCP_MAX_REQUEST_BYTES) answers a bare
+    `413 Request body too large`; this turns it into a JSON-RPC error naming the limit and the variable, which the
+    SDK's client surfaces to its caller as the error of the request that was too large.
+
+    The SDK enforces the limit as the body streams in (a declared Content-Length over it is refused before a byte
+    of the body is read; an undeclared one as soon as the bytes received pass it), so nothing here reads a body.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._body = _too_large_body(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        replaced = False
+
+        async def explain(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                replaced = True
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self._body)).encode())]
+                await send({"type": "http.response.start", "status": 413, "headers": headers})
+                await send({"type": "http.response.body", "body": self._body})
+            elif not replaced:
+                await send(message)
+
+        await self._app(scope, receive, explain)
+
+
+def _too_large_body(limit: int) -> bytes:
+    message = (
+        f"The request body is larger than {limit:,} bytes ({limit / 2**20:.0f} MiB), the most this server accepts "
+        f"({REQUEST_BYTES_ENV}). Send less (an OCR source is at most 32 MiB, about 43 MiB as base64), or raise "
+        f"{REQUEST_BYTES_ENV} where the server runs."
+    )
+    error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+    return json.dumps(error).encode()
+
+
 def build_app(server: MCPServer[Any], options: HttpOptions) -> ASGIApp:
     """The ASGI app serving MCP at /mcp, checked by `check` first."""
     check(options)
-    app = server.streamable_http_app(
-        stateless_http=True, transport_security=security_settings(options), host=options.host
+    app: ASGIApp = server.streamable_http_app(
+        stateless_http=True,
+        transport_security=security_settings(options),
+        host=options.host,
+        max_request_body_size=options.max_request_bytes,
     )
+    app = ExplainedBodyLimit(app, options.max_request_bytes)
     log.info("accepting Host values: %s", ", ".join(own_names(options.host) + list(options.allowed_hosts)))
     if options.no_auth:
         log.warning("serving without authentication on %s (--no-auth)", options.host)

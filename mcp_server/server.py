@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
@@ -14,7 +15,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequ
 
 from mcp_server import __version__, prompts, protocol
 from mcp_server.app import AppContext, lifespan_for
-from mcp_server.config import Settings
+from mcp_server.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
@@ -38,16 +39,26 @@ log = logging.getLogger(__name__)
 
 
 class _Server(MCPServer[AppContext]):
-    """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error), and
-    one last guard on every tool error: no key in its message, and no crash reduced to "Error executing tool"."""
+    """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error), one
+    deadline for every tool call, and one last guard on every tool error: no key in its message, and no crash
+    reduced to "Error executing tool"."""
 
     redact: Redactor = Redactor(())
+    call_seconds: float = Limits.call_seconds
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         try:
-            return await super().call_tool(name, arguments, context)
+            # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
+            # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).
+            with anyio.move_on_after(self.call_seconds):
+                return await super().call_tool(name, arguments, context)
+            raise ToolError(
+                f"{name} took longer than {self.call_seconds:g} s, the most one call may take ({CALL_SECONDS_ENV}), "
+                "so it was stopped and its upstream connection closed. Ask for less (a lower max_tokens or effort, "
+                f"fewer pages or files), or raise {CALL_SECONDS_ENV}."
+            )
         except UnexpectedToolError as exc:
             cause = exc.__cause__ or exc
             log.error("%s failed unexpectedly", name, exc_info=cause)
@@ -81,6 +92,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
     server.redact = Redactor(settings.secrets)
+    server.call_seconds = settings.limits.call_seconds
     for fn, title, hints in TOOLS:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)

@@ -57,3 +57,9 @@ def test_a_megabyte_of_pieces_of_the_key_is_redacted_in_linear_time() -> None:
     hexes = "0123456789abcdef" * 65_536  # 1 MiB of the key's alphabet that holds no piece of it
     started = time.perf_counter()
     assert redact(hexes) == hexes and time.perf_counter() - started < 1.0
+
+
+def test_a_piece_of_a_key_that_the_server_prints_anyway_is_spared_but_the_key_around_it_is_not() -> None:
+    redact = Redactor(("sk-test-DEEPSEEK-6f1c0e2b9a7d4c3e8b1a",))
+    assert redact("set DEEPSEEK_API_KEY") == "set DEEPSEEK_API_KEY"
+    assert redact("Bearer sk-test-DEEPSEEK-6f1c0e2b9a7d4c3e8b1a.") == f"Bearer {MARKER}."

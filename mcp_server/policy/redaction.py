@@ -19,6 +19,22 @@ import re
 
 MARKER = "[redacted]"
 FRAGMENT = 8  # no run of this many characters of a key is ever written; shorter ones say nothing useful about it
+# What the server prints on its own: a piece of a key that is also a piece of these (a test key such as
+# `sk-test-DEEPSEEK-...` holds `DEEPSEEK`) is public, and replacing it would blank out every message that names
+# DEEPSEEK_API_KEY. Only whole 8-character pieces found here are spared; the key around them is still replaced.
+PUBLIC = (
+    "DEEPSEEK_API_KEY",
+    "DEEPSEEK_BASE_URL",
+    "DEEPSEEK_MCP_",
+    "ATLASCLOUD_API_KEY",
+    "ATLASCLOUD_BASE_URL",
+    "https://api.deepseek.com",
+    "https://api.atlascloud.ai/v1",
+    "deepseek-mcp",
+    "deepseek-flash",
+    "deepseek-v4-pro",
+    "deepseek-ai/deepseek-",
+)
 
 
 def forms(secret: str) -> tuple[str, ...]:
@@ -32,10 +48,11 @@ class Redactor:
     """Replaces every configured secret, in each of its forms, and every run of `FRAGMENT` or more characters
     taken from one (a clipped or cut key); a secret shorter than `FRAGMENT` is replaced only whole."""
 
-    def __init__(self, secrets: tuple[str, ...]) -> None:
+    def __init__(self, secrets: tuple[str, ...], public: tuple[str, ...] = PUBLIC) -> None:
         spelled = {form for secret in secrets if secret for form in forms(secret)}
         self._short = tuple(sorted((form for form in spelled if len(form) < FRAGMENT), key=len, reverse=True))
-        self._grams = frozenset(form[i : i + FRAGMENT] for form in spelled for i in range(len(form) - FRAGMENT + 1))
+        grams = {form[i : i + FRAGMENT] for form in spelled for i in range(len(form) - FRAGMENT + 1)}
+        self._grams = frozenset(gram for gram in grams if not any(gram in text for text in public))
         self._search = re.compile(_trie(sorted(self._grams))).search if self._grams else None
 
     def __bool__(self) -> bool:
