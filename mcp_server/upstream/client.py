@@ -363,6 +363,15 @@ class UpstreamClient:
                 origin=provider.origin,
                 retryable=False,
             ) from None
+        except httpx2.DecodingError as exc:
+            # httpx2 inflates gzip and deflate in pieces of at most 1 MiB, and the caps count inflated bytes; a
+            # body that does not inflate is the upstream's (or a proxy's) fault, and asking again will not help.
+            raise StreamError(
+                f"the body does not decompress as its Content-Encoding says ({self._redact(str(exc))[:200]}); "
+                "the provider or a proxy in between sent a broken answer: check the base URL, or try again later.",
+                origin=provider.origin,
+                retryable=False,
+            ) from None
         except httpx2.InvalidURL as exc:
             raise APIConnectionError(
                 f"the URL {self._redact(str(exc))} is not valid; check the base URL.", origin=provider.origin
@@ -461,20 +470,21 @@ def _reason(exc: UpstreamError) -> str:
     return f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__
 
 
-async def _read_capped(response: httpx2.Response, cap: int, observer: Observer | None = None) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+async def _read_capped(response: httpx2.Response, cap: int, observer: Observer | None = None) -> bytearray:
+    """At most `cap` bytes of the body, as inflated (httpx2 inflates gzip in pieces of at most 1 MiB): one buffer,
+    so a body at the cap costs the cap and one piece, not three copies of it."""
+    body = bytearray()
     started = False  # whether anything but keep-alive whitespace has arrived
     async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
+        body += chunk
         if observer is not None and not started:
             started = bool(chunk.strip())
             if not started:
                 await observer("queued", 0)
-        if size >= cap:
+        if len(body) >= cap:
             break
-    return b"".join(chunks)[:cap]
+    del body[cap:]
+    return body
 
 
 async def _drain(body: AsyncIterator[bytes]) -> None:

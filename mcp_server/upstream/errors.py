@@ -137,7 +137,7 @@ class ErrorBody:
     request_id: str | None = None
 
 
-def parse_error_body(body: bytes, redact: Redact = _unchanged) -> ErrorBody:
+def parse_error_body(body: bytes | bytearray, redact: Redact = _unchanged) -> ErrorBody:
     """Read DeepSeek's `{"error": {...}}`, Atlas's `{code, msg, request_id}`, or plain text, ignoring content type.
 
     The whole body is redacted first: clipped first, a key cut in two would no longer be recognised whole."""
@@ -164,7 +164,7 @@ def error_from_response(
     origin: Origin,
     status: int,
     headers: Mapping[str, str],
-    body: bytes,
+    body: bytes | bytearray,
     *,
     model: str | None = None,
     redact: Redact = _unchanged,
