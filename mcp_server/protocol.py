@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.types import (
@@ -28,6 +30,9 @@ MAX_COMPLETIONS = 100  # the spec's cap per response
 FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error handling", "tests", "readability")
 DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf", ".docx", ".pptx")
 _MAX_SCANNED = 10_000
+# A listing runs in a worker thread: a hung network or FUSE folder must not stop the event loop. Past this the
+# suggestions are given up (empty) and the thread is left to finish on its own, holding one of anyio's threads.
+LISTING_SECONDS = 2.0
 
 
 Completer = Callable[
@@ -56,7 +61,7 @@ def completer(files: FileAccess) -> Completer:
         if ref.name == "second_opinion" and argument.name == "focus":
             return _ranked([area for area in FOCUS_AREAS if area.startswith(argument.value.lower())])
         if ref.name == "document_to_markdown" and argument.name == "source":
-            return _ranked(_document_paths(argument.value, files))
+            return _ranked(await _listed(argument.value, files))
         return None
 
     return complete
@@ -70,6 +75,12 @@ async def set_level(ctx: ServerRequestContext[AppContext, Any], params: SetLevel
 
 def _ranked(values: list[str]) -> Completion:
     return Completion(values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS)
+
+
+async def _listed(prefix: str, files: FileAccess) -> list[str]:
+    with anyio.move_on_after(LISTING_SECONDS):
+        return await anyio.to_thread.run_sync(_document_paths, prefix, files, abandon_on_cancel=True)
+    return []
 
 
 def _document_paths(prefix: str, files: FileAccess) -> list[str]:

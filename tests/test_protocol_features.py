@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from mcp import MCPDeprecationWarning
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, LoggingMessageNotificationParams, PromptReference
 
+from mcp_server import protocol
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
 
@@ -76,3 +80,33 @@ async def test_the_server_promises_no_list_changes_it_never_makes(deepseek: Fake
     assert capabilities is not None and capabilities.tools is not None
     assert not capabilities.tools.list_changed
     assert capabilities.prompts is not None and not capabilities.prompts.list_changed
+
+
+async def test_a_folder_that_hangs_while_listed_for_completion_does_not_stop_the_server(
+    deepseek: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_scandir = protocol.os.scandir
+    release, finished = threading.Event(), threading.Event()
+
+    def hung_scandir(path: Any) -> Any:  # a network or FUSE folder that does not answer
+        release.wait(3)
+        finished.set()
+        return real_scandir(path)
+
+    monkeypatch.setattr(protocol.os, "scandir", hung_scandir)
+    monkeypatch.setattr(protocol, "LISTING_SECONDS", 0.3, raising=False)
+    monkeypatch.chdir(tmp_path)
+    ref = PromptReference(type="ref/prompt", name="document_to_markdown")
+    async with connect(make_settings(deepseek)) as client, anyio.create_task_group() as tg:
+        listed: list[Any] = []
+
+        async def complete() -> None:
+            listed.append(await client.complete(ref, {"name": "source", "value": "sc"}))
+
+        tg.start_soon(complete)
+        with anyio.fail_after(10):
+            tools = await client.list_tools()  # served while the listing hangs
+            served_during_hang = not finished.is_set()
+    release.set()
+    assert served_during_hang and tools.tools
+    assert listed[0].completion.values == []  # given up after LISTING_SECONDS
