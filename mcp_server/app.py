@@ -24,6 +24,10 @@ from mcp_server.upstream.providers import Provider, Router
 if TYPE_CHECKING:
     from mcp_server.media.renderer import Renderer
 
+# Of anyio's 40 worker threads (shared by every call), how many one caller's file work may hold at once: walking and
+# reading `files`, opening and reading OCR sources. One HTTP token then cannot take them all from the others.
+FILE_THREADS_PER_OWNER = 8
+
 
 @dataclass
 class AppContext:
@@ -35,6 +39,16 @@ class AppContext:
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
     _renderer: Renderer | None = None
+    _file_threads: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
+
+    def threads_for(self, owner: str) -> anyio.CapacityLimiter:
+        """Held around one call's blocking file work: at most FILE_THREADS_PER_OWNER such calls of one owner at
+        once, each still on anyio's shared threads. Owners are the configured tokens (one over stdio), so the
+        dict stays as small as that list."""
+        limiter = self._file_threads.get(owner)
+        if limiter is None:
+            limiter = self._file_threads[owner] = anyio.CapacityLimiter(FILE_THREADS_PER_OWNER)
+        return limiter
 
     def renderer(self) -> Renderer:
         """The PDF rendering workers, made on the first PDF (their module, and their processes, cost nothing

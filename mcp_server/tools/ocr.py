@@ -20,7 +20,7 @@ import anyio
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
+from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.errors import ConfigError, InputError
 from mcp_server.progress import ProgressReporter
 from mcp_server.upstream.completion import Completion, Usage
@@ -97,9 +97,10 @@ async def ocr(
 
         return await read_with_ocr_api(ctx, native, mode, source, pages, include_boxes)
     job = await _job(app, mode, (target or "").strip(), model, include_boxes)
-    opened = await media.open_source(
-        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
-    )
+    async with app.threads_for(owner_of(ctx)):  # reading and sniffing the file run on shared worker threads
+        opened = await media.open_source(
+            source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
+        )
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
     async with opened, reporter.running():
         results = await _run_pages(app, job, opened, reporter)

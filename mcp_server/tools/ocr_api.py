@@ -15,7 +15,7 @@ import anyio
 from mcp.types import CallToolResult
 
 from mcp_server import pricing
-from mcp_server.app import ToolContext, app_of, reporter_for
+from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
 from mcp_server.media.pages import parse_pages
 from mcp_server.upstream.client import Upload
 from mcp_server.upstream.completion import Usage
@@ -48,15 +48,16 @@ async def read_with_ocr_api(
     api = provider.ocr_api
     purpose = api.purpose(mode) if api is not None else None
     assert api is not None and purpose is not None  # routing chose this provider for this mode
-    document = await media.open_document(
-        source,
-        pages=pages,
-        max_bytes=api.max_bytes,
-        max_pages=api.max_pages,
-        base_dir=Path.cwd(),
-        files=app.files,
-        renderer=app.renderer(),
-    )
+    async with app.threads_for(owner_of(ctx)):  # opening and sniffing the file run on shared worker threads
+        document = await media.open_document(
+            source,
+            pages=pages,
+            max_bytes=api.max_bytes,
+            max_pages=api.max_pages,
+            base_dir=Path.cwd(),
+            files=app.files,
+            renderer=app.renderer(),
+        )
     try:
         reporter = reporter_for(ctx, "ocr")
         async with reporter.running():
