@@ -26,11 +26,12 @@ import files
 import footprint
 import latency
 import ocr
+import redaction
 from harness import Bench, Fake, require_install, subject_from
 from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
-CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr")
+CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr", "redaction")
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
 
@@ -74,6 +75,9 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
     async def tree() -> Result:
         return files.tree_walk(reps=n(9, 3))
 
+    async def redaction_case() -> Result:
+        return redaction.run(reps=n(5, 2))
+
     return {
         "cold": lambda: latency.cold_start(b, reps=n(20, 5)),
         "overhead": lambda: latency.overhead(b, short_rounds=n(300, 60), stream_rounds=n(30, 8), paced_rounds=n(5, 2)),
@@ -84,6 +88,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "imports": imports,
         "files": tree,
         "ocr": lambda: ocr.run(b.errlog, quick),
+        "redaction": redaction_case,
     }
 
 
