@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # Of anyio's 40 worker threads (shared by every call), how many one caller's file work may hold at once: walking and
 # reading `files`, opening and reading OCR sources. One HTTP token then cannot take them all from the others.
 FILE_THREADS_PER_OWNER = 8
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,6 +50,11 @@ class AppContext:
         if limiter is None:
             limiter = self._file_threads[owner] = anyio.CapacityLimiter(FILE_THREADS_PER_OWNER)
         return limiter
+
+    async def file_work(self, owner: str, work: Awaitable[T]) -> T:
+        """`work` (blocking file work on worker threads), run within `owner`'s share of the threads."""
+        async with self.threads_for(owner):
+            return await work
 
     def renderer(self) -> Renderer:
         """The PDF rendering workers, made on the first PDF (their module, and their processes, cost nothing

@@ -97,10 +97,10 @@ async def ocr(
 
         return await read_with_ocr_api(ctx, native, mode, source, pages, include_boxes)
     job = await _job(app, mode, (target or "").strip(), model, include_boxes)
-    async with app.threads_for(owner_of(ctx)):  # reading and sniffing the file run on shared worker threads
-        opened = await media.open_source(
-            source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
-        )
+    opening = media.open_source(
+        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
+    )
+    opened = await app.file_work(owner_of(ctx), opening)  # reading and sniffing run on threads every caller shares
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
     async with opened, reporter.running():
         results = await _run_pages(app, job, opened, reporter)

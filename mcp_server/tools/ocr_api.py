@@ -48,16 +48,16 @@ async def read_with_ocr_api(
     api = provider.ocr_api
     purpose = api.purpose(mode) if api is not None else None
     assert api is not None and purpose is not None  # routing chose this provider for this mode
-    async with app.threads_for(owner_of(ctx)):  # opening and sniffing the file run on shared worker threads
-        document = await media.open_document(
-            source,
-            pages=pages,
-            max_bytes=api.max_bytes,
-            max_pages=api.max_pages,
-            base_dir=Path.cwd(),
-            files=app.files,
-            renderer=app.renderer(),
-        )
+    opening = media.open_document(
+        source,
+        pages=pages,
+        max_bytes=api.max_bytes,
+        max_pages=api.max_pages,
+        base_dir=Path.cwd(),
+        files=app.files,
+        renderer=app.renderer(),
+    )
+    document = await app.file_work(owner_of(ctx), opening)  # opening and sniffing run on threads every caller shares
     try:
         reporter = reporter_for(ctx, "ocr")
         async with reporter.running():
