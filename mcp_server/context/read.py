@@ -53,9 +53,9 @@ def _decode(found: Found, data: bytes, job: Job) -> str | Skip:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return Skip(found.label, "binary or not UTF-8 text")
-    kind = job.scanner.finding(text)
-    if kind is not None:
-        return Skip(found.label, f"it holds {kind}", True)
+    finding = job.scanner.find_bytes(data)  # the bytes as read: re2 runs on them without a copy
+    if finding is not None:
+        return Skip(found.label, finding.reason, True)
     return text.removeprefix(_BOM)
 
 
