@@ -97,7 +97,7 @@ def _target(text: str, job: Job) -> Target:
         raise job.files.refusal(text)
     if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
         raise InputError(f"{clip(text)} is not a regular file or a folder (a device, pipe or socket)")
-    if names.under_secret_place(str(real), job.places):
+    if job.places.holds(str(real)) or job.places.holds(logical):
         raise InputError(
             f"{clip(text)} is refused: it lies where keys, credentials or system files are kept; nothing was sent"
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 from mcp_server.config import Limits
 from mcp_server.errors import InputError
 from mcp_server.policy.access import FileAccess
+from mcp_server.policy.places import Places
 from mcp_server.policy.scan import Scanner
 
 
@@ -63,7 +64,7 @@ class Job:
     limits: Limits
     budget: int  # tokens the files may take (DEEPSEEK_MCP_MAX_CONTEXT_TOKENS)
     scanner: Scanner
-    places: tuple[str, ...]  # real paths never read (names.secret_places)
+    places: Places  # where nothing is read (policy.secret_places)
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
 

@@ -19,8 +19,9 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-import re2
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 from mcp_server.policy import rules
 from mcp_server.policy.encodings import encoded_forms
@@ -31,7 +32,7 @@ _ALL = (*rules.TOKENS, *rules.JUDGED)
 _EACH = tuple(re2.compile(rule.pattern) for rule in _ALL)
 
 
-def _keyword_set() -> tuple[re2.Set, tuple[tuple[int, ...], ...]]:
+def _keyword_set() -> tuple[Any, tuple[tuple[int, ...], ...]]:
     """One re2 set of every rule's keywords (a single pass tells which occur), and the rules each one wakes."""
     keywords: dict[bytes, list[int]] = {}
     for index, rule in enumerate(_ALL):
@@ -88,8 +89,8 @@ class Scanner:
     """Finds secrets in text; built once per call with the server's own keys."""
 
     own: tuple[str, ...] = ()  # every spelling of the server's own keys
-    own_pattern: re2._Regexp | None = None  # type: ignore[name-defined]
-    windows: re2._Regexp | None = None  # type: ignore[name-defined]
+    own_pattern: Any = None  # a compiled re2 pattern, or None
+    windows: Any = None  # a compiled re2 pattern, or None
     whole: tuple[bytes, ...] = field(default=())
 
     @classmethod
@@ -123,7 +124,7 @@ class Scanner:
         return None
 
 
-def _alternation(needles: set[bytes]) -> re2._Regexp | None:  # type: ignore[name-defined]
+def _alternation(needles: set[bytes]) -> Any:
     needles = {n for n in needles if n}
     if not needles:
         return None
@@ -177,7 +178,7 @@ def _decoded(run: bytes) -> bytes | None:
     return raw
 
 
-def _judge(index: int, data: bytes, m: re2._Match) -> str | None:  # type: ignore[name-defined]
+def _judge(index: int, data: bytes, m: Any) -> str | None:
     rule = _ALL[index]
     if not rule.check:
         return rule.kind
