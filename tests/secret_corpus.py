@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import string
+from pathlib import Path
 
 _rng = random.Random(17)
 ALNUM = string.ascii_letters + string.digits
@@ -213,3 +215,42 @@ NEUTRAL = "\n".join(
         "",
     ]
 )
+
+
+def _own_forms(key: str) -> dict[str, str]:
+    return {
+        "keys/own_b64.txt": f"cached: {_b64('x' + key)}\n",
+        "keys/own_hex.txt": f"blob = '{key.encode().hex()}'\n",
+        "keys/own_split.py": f"KEY = ('{key[:15]}'\n       '{key[15:]}')\n",
+    }
+
+
+# The issue's folder: twelve secret-bearing files a walk sent, beside ordinary code that must still go.
+FOLDER = {
+    "deploy/admin.conf": dict(PRIVATE_KEYS)["kubeconfig"],  # kubeadm's name for a kubeconfig
+    "k8s/tls-secret.yaml": dict(PRIVATE_KEYS)["tls-secret.yaml"],
+    "env.production": f"DATABASE_URL=postgres://app:{DB_PASSWORD}@db.internal/app\n",
+    "prod.env.bak": dict(ASSIGNMENTS)["prod.env.bak"],
+    "fish_history": dict(ASSIGNMENTS)["fish_history"],
+    "rclone.conf": dict(ASSIGNMENTS)["rclone2.conf"],
+    ".yarnrc.yml": dict(ASSIGNMENTS)[".yarnrc.yml"],
+    ".terraformrc": dict(ASSIGNMENTS)[".terraformrc"],
+    "tools/docker/config.json": dict(ASSIGNMENTS)["docker.json"],
+    "home-copy/.claude.json": dict(ASSIGNMENTS)[".claude.json"],
+}
+ORDINARY = {"app.py": "def main() -> int:\n    return 42\n", "fixtures.py": NEUTRAL}
+
+
+def make_secret_folder(root: Path, own_key: str) -> dict[str, str]:
+    """The folder under `root`/secrets: secret-bearing files and ordinary ones; returns every file's text by path."""
+    files = {**FOLDER, **_own_forms(own_key), **ORDINARY}
+    for name, text in files.items():
+        path = root / "secrets" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return files
+
+
+def secret_words(text: str) -> list[str]:
+    """The parts of a secret file that must never leave: every run of 12 or more base64/word characters."""
+    return [word for word in re.findall(r"[A-Za-z0-9+/_=-]{12,}", text) if word not in NEUTRAL]
