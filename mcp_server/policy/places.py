@@ -25,6 +25,7 @@ WINDOWS = os.name == "nt"
 FOLDS = sys.platform in ("darwin", "win32")  # the default file systems there ignore case
 MAX_LINKED = 20_000  # files in the secret places whose identities are gathered
 _DEPTH = 8  # folders deep below a place
+_CACHED = 10_000  # folders whose answer is remembered
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Places:
     home: str | None = None
     _index: frozenset[str] = field(init=False, repr=False, compare=False)
     _dirs: frozenset[str] = field(init=False, repr=False, compare=False)
+    _parents: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
     _linked: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -49,18 +51,29 @@ class Places:
 
     def holds(self, real: str) -> bool:
         """Whether `real` (a real path) is a secret place, inside one, a backup of one, or has a key folder in it."""
-        parts = self._norm(real).rstrip("/").split("/")
+        parent, _, name = self._norm(real).rstrip("/").rpartition("/")
+        held = self._parents.get(parent)  # the files of one folder share its answer: 5,000 files, 50 folders
+        if held is None:
+            held = self._walk(parent)
+            if len(self._parents) < _CACHED:
+                self._parents[parent] = held
+        return held or self._step(parent, name)
+
+    def _walk(self, path: str) -> bool:
+        parts = path.split("/")
         prefix = parts[0]
         if prefix in self._index:
             return True
         for part in parts[1:]:
-            if not part:
-                continue
-            name = unbackup(part)
-            if name in self._dirs or f"{prefix}/{part}" in self._index or f"{prefix}/{name}" in self._index:
+            if part and self._step(prefix, part):
                 return True
             prefix = f"{prefix}/{part}"
         return False
+
+    def _step(self, parent: str, part: str) -> bool:
+        """Whether the component `part` below `parent` is a place, a backup of one, or a key folder."""
+        name = unbackup(part)
+        return name in self._dirs or f"{parent}/{part}" in self._index or f"{parent}/{name}" in self._index
 
     def linked(self, identity: tuple[int, int]) -> bool:
         """Whether a file of this (device, inode) is one of the files in the secret places (a hard link to it)."""
