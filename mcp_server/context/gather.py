@@ -60,7 +60,10 @@ def gather(paths: Sequence[str], job: Job) -> Gathered:
             walk.folder(target.real, label)
         else:
             walk.file(target.real, label, target.info)
-    sent, skipped = _read_all(_unique(walk.found), job)
+    try:
+        sent, skipped = _read_all(_unique(walk.found), job)
+    finally:
+        job.close()
     skipped = walk.skipped + skipped
     if not sent:
         raise InputError(_nothing_to_send(paths, skipped))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.errors import InputError
-from mcp_server.policy.opening import Redirected, open_checked
+from mcp_server.policy.opening import Redirected
 from mcp_server.quoting import format_size
 
 _BOM = "\ufeff"
@@ -26,7 +26,7 @@ def read_text(found: Found, job: Job) -> str | Skip:
     no hard link to a file in one (policy.opening, policy.places)."""
     cap = job.limits.context_file_bytes
     try:
-        fd = open_checked(found.real, job.places)
+        fd = job.open_file(found.real)
     except Redirected as e:
         return Skip(found.label, e.reason, True)
     except OSError as e:

@@ -21,14 +21,13 @@ HEAD = (
 TAIL = "(End of files.)\n\n"
 
 
-# Spelled out rather than IGNORECASE, which turns off the regex engine's fast scan for the first character.
-_BOUNDARY = re.compile(r"<\s*/?\s*[Ff][Ii][Ll][Ee]\b|\([Ee][Nn][Dd] [Oo][Ff] [Ff][Ii][Ll][Ee][Ss]\.\)")
+_BOUNDARY = re.compile(r"<\s*/?\s*file\b|\(end of files\.\)", re.IGNORECASE)
 
 
 def file_block(path: str, text: str) -> str:
     """One file: its path (JSON-quoted, since a name may hold quotes or line breaks), then its text."""
     newline = "" if not text or text.endswith("\n") else "\n"
-    if _BOUNDARY.search(text) is None:
+    if "file" not in text.lower() or _BOUNDARY.search(text) is None:  # `in` first: the regex costs 5x more
         return f"<file path={_quoted(path)}>\n{text}{newline}</file>\n\n"
     fence = _fence(text)
     return f'<file path={_quoted(path)} fence="{fence}">\n{text}{newline}</file fence="{fence}">\n\n'

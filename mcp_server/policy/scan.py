@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 import re
 from collections import Counter
@@ -32,21 +33,43 @@ _ALL = (*rules.TOKENS, *rules.JUDGED)
 _EACH = tuple(re2.compile(rule.pattern) for rule in _ALL)
 
 
-def _keyword_set() -> tuple[Any, tuple[tuple[int, ...], ...]]:
-    """One re2 set of every rule's keywords (a single pass tells which occur), and the rules each one wakes."""
-    keywords: dict[bytes, list[int]] = {}
+_RUN = rb"[A-Za-z0-9+/]{40,}={0,2}"  # base64 (hex is a subset): decoded and looked inside
+_RUNS = re2.compile(_RUN)
+# What a gate's entry wakes besides rules (rules are woken by their index in _ALL).
+_WAKE_RUNS, _WAKE_OWN, _WAKE_SPLIT = -1, -2, -3
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """One re2 set of every rule's keywords, the base64 run, and the server's own keys: a single pass over a file
+    says which rules can match at all; for most files none, and the scan ends there."""
+
+    matcher: Any
+    wakes: tuple[tuple[int, ...], ...]  # per entry: the rules it wakes, or one of the _WAKE_ markers
+
+    def woken(self, data: bytes) -> set[int]:
+        return {index for entry in self.matcher.Match(data) or () for index in self.wakes[entry]}
+
+
+@functools.lru_cache(maxsize=8)
+def _gate(own: bytes | None, pieces: bytes | None) -> _Gate:
+    entries: dict[bytes, list[int]] = {}
     for index, rule in enumerate(_ALL):
         for keyword in rule.keywords:
-            keywords.setdefault((b"(?i)" if rule.nocase else b"") + re2.escape(keyword), []).append(index)
-    found = re2.Set.SearchSet()
-    for keyword in keywords:
-        found.Add(keyword)
-    found.Compile()
-    return found, tuple(tuple(indexes) for indexes in keywords.values())
+            entries.setdefault((b"(?i)" if rule.nocase else b"") + re2.escape(keyword), []).append(index)
+    entries[_RUN] = [_WAKE_RUNS]
+    for pattern, wake in ((own, _WAKE_OWN), (pieces, _WAKE_SPLIT)):
+        if pattern is not None:
+            entries[pattern] = [wake]
+    options = re2.Options()
+    options.max_mem = 64 << 20  # the set's automaton; the default 8 MiB makes it fall back to a slower engine
+    matcher = re2.Set.SearchSet(options)
+    for entry in entries:
+        matcher.Add(entry)
+    matcher.Compile()
+    return _Gate(matcher, tuple(tuple(wakes) for wakes in entries.values()))
 
 
-_KEYWORDS, _WAKES = _keyword_set()
-_RUNS = re2.compile(rb"[A-Za-z0-9+/]{40,}={0,2}")  # base64 (hex is a subset): decoded and looked inside
 _K8S_DATA = re2.compile(rb"(?m)^(?:data|stringData):[ \t]*\r?\n[ \t]+[A-Za-z0-9_.-]{1,253}:[ \t]*[\"']?[^\s\"'{]{4}")
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 # Two string literals side by side, joined by nothing, +, ., & or a line continuation: "sk-abc" "def", 'a' + 'b'.
@@ -86,21 +109,21 @@ class Finding:
 
 @dataclass(frozen=True)
 class Scanner:
-    """Finds secrets in text; built once per call with the server's own keys."""
+    """Finds secrets in text; built once per call with the server's own keys (the automaton is cached)."""
 
     own: tuple[str, ...] = ()  # every spelling of the server's own keys
-    own_pattern: Any = None  # a compiled re2 pattern, or None
-    windows: Any = None  # a compiled re2 pattern, or None
-    whole: tuple[bytes, ...] = field(default=())
+    own_pattern: Any = None  # their spellings, encoded ones included, as one re2 pattern
+    whole: tuple[bytes, ...] = ()  # the keys themselves, looked for once split literals are joined
+    gate: _Gate = field(default_factory=lambda: _gate(None, None), repr=False, compare=False)
 
     @classmethod
     def of(cls, secrets: tuple[str, ...]) -> Scanner:
         keys = tuple(secret for secret in secrets if secret)
         own = tuple(dict.fromkeys(form for key in keys for form in forms(key)))
-        spelled = {s.encode() for s in own} | {e for key in keys for e in encoded_forms(key.encode())}
-        pattern = _alternation(spelled)
-        pieces = {key[i : i + _WINDOW].encode() for key in keys for i in range(len(key) - _WINDOW + 1)}
-        return cls(own, pattern, _alternation(pieces), tuple(key.encode() for key in keys))
+        spelled = _alternation({s.encode() for s in own} | {e for key in keys for e in encoded_forms(key.encode())})
+        pieces = _alternation({key[i : i + _WINDOW].encode() for key in keys for i in range(len(key) - _WINDOW + 1)})
+        own_pattern = None if spelled is None else re2.compile(spelled)
+        return cls(own, own_pattern, tuple(key.encode() for key in keys), _gate(spelled, pieces))
 
     def finding(self, text: str) -> str | None:
         """What kind of secret `text` holds ("a private key", "a password assignment", ...), or None."""
@@ -112,32 +135,39 @@ class Scanner:
         return self.find_bytes(text.encode("utf-8", "surrogatepass"))
 
     def find_bytes(self, data: bytes) -> Finding | None:
-        return self._own(data) or _scan(data, 0)
+        """The same for a file's bytes as read (UTF-8): re2 runs on them without a copy."""
+        return _scan(data, 0, self)
 
-    def _own(self, data: bytes) -> Finding | None:
-        if self.own_pattern is not None and (m := self.own_pattern.search(data)) is not None:
+    def own_key(self, data: bytes, woken: set[int]) -> Finding | None:
+        if _WAKE_OWN in woken and self.own_pattern is not None and (m := self.own_pattern.search(data)) is not None:
             return Finding(OWN_KIND, _line(data, m.start()))
-        if self.windows is not None and (m := self.windows.search(data)) is not None:
+        if _WAKE_SPLIT in woken:
             joined = _JOINT.sub(b"", data)
-            if any(key in joined for key in self.whole):
-                return Finding(OWN_KIND + " (split across strings)", _line(data, m.start()))
+            for key in self.whole:
+                if key in joined:
+                    return Finding(OWN_KIND + " (split across strings)", _line(data, data.find(key[:_WINDOW])))
         return None
 
 
-def _alternation(needles: set[bytes]) -> Any:
+def _alternation(needles: set[bytes]) -> bytes | None:
     needles = {n for n in needles if n}
     if not needles:
         return None
-    return re2.compile(b"|".join(re2.escape(n) for n in sorted(needles, key=len, reverse=True)))
+    return b"|".join(re2.escape(n) for n in sorted(needles, key=len, reverse=True))
 
 
-def _scan(data: bytes, depth: int) -> Finding | None:
-    woken = sorted({index for keyword in _KEYWORDS.Match(data) or () for index in _WAKES[keyword]})
-    found = [f for f in (_first(index, data) for index in woken) if f is not None]
+def _scan(data: bytes, depth: int, scanner: Scanner) -> Finding | None:
+    woken = scanner.gate.woken(data)
+    if not woken:
+        return None
+    own = scanner.own_key(data, woken)
+    if own is not None:
+        return own
+    found = [f for f in (_first(index, data) for index in sorted(woken) if index >= 0) if f is not None]
     if found:
         return min(found, key=lambda f: f.line)
-    if depth < _DEPTH:
-        return _inside_runs(data, depth)
+    if depth < _DEPTH and _WAKE_RUNS in woken:
+        return _inside_runs(data, depth, scanner)
     return None
 
 
@@ -149,14 +179,14 @@ def _first(index: int, data: bytes) -> Finding | None:
     return None
 
 
-def _inside_runs(data: bytes, depth: int) -> Finding | None:
+def _inside_runs(data: bytes, depth: int, scanner: Scanner) -> Finding | None:
     for count, m in enumerate(_RUNS.finditer(data)):
         if count == _MAX_RUNS:
             break
         decoded = _decoded(m.group()[:_MAX_RUN])
         if decoded is None:
             continue
-        found = _scan(decoded, depth + 1)
+        found = _scan(decoded, depth + 1, scanner)
         if found is not None:
             kind = found.kind if found.kind.endswith("-encoded)") else f"{found.kind} (encoded)"
             return Finding(kind, _line(data, m.start()))
