@@ -29,7 +29,7 @@ SKIPPED = {
     "env/": "a virtualenv",
     "logo.png": "binary (it holds NUL bytes)",
     "node_modules/": "a vendored, generated or tool folder",
-    "notes/todo.txt": "it holds a private key",
+    "notes/todo.txt": "it holds a private key (line 2)",
     "src/data/drop.csv": "gitignored",
     "src/legacy.py": "binary or not UTF-8 text",
 }

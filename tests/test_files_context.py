@@ -169,7 +169,7 @@ async def test_a_secret_named_directly_is_refused_and_nothing_at_all_is_sent(
         ("key = 'sk-proj-" + "Ab3" * 20 + "'\n", "an OpenAI, DeepSeek or Anthropic key"),
         ("slack = 'xoxb-123456789012-abcdefghij'\n", "a Slack token"),
         ("google = 'AIza" + "Sy0-" * 8 + "abc'\n", "a Google API key"),
-        ("stripe = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "a Stripe secret key"),
+        ("stripe = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "a Stripe key"),
         ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n", "a private key"),
         (f"# copied from the server's env\nKEY={DEEPSEEK_KEY}\n", "this server's own API key or token"),
     ],
@@ -183,7 +183,8 @@ async def test_a_file_whose_content_holds_a_key_is_skipped_when_walking(
     async with connect(make_settings(deepseek)) as client:
         result = await client.call_tool("chat", {"prompt": "x", "files": [str(tmp_path / "src")]})
     assert not result.is_error
-    assert result.structured_content["skipped"] == [{"path": "config.py", "reason": f"it holds {kind}"}]  # type: ignore[index]
+    line = 2 if content.startswith("#") else 1
+    assert result.structured_content["skipped"] == [{"path": "config.py", "reason": f"it holds {kind} (line {line})"}]  # type: ignore[index]
     assert _labels(_user_message(deepseek)) == ["ok.py"] and content.strip() not in deepseek.requests[0].body.decode()
 
 

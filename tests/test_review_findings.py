@@ -70,7 +70,7 @@ async def test_a_walk_does_not_follow_a_file_symlink_out_of_the_folder_given(
     deepseek: FakeUpstream, tmp_path: Path
 ) -> None:
     outside = tmp_path / "elsewhere.conf"
-    outside.write_text("password = hunter2\n")
+    outside.write_text("note = hunter2\n")
     project = tmp_path / "project"
     project.mkdir()
     (project / "main.py").write_text("print(1)\n")

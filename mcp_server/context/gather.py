@@ -60,7 +60,10 @@ def gather(paths: Sequence[str], job: Job) -> Gathered:
             walk.folder(target.real, label)
         else:
             walk.file(target.real, label, target.info)
-    sent, skipped = _read_all(_unique(walk.found), job)
+    try:
+        sent, skipped = _read_all(_unique(walk.found), job)
+    finally:
+        job.close()
     skipped = walk.skipped + skipped
     if not sent:
         raise InputError(_nothing_to_send(paths, skipped))
@@ -97,7 +100,7 @@ def _target(text: str, job: Job) -> Target:
         raise job.files.refusal(text)
     if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
         raise InputError(f"{clip(text)} is not a regular file or a folder (a device, pipe or socket)")
-    if names.under_secret_place(str(real), job.places):
+    if job.places.holds(str(real)) or job.places.holds(logical):
         raise InputError(
             f"{clip(text)} is refused: it lies where keys, credentials or system files are kept; nothing was sent"
         )

@@ -10,6 +10,8 @@ from pathlib import Path
 from mcp_server.config import Limits
 from mcp_server.errors import InputError
 from mcp_server.policy.access import FileAccess
+from mcp_server.policy.opening import Opener
+from mcp_server.policy.places import Places
 from mcp_server.policy.scan import Scanner
 
 
@@ -63,9 +65,21 @@ class Job:
     limits: Limits
     budget: int  # tokens the files may take (DEEPSEEK_MCP_MAX_CONTEXT_TOKENS)
     scanner: Scanner
-    places: tuple[str, ...]  # real paths never read (names.secret_places)
+    places: Places  # where nothing is read (policy.secret_places)
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
+    _opener: Opener | None = field(default=None, repr=False)
+
+    def open_file(self, real: str) -> int:
+        """A descriptor for exactly the file at `real`, opened as policy.opening says (raises OSError)."""
+        if self._opener is None:
+            self._opener = Opener(self.places)
+        return self._opener.open(real)
+
+    def close(self) -> None:
+        """Release the folder descriptor kept between reads (also released when the job is collected)."""
+        if self._opener is not None:
+            self._opener.close()
 
     def check_time(self) -> None:
         """Stop a walk that has run past its time, or whose call was cancelled."""

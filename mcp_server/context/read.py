@@ -6,29 +6,37 @@ searched for keys before it can be sent.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.errors import InputError
+from mcp_server.policy.opening import Redirected
 from mcp_server.quoting import format_size
 
-_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _BOM = "\ufeff"
 
 
 def read_text(found: Found, job: Job) -> str | Skip:
-    """The file's text, or why it is skipped (a FIFO swapped in since the walk cannot block: O_NONBLOCK)."""
+    """The file's text, or why it is skipped (a FIFO swapped in since the walk cannot block: O_NONBLOCK).
+
+    The file opened is the one checked: no symlink on its path is followed, it lies in no secret place, and it is
+    no hard link to a file in one (policy.opening, policy.places)."""
     cap = job.limits.context_file_bytes
     try:
-        fd = os.open(found.real, _FLAGS)
+        fd = job.open_file(found.real)
+    except Redirected as e:
+        return Skip(found.label, e.reason, True)
     except OSError as e:
         return Skip(found.label, _os_reason(e))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return Skip(found.label, "not a regular file (a device, pipe or socket)")
+        if info.st_nlink > 1 and job.places.linked((info.st_dev, info.st_ino)):
+            return Skip(found.label, "it is a hard link to a file where keys or credentials are kept", True)
         if info.st_size > cap:
             return Skip(found.label, f"larger than {format_size(cap)} (the cap per file)")
         if job.files.roots is not None:  # no roots: nothing to check, and no Path to build for 5,000 files
@@ -53,9 +61,9 @@ def _decode(found: Found, data: bytes, job: Job) -> str | Skip:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return Skip(found.label, "binary or not UTF-8 text")
-    kind = job.scanner.finding(text)
-    if kind is not None:
-        return Skip(found.label, f"it holds {kind}", True)
+    finding = job.scanner.find_bytes(data)  # the bytes as read: re2 runs on them without a copy
+    if finding is not None:
+        return Skip(found.label, finding.reason, True)
     return text.removeprefix(_BOM)
 
 
@@ -76,4 +84,6 @@ def _os_reason(e: OSError) -> str:
         return "permission denied"
     if isinstance(e, FileNotFoundError):
         return "it disappeared before it was read"
+    if isinstance(e, OSError) and e.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "something on its path changed into a symlink while it was read (not followed)"
     return f"cannot be read ({e.strerror or type(e).__name__})"

@@ -17,6 +17,7 @@ from mcp_server.context.ignore import Rules, rules_above
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.errors import InputError
 from mcp_server.policy import names
+from mcp_server.policy.opening import DIR_FLAGS, Redirected, open_checked
 from mcp_server.quoting import format_size
 
 _CHECK_EVERY = 256  # entries between looks at the clock and the stop flag
@@ -31,8 +32,6 @@ class Walk:
         self.skipped: list[Skip] = []
         self._entries = 0
         self._folders: set[tuple[int, int]] = set()
-        # A folder the walk enters is not in a secret place, so below it only the place itself can be met.
-        self._places = frozenset(job.places)
         self._top = Path("/")
 
     def folder(self, real: Path, label: str) -> None:
@@ -42,33 +41,64 @@ class Walk:
         stack = [(str(real), label, rules, 0)]
         while stack:
             folder, shown, rules, depth = stack.pop()
-            info = _stat(folder)
-            if info is None or (info.st_dev, info.st_ino) in self._folders:
+            listing = self._entries_of(folder, shown)
+            if listing is None:
                 continue
-            self._folders.add((info.st_dev, info.st_ino))
-            rules = rules.entering(folder)
-            for entry in self._entries_of(folder, shown):
-                child = self._entry(entry, folder, shown, rules)
-                if child is not None:
-                    if depth + 1 > self.job.limits.context_depth:
-                        self._skip(f"{child[1]}/", f"more than {self.job.limits.context_depth} folders deep")
-                    else:
-                        stack.append((*child, rules, depth + 1))
+            fd, entries = listing
+            try:  # the entries stat through the folder's descriptor: it stays open while they are looked at
+                self._enter(folder, shown, rules.entering(folder), depth, entries, stack)
+            finally:
+                os.close(fd)
+
+    def _enter(
+        self,
+        folder: str,
+        shown: str,
+        rules: Rules,
+        depth: int,
+        entries: list[os.DirEntry[str]],
+        stack: list[tuple[str, str, Rules, int]],
+    ) -> None:
+        for entry in entries:
+            child = self._entry(entry, folder, shown, rules)
+            if child is not None:
+                if depth + 1 > self.job.limits.context_depth:
+                    self._skip(f"{child[1]}/", f"more than {self.job.limits.context_depth} folders deep")
+                else:
+                    stack.append((*child, rules, depth + 1))
 
     def file(self, real: Path, label: str, info: os.stat_result) -> None:
         """A file given in `files` itself: no name rule skips it (a secret name is refused before the walk)."""
         self.found.append(Found(label, str(real), info.st_size, True, (info.st_dev, info.st_ino)))
 
-    def _entries_of(self, folder: str, shown: str) -> list[os.DirEntry[str]]:
+    def _entries_of(self, folder: str, shown: str) -> tuple[int, list[os.DirEntry[str]]] | None:
+        """A folder's entries, listed through a descriptor opened at exactly `folder` (no symlink followed on the
+        way, not a secret place); None for a folder already walked (a bind mount) or one that cannot be listed."""
         left = self.job.limits.context_entries - self._entries
         try:
-            with os.scandir(folder) as listing:  # a folder of a million entries is read no further than the bound
-                entries = list(itertools.islice(listing, left + 1))
+            fd = open_checked(folder, self.job.places, DIR_FLAGS)
+        except Redirected as e:
+            self._skip(f"{shown}/" if shown else "./", e.reason, True)
+            return None
         except OSError as e:
             self._skip(f"{shown}/" if shown else "./", f"cannot be listed ({e.strerror or type(e).__name__})")
-            return []
-        self._count(len(entries), shown)
-        return sorted(entries, key=lambda e: e.name)
+            return None
+        try:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) in self._folders:
+                os.close(fd)
+                return None
+            self._folders.add((info.st_dev, info.st_ino))
+            with os.scandir(fd) as listing:  # a folder of a million entries is read no further than the bound
+                entries = list(itertools.islice(listing, left + 1))
+            self._count(len(entries), shown)
+        except BaseException as e:
+            os.close(fd)
+            if not isinstance(e, OSError):
+                raise
+            self._skip(f"{shown}/" if shown else "./", f"cannot be listed ({e.strerror or type(e).__name__})")
+            return None
+        return fd, sorted(entries, key=lambda e: e.name)
 
     def _count(self, entries: int, shown: str) -> None:
         before, self._entries = self._entries, self._entries + entries
@@ -106,7 +136,7 @@ class Walk:
         return None
 
     def _folder_reason(self, name: str, real: str, rules: Rules) -> tuple[str, bool] | None:
-        if name in names.SECRET_DIRS or real in self._places:
+        if self.job.places.holds(real):
             return "a folder of keys or credentials", True
         if names.skipped_dir(name):
             return "a vendored, generated or tool folder", False
@@ -147,7 +177,7 @@ class Walk:
             self._skip(label, "a symlink out of the folder given (not followed)")
         elif stat.S_ISDIR(info.st_mode):
             self._skip(f"{label}/", "a symlink to a folder (not followed)")
-        elif names.under_secret_place(target, self.job.places) or names.secret_name(os.path.basename(target)):
+        elif self.job.places.holds(target) or names.secret_name(os.path.basename(target)):
             self._skip(label, "a symlink to a secret", True)
         else:
             self._candidate(os.path.basename(real), target, label, Rules(), info)
@@ -163,10 +193,3 @@ def utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None

@@ -3,16 +3,31 @@
 The modules:
 
     access.py      which paths may be read at all (DEEPSEEK_MCP_FILE_ROOTS; nothing over HTTP without it)
-    names.py       names and places refused or skipped without reading (.env, *.pem, ~/.ssh, node_modules)
-    scan.py        secrets in a file's content (private keys, API keys, the server's own keys)
+    names.py       names refused or skipped without reading (.env, env.production, *.pem, fish_history, node_modules)
+    places.py      places refused (~/.ssh, /etc/shadow- ...) as the file system compares paths; hard links into them
+    opening.py     opening exactly the path checked: no symlink swapped in on the way is followed
+    rules.py       what secrets look like, as data (gitleaks-derived provider rules, assignments, URLs)
+    scan.py        secrets in a file's content, judged, in encoded runs too, and the server's own keys
+    encodings.py   a secret's base64 and hex spellings
     redaction.py   the server's own keys out of every result, error and log line, in each printed form
 """
 
 from __future__ import annotations
 
 from mcp_server.policy.access import FileAccess
-from mcp_server.policy.names import home, secret_places
+from mcp_server.policy.names import home
+from mcp_server.policy.places import Places, secret_places
 from mcp_server.policy.redaction import RedactingFilter, Redactor, redact
-from mcp_server.policy.scan import Scanner
+from mcp_server.policy.scan import Finding, Scanner
 
-__all__ = ["FileAccess", "RedactingFilter", "Redactor", "Scanner", "home", "redact", "secret_places"]
+__all__ = [
+    "FileAccess",
+    "Finding",
+    "Places",
+    "RedactingFilter",
+    "Redactor",
+    "Scanner",
+    "home",
+    "redact",
+    "secret_places",
+]

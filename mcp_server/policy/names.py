@@ -25,33 +25,44 @@ VENV_MARKER = "pyvenv.cfg"  # a virtualenv under any name
 # Folders of keys and credentials, wherever they are (a copy of a home directory included).
 SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".password-store", ".secrets"})
 # The same below the home directory, and the places credentials live by path rather than by folder name.
-_HOME_SECRET_DIRS = (
+HOME_SECRET_DIRS = (
     ".config/gcloud", ".config/gh", ".config/hub", ".config/op", ".config/doctl", ".local/share/keyrings",
     ".mozilla", ".config/google-chrome", ".config/chromium", ".thunderbird", ".terraform.d", ".cargo/credentials.toml",
-    ".m2/settings.xml", ".gem/credentials", ".config/pip/pip.conf",
+    ".m2/settings.xml", ".gem/credentials", ".config/pip/pip.conf", ".config/rclone", ".config/github-copilot",
+    ".local/share/fish", ".claude/.credentials.json", ".config/containers/auth.json", ".databrickscfg",
+    "Library/Keychains", "Library/Cookies", "AppData/Roaming/Microsoft/Credentials",
 )  # fmt: skip
-_SYSTEM_SECRET_PATHS = (
-    "/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/ssl/private", "/proc", "/sys", "/dev", "/run/secrets",
-    "/var/run/secrets",  # Docker and Kubernetes mount their secrets here
+SYSTEM_SECRET_PATHS = (
+    "/etc/shadow", "/etc/gshadow", "/etc/master.passwd", "/etc/ssh", "/etc/ssl/private", "/proc", "/sys", "/dev",
+    "/run/secrets", "/var/run/secrets",  # Docker and Kubernetes mount their secrets here
 )  # fmt: skip
 
 _SECRET_FILES = frozenset(
     {
-        ".npmrc", ".pypirc", ".netrc", "_netrc", ".git-credentials", ".dockercfg", ".htpasswd", ".pgpass",
+        ".npmrc", ".pypirc", ".netrc", "_netrc", ".git-credentials", ".dockercfg", ".htpasswd", "htpasswd", ".pgpass",
         ".my.cnf", ".s3cfg", ".boto", ".vault-token", "credentials", "secrets", "secret", "token", ".token",
-        ".bash_history", ".zsh_history", ".python_history", ".psql_history", ".mysql_history", ".node_repl_history",
-        "authorized_keys", "known_hosts", "secrets.json", "secrets.yaml", "secrets.yml", "secrets.toml",
-        "secrets.ini", "secrets.txt",
+        ".histfile", ".lesshst", ".viminfo", "authorized_keys", "known_hosts", "secrets.json", "secrets.yaml",
+        "secrets.yml", "secrets.toml", "secrets.ini", "secrets.txt", "shadow", "gshadow", "rclone.conf", ".yarnrc",
+        ".yarnrc.yml", ".terraformrc", "terraform.rc", ".claude.json", ".credentials.json", "auth.json",
+        ".gitcookies", ".databrickscfg", "kubeconfig", ".kubeconfig", ".envrc", ".dockerconfigjson",
     }
 )  # fmt: skip
 # Name patterns as suffixes and prefixes (str.endswith/startswith on a tuple run at C speed: `files: ["/"]` meets
-# 50,000 names): *.env, *.pem, ... and .env.*, id_rsa*, ...
+# 50,000 names): *.env, *.pem, ... and .env.*, id_rsa*, ...; `_history` is every shell's and REPL's (fish_history).
 _SECRET_SUFFIXES = (
     ".env", ".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".kdb", ".ppk", ".age", ".keychain",
-    ".keychain-db", ".tfstate", ".tfvars", ".ovpn", "-credentials", "_credentials",
+    ".keychain-db", ".tfstate", ".tfvars", ".ovpn", "-credentials", "_credentials", "_history", ".kubeconfig",
 )  # fmt: skip
 # ".env" covers .env.local, .envrc (direnv's exports), .env_prod ...; issue 11 says .env*, so .env.example too.
 _SECRET_PREFIXES = (".env", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "credentials.")
+# A renamed env file (env.production, prod.env.bak, staging.env.local) holds `env` as one of its dotted parts; one
+# whose last part is a language's (env.py, env.d.ts, env.sh) is code, sent and scanned like any.
+_CODE_SUFFIXES = frozenset(
+    {"py", "js", "mjs", "cjs", "ts", "tsx", "jsx", "go", "rs", "rb", "java", "kt", "c", "h", "cc", "cpp", "cs",
+     "php", "swift", "sh", "bash", "zsh", "fish", "ps1", "md", "rst", "nix", "lua", "pl", "ex", "exs", "dart"}
+)  # fmt: skip
+# What editors and admins append to a copy: shadow-, id_rsa.bak, .env.orig, credentials~, config.json.save.
+_BACKUP_ENDS = (".bak", ".backup", ".old", ".orig", ".save", ".swp", ".tmp", ".copy", ".dist", "~", "-")
 # Generated text that costs tokens and says little: lock files and minified bundles (sent when named directly).
 _GENERATED_FILES = frozenset(
     {
@@ -69,14 +80,29 @@ def skipped_dir(name: str) -> bool:
 
 
 def secret_name(name: str) -> bool:
-    """Whether a file's name says it holds secrets (.env, *.pem, id_rsa, .npmrc, credentials.json, ...)."""
-    lowered = name.lower()
+    """Whether a file's name says it holds secrets (.env, *.pem, id_rsa, .npmrc, credentials.json, shadow-, ...)."""
+    lowered = unbackup(name.lower())
     if lowered in _SECRET_FILES or lowered.endswith(_SECRET_SUFFIXES) or lowered.startswith(_SECRET_PREFIXES):
         return True
     if ".tfstate." in lowered:
         return True
+    parts = lowered.split(".")
+    if "env" in parts[:-1] or (parts[-1] == "env" and len(parts) > 1):
+        return parts[-1] not in _CODE_SUFFIXES
     json = lowered.endswith(".json")
     return json and (lowered.startswith("service-account") or "credentials" in lowered)
+
+
+def unbackup(name: str) -> str:
+    """A name without the endings a backup copy adds (`shadow-` is `shadow`, `id_rsa.bak.orig` is `id_rsa`)."""
+    while name.endswith(_BACKUP_ENDS):
+        stripped = name.removesuffix("~").removesuffix("-")
+        if stripped == name:
+            stripped = name.rpartition(".")[0]
+        if not stripped:
+            break
+        name = stripped
+    return name
 
 
 def generated_name(name: str) -> bool:
@@ -89,18 +115,3 @@ def home() -> Path | None:
         return Path.home().resolve()
     except (OSError, RuntimeError, KeyError):
         return None
-
-
-def secret_places(home: Path | None) -> tuple[str, ...]:
-    """Real paths (as strings, no trailing slash) under which nothing is ever read: keys, credentials, /proc."""
-    places = list(_SYSTEM_SECRET_PATHS)
-    if home is not None:
-        places += [str(home / name) for name in (*SECRET_DIRS, *_HOME_SECRET_DIRS)]
-    return tuple(places)
-
-
-def under_secret_place(real: str, places: tuple[str, ...] | frozenset[str]) -> bool:
-    """Whether a real path is one of `places` or inside one, or has a key folder (.ssh, .aws, ...) in its path."""
-    if any(real == place or real.startswith(place + "/") for place in places):
-        return True
-    return any(part in SECRET_DIRS for part in real.split("/"))
