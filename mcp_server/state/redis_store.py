@@ -10,6 +10,7 @@ they are atomic across replicas. The URL's password is a secret: `name` and ever
 from __future__ import annotations
 
 import contextlib
+from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -103,6 +104,7 @@ class RedisStore:
 
     def __init__(self, url: str, bounds: Bounds) -> None:
         self._name = public_url(url)
+        self._password = urlsplit(url).password or ""
         self._bounds = bounds
         self._redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
@@ -118,9 +120,11 @@ class RedisStore:
         try:
             return await step
         except RedisError as exc:
+            text = str(exc)[:200].rstrip(". ")
+            text = text.replace(self._password, "***") if self._password else text
             raise StoreError(
-                f"the state store {self._name} ({STATE_ENV}) failed: {type(exc).__name__}: {str(exc)[:200]}. Start "
-                f"it or fix {STATE_ENV}; calls that need no conversation or budget keep working"
+                f"the state store {self._name} ({STATE_ENV}) failed: {type(exc).__name__}: {text}. Start it or fix "
+                f"{STATE_ENV}; calls that need no conversation or budget keep working"
             ) from None
 
     async def load(self, conversation_id: str, now: float) -> Record | None:
