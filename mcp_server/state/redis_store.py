@@ -10,10 +10,10 @@ they are atomic across replicas. The URL's password is a secret: `name` and ever
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 from redis import asyncio as aioredis
