@@ -47,13 +47,13 @@ CREATE TABLE IF NOT EXISTS holds (
 class SqliteStore:
     """Conversations and spending in one SQLite file."""
 
-    def __init__(self, path: Path, bounds: Bounds) -> None:
+    def __init__(self, path: Path, bounds: Bounds, busy_ms: int = BUSY_TIMEOUT_MS) -> None:
         self._path = path
+        self._busy_ms = busy_ms
         self._bounds = bounds
         self._db: sqlite3.Connection | None = None
         self._guard = threading.Lock()
         self._limiter = anyio.CapacityLimiter(1)
-        self._locks = MemoryStore(bounds)  # only its per-conversation in-process locks are used
         self._lock_fd: int | None = None
 
     @property
@@ -66,10 +66,10 @@ class SqliteStore:
         if self._db is None:
             _private_file(self._path)
             db = sqlite3.connect(
-                self._path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
             )
             try:
-                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                db.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")  # with WAL: a crash of the process loses nothing committed
                 db.executescript(_SCHEMA)
@@ -93,7 +93,7 @@ class SqliteStore:
                     db.execute("COMMIT")
                     return out
                 except (sqlite3.Error, OSError) as exc:
-                    raise _explain(self._path, exc) from exc
+                    raise _explain(self._path, exc, self._busy_ms) from exc
 
         return await anyio.to_thread.run_sync(run, limiter=self._limiter)
 
@@ -139,7 +139,7 @@ class SqliteStore:
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
-        async with self._locks.lock(conversation_id):
+        async with _IN_PROCESS.lock(f"{self._path}\n{conversation_id}"):
             fd = await anyio.to_thread.run_sync(self._lock_file, limiter=self._limiter)
             offset = int.from_bytes(hashlib.sha256(conversation_id.encode()).digest()[:4], "big") >> 1
             # Another process holds it: no event crosses processes, and a blocking wait would pin a thread.
@@ -155,10 +155,9 @@ class SqliteStore:
             if self._lock_fd is None:
                 try:
                     self._connect()  # makes the private folder
-                    path = self._path.with_name(self._path.name + ".locks")
-                    self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+                    self._lock_fd = _open_lock_file(self._path.with_name(self._path.name + ".locks"))
                 except (sqlite3.Error, OSError) as exc:
-                    raise _explain(self._path, exc) from exc
+                    raise _explain(self._path, exc, self._busy_ms) from exc
             return self._lock_fd
 
     # --- spending --------------------------------------------------------------------------------------------
@@ -217,8 +216,35 @@ class SqliteStore:
                 self._db.close()
                 self._db = None
             if self._lock_fd is not None:
-                os.close(self._lock_fd)
+                _close_lock_file(self._path.with_name(self._path.name + ".locks"))
                 self._lock_fd = None
+
+
+# Record locks belong to the process, and closing any descriptor of the file drops all of them: so the process
+# opens each lock file once (counted), and two calls in it take an in-process lock first.
+_IN_PROCESS = MemoryStore(Bounds(1, 1, 1, 1, 1.0))  # only its per-key locks are used
+_LOCK_FILES: dict[Path, tuple[int, int]] = {}
+_LOCK_FILES_GUARD = threading.Lock()
+
+
+def _open_lock_file(path: Path) -> int:
+    with _LOCK_FILES_GUARD:
+        fd, users = _LOCK_FILES.get(path) or (
+            os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600),
+            0,
+        )
+        _LOCK_FILES[path] = (fd, users + 1)
+        return fd
+
+
+def _close_lock_file(path: Path) -> None:
+    with _LOCK_FILES_GUARD:
+        fd, users = _LOCK_FILES[path]
+        if users > 1:
+            _LOCK_FILES[path] = (fd, users - 1)
+        else:
+            del _LOCK_FILES[path]
+            os.close(fd)
 
 
 def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> None:
@@ -240,12 +266,12 @@ def _private_file(path: Path) -> None:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600))
 
 
-def _explain(path: Path, exc: BaseException) -> StoreError:
+def _explain(path: Path, exc: BaseException, busy_ms: int) -> StoreError:
     """What went wrong with the file, and what to do, naming the variable."""
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreError(
-            f"the state file {path} stayed locked by another process for {BUSY_TIMEOUT_MS / 1000:g} s ({text}); "
+            f"the state file {path} stayed locked by another process for {busy_ms / 1000:g} s ({text}); "
             f"try again, or stop the process holding it, or set {STATE_ENV} to another file (or `memory`)"
         )
     if (
