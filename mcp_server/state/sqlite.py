@@ -11,6 +11,7 @@ calls in one process take an in-process lock first (record locks belong to the p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -65,19 +66,29 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             _private_file(self._path)
-            db = sqlite3.connect(
-                self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
-            )
-            try:
-                db.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")  # with WAL: a crash of the process loses nothing committed
-                db.executescript(_SCHEMA)
-            except BaseException:
-                db.close()
-                raise
-            self._db = db
+            if self._lock_fd is None:
+                self._lock_fd = _open_lock_file(self._path.with_name(self._path.name + ".locks"))
+            # Switching to WAL and creating the tables answer SQLITE_BUSY without waiting when another process does
+            # the same at that moment: openings take turns on a byte of the lock file past the conversations' range.
+            with _INIT_GUARD:
+                _lock_waiting(self._lock_fd, _INIT_BYTE)
+                try:
+                    self._db = self._open_db()
+                finally:
+                    _unlock(self._lock_fd, _INIT_BYTE)
         return self._db
+
+    def _open_db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")  # with WAL: a crash of the process loses nothing committed
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     async def _run(self, step: Callable[[sqlite3.Connection], _T]) -> _T:
         def run() -> _T:
@@ -154,10 +165,10 @@ class SqliteStore:
         with self._guard:
             if self._lock_fd is None:
                 try:
-                    self._connect()  # makes the private folder
-                    self._lock_fd = _open_lock_file(self._path.with_name(self._path.name + ".locks"))
+                    self._connect()  # makes the private folder and opens the lock file
                 except (sqlite3.Error, OSError) as exc:
                     raise _explain(self._path, exc, self._busy_ms) from exc
+            assert self._lock_fd is not None
             return self._lock_fd
 
     # --- spending --------------------------------------------------------------------------------------------
@@ -225,6 +236,8 @@ class SqliteStore:
 _IN_PROCESS = MemoryStore(Bounds(1, 1, 1, 1, 1.0))  # only its per-key locks are used
 _LOCK_FILES: dict[Path, tuple[int, int]] = {}
 _LOCK_FILES_GUARD = threading.Lock()
+_INIT_GUARD = threading.Lock()
+_INIT_BYTE = 2**31  # conversations hash to bytes below it
 
 
 def _open_lock_file(path: Path) -> int:
@@ -262,7 +275,8 @@ def _private_file(path: Path) -> None:
     """Create the folder (0700, only the levels made here) and the file (0600) before SQLite opens it."""
     missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     for folder in reversed(missing):
-        folder.mkdir(mode=0o700)
+        with contextlib.suppress(FileExistsError):  # another server made it at the same moment
+            folder.mkdir(mode=0o700)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600))
 
 
@@ -299,6 +313,10 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         os.lseek(fd, offset, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
+    def _lock_waiting(fd: int, offset: int) -> None:
+        os.lseek(fd, offset, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
+
 else:
     import fcntl
 
@@ -311,3 +329,6 @@ else:
 
     def _unlock(fd: int, offset: int) -> None:
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+
+    def _lock_waiting(fd: int, offset: int) -> None:
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
