@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import anyio
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import LockError, RedisError
 
 from mcp_server.config import STATE_ENV, public_url
@@ -106,8 +108,15 @@ class RedisStore:
         self._name = public_url(url)
         self._password = urlsplit(url).password or ""
         self._bounds = bounds
+        # Two quick retries (a restarted server, a dropped idle connection), then a clear error: a call must not
+        # wait many seconds on a store that is down.
         self._redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+            url,
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
         )
         self._save = self._redis.register_script(_SAVE)
         self._hold = self._redis.register_script(_HOLD)
@@ -147,13 +156,18 @@ class RedisStore:
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
         lock = self._redis.lock(f"{PREFIX}lock:{conversation_id}", timeout=LOCK_SECONDS, sleep=0.01)
         await self._do(lock.acquire())
+        failed: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._renew, lock)
                 try:
                     yield
+                except BaseException as exc:  # re-raised below as it is, not inside the task group's ExceptionGroup
+                    failed = exc
                 finally:
                     tg.cancel_scope.cancel()
+            if failed is not None:
+                raise failed
         finally:
             with contextlib.suppress(LockError, RedisError):  # expired or unreachable: its own timeout frees it
                 await lock.release()
