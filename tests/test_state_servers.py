@@ -56,6 +56,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.url
 
 
+async def _sent(fake: FakeUpstream, count: int) -> bool:
+    """Whether `count` chat requests reached the fake within 10 s (waited for on a thread: the fake's own helper)."""
+    return await anyio.to_thread.run_sync(fake.wait_for, lambda f: len(f.chat_requests()) >= count, 10.0)
+
+
 def _text(result: CallToolResult) -> str:
     return "\n".join(b.text for b in result.content if isinstance(b, TextContent))
 
@@ -99,8 +104,7 @@ async def test_two_calls_on_one_conversation_on_two_servers_take_turns(deepseek:
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ask, one, "A")
-                while len(deepseek.chat_requests()) < 2:  # A has been sent: B must now wait for its answer
-                    await anyio.sleep(0.01)
+                assert await _sent(deepseek, 2)  # A has been sent: B must now wait for its answer
                 tg.start_soon(ask, two, "B")
     later = [m["content"] for m in deepseek.chat_requests()[2].json["messages"]]
     assert later == ["start", "You said: start (turn 1)", "A", "slow answer", "B"]
@@ -197,8 +201,7 @@ async def test_redis_killed_mid_call_gives_the_answer_and_says_the_turn_was_not_
                         results.append(await client.call_tool("chat", {"prompt": "go", "conversation_id": convo}))
 
                     tg.start_soon(ask)
-                    while len(deepseek.chat_requests()) < 2:
-                        await anyio.sleep(0.01)
+                    assert await _sent(deepseek, 2)
                     server.kill()
                 again = await client.call_tool("chat", {"prompt": "more", "conversation_id": convo})
                 fresh = await client.call_tool("chat", {"prompt": "a new question"})
