@@ -81,6 +81,22 @@ while true do
 end
 """
 
+# ARGV: prefix, owner, day, tool, usd, saved, hold id ("" for none), key seconds. One round trip, one atomic step.
+_SPEND = r"""
+local p, owner, day, tool, usd, saved, hid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local tablekey, spent = p..'spend:'..owner..':'..day, p..'spent:'..owner..':'..day
+redis.call('HINCRBYFLOAT', tablekey, tool..'\nusd', usd)
+redis.call('HINCRBYFLOAT', tablekey, tool..'\nsaved', saved)
+redis.call('HINCRBY', tablekey, tool..'\ncalls', 1)
+redis.call('INCRBYFLOAT', spent, usd)
+redis.call('EXPIRE', tablekey, ttl)
+redis.call('EXPIRE', spent, ttl)
+if hid ~= '' then
+  redis.call('HDEL', p..'holds:'..owner..':'..day, hid)
+  redis.call('ZREM', p..'hexp:'..owner..':'..day, hid)
+end
+"""
+
 # ARGV: prefix, owner, day, hold id, usd, limit, now, hold seconds, key seconds. Returns nil when held.
 _HOLD = """
 local p, owner, day, hid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -120,6 +136,7 @@ class RedisStore:
         )
         self._save = self._redis.register_script(_SAVE)
         self._hold = self._redis.register_script(_HOLD)
+        self._spend = self._redis.register_script(_SPEND)
 
     @property
     def name(self) -> str:
@@ -186,19 +203,8 @@ class RedisStore:
         return None if found is None else float(found)
 
     async def spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
-        ttl = SPENDING_DAYS * 86400
-        table, spent = f"{PREFIX}spend:{owner}:{day}", f"{PREFIX}spent:{owner}:{day}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrbyfloat(table, f"{tool}\nusd", usd)
-            pipe.hincrbyfloat(table, f"{tool}\nsaved", saved)
-            pipe.hincrby(table, f"{tool}\ncalls", 1)
-            pipe.incrbyfloat(spent, usd)
-            pipe.expire(table, ttl)
-            pipe.expire(spent, ttl)
-            if hold_id is not None:
-                pipe.hdel(f"{PREFIX}holds:{owner}:{day}", hold_id)
-                pipe.zrem(f"{PREFIX}hexp:{owner}:{day}", hold_id)
-            await self._do(pipe.execute())
+        args: list[str | int] = [PREFIX, owner, day, tool, repr(usd), repr(saved), hold_id or "", SPENDING_DAYS * 86400]
+        await self._do(self._spend(args=args))
 
     async def release(self, owner: str, day: str, hold_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

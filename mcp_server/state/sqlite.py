@@ -90,11 +90,15 @@ class SqliteStore:
             raise
         return db
 
-    async def _run(self, step: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _run(self, step: Callable[[sqlite3.Connection], _T], *, write: bool = True) -> _T:
+        """`step` in one transaction on a worker thread; a read runs as one statement, on a snapshot."""
+
         def run() -> _T:
             with self._guard:
                 try:
                     db = self._connect()
+                    if not write:
+                        return step(db)
                     db.execute("BEGIN IMMEDIATE")
                     try:
                         out = step(db)
@@ -118,7 +122,7 @@ class SqliteStore:
             ).fetchone()
             return Record(*row) if row else None
 
-        return await self._run(step)
+        return await self._run(step, write=False)
 
     async def save(self, record: Record) -> None:
         b = self._bounds
@@ -151,7 +155,9 @@ class SqliteStore:
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
         async with _IN_PROCESS.lock(f"{self._path}\n{conversation_id}"):
-            fd = await anyio.to_thread.run_sync(self._lock_file, limiter=self._limiter)
+            fd = self._lock_fd
+            if fd is None:
+                fd = await anyio.to_thread.run_sync(self._lock_file, limiter=self._limiter)
             offset = int.from_bytes(hashlib.sha256(conversation_id.encode()).digest()[:4], "big") >> 1
             # Another process holds it: no event crosses processes, and a blocking wait would pin a thread.
             while not _try_lock(fd, offset):  # noqa: ASYNC110
@@ -212,14 +218,14 @@ class SqliteStore:
             ).fetchall()
             return [Spent(*row) for row in rows]
 
-        return await self._run(step)
+        return await self._run(step, write=False)
 
     async def stats(self) -> tuple[int, int]:
         def step(db: sqlite3.Connection) -> tuple[int, int]:
             count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM conversations").fetchone()
             return int(count), int(size)
 
-        return await self._run(step)
+        return await self._run(step, write=False)
 
     async def aclose(self) -> None:
         with self._guard:
