@@ -159,7 +159,8 @@ async def run(quick: bool) -> Result:
         f"state: {rounds} rounds of {per_round} calls' state work per backend, alternating the order (turn, budget "
         f"hold when a budget is set, the cost recorded, the exchange recorded), conversations of {TURNS} turns "
         f"with a {len(PROMPT):,}-character prompt and a {len(ANSWER):,}-character answer; median per call against "
-        "the same work with state in memory (the floor column). Sizes after all the calls, with the default bounds (200 conversations, 256 MiB): the SQLite file "
-        "with its WAL, Redis's used_memory (the whole server, about 1 MiB of it its own)."
+        "the same work with state in memory (the floor column). Sizes after all the calls, with the default "
+        "bounds (200 conversations, 256 MiB): the SQLite file with its WAL, Redis's used_memory (the whole server, "
+        "about 1 MiB of it its own)."
     ]
     return Result(rows, raw, notes)
