@@ -280,3 +280,30 @@ async def test_one_token_creating_many_conversations_cannot_push_out_another_tok
             kept = await alice.call_tool("chat", {"prompt": "still there?", "conversation_id": convo})
     assert not kept.is_error, _text(kept)
     assert deepseek.chat_requests()[-1].json["messages"][1]["content"] == "You said: keep me (turn 1)"
+
+
+async def test_every_paid_tool_records_its_cost_and_a_spent_day_refuses_each_of_them(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    from tests.samples import png
+
+    (tmp_path / "shot.png").write_bytes(png((200, 100)))
+    # $0.0017: the search and the fetch ($0.00075 each), fim and one OCR page ($0.000225) pass it only together.
+    async with connect(make_settings(deepseek, env={"DEEPSEEK_MCP_DAILY_BUDGET": "0.0017"})) as client:
+        await client.call_tool("fim", {"prefix": "def f():", "max_tokens": 50})
+        await client.call_tool("web_search", {"query": "mcp"})
+        await client.call_tool("web_fetch", {"url": "https://example.com/"})
+        await client.call_tool("ocr", {"source": str(tmp_path / "shot.png")})
+        spent = _out(await client.call_tool("balance", {}))["spent"]["today"]
+        refused = {
+            name: await client.call_tool(name, arguments)
+            for name, arguments in (
+                ("web_search", {"query": "mcp"}),
+                ("ocr", {"source": str(tmp_path / "shot.png")}),
+                ("fim", {"prefix": "x = ", "max_tokens": 50}),
+            )
+        }
+    assert set(spent["by_tool"]) == {"fim", "web_search", "web_fetch", "ocr"}
+    assert spent["by_tool"]["web_fetch"]["usd"] == pytest.approx(0.00075)
+    assert all(r.is_error and "DEEPSEEK_MCP_DAILY_BUDGET" in _text(r) for r in refused.values())
+    assert len(deepseek.tool_requests("ocr")) == 1 and len(deepseek.tool_requests("search")) == 1
