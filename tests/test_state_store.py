@@ -279,3 +279,75 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_a_tool_loops_messages_round_trip_with_reasoning_and_tool_calls_intact(spec: str) -> None:
+    from mcp_server.conversations import ConversationStore
+
+    limits = Limits()
+    store = _store(spec)
+    conversations = ConversationStore(limits, store)
+    call = {"id": "call_00_x", "type": "function", "function": {"name": "read", "arguments": '{"path": "a.py"}'}}
+    exchange = [
+        {"role": "user", "content": "why does it fail?"},
+        {"role": "assistant", "content": "", "reasoning_content": "Read a.py first.", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_00_x", "content": "def f(): retrun 1"},
+        {"role": "assistant", "content": "A typo: retrun.", "reasoning_content": "Found it."},
+    ]
+    try:
+        fresh = await conversations.open(None, "alice")
+        recorded = await conversations.record(fresh, "be brief", exchange, "stop")
+        again = await conversations.open(fresh.id, "alice")
+    finally:
+        await store.aclose()
+    assert recorded.kept and again.messages(None, {"role": "user", "content": "next"}) == [
+        {"role": "system", "content": "be brief"},
+        *exchange,
+        {"role": "user", "content": "next"},
+    ]
+
+
+def test_the_state_variable_takes_memory_a_redis_url_or_an_absolute_file_and_says_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mcp_server.errors import ConfigError
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    default = Settings.from_env({}).state
+    parsed = [Settings.from_env({"DEEPSEEK_MCP_STATE": v}).state for v in ("MEMORY", "rediss://h:6380/1", "~/s.db")]
+    refused = {}
+    for value in ("state.db", "http://h/x", "redis://:pw@", str(tmp_path), "redis://:secret-pw@h:99999/0"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"DEEPSEEK_MCP_STATE": value})
+        refused[value] = str(caught.value)
+    for name in ("DEEPSEEK_MCP_DAILY_BUDGET", "DEEPSEEK_MCP_MAX_COST_PER_CALL"):
+        with pytest.raises(ConfigError, match=f"{name} must be an amount in USD"):
+            Settings.from_env({name: "five"})
+        with pytest.raises(ConfigError, match=f"{name} must be an amount in USD greater than 0"):
+            Settings.from_env({name: "0"})
+    assert default == str(tmp_path / "xdg" / "deepseek-mcp" / "state.db")
+    assert parsed == ["memory", "rediss://h:6380/1", str(Path.home() / "s.db")]
+    assert "absolute path" in refused["state.db"] and "redis:// or rediss://" in refused["http://h/x"]
+    assert "names a folder" in refused[str(tmp_path)] and "host and port" in refused["redis://:pw@"]
+    assert all("DEEPSEEK_MCP_STATE" in text and "secret-pw" not in text for text in refused.values())
+
+
+def test_doctor_reports_which_store_is_used_and_whether_it_answers(tmp_path: Path) -> None:
+    import io
+
+    from mcp_server.cli import doctor
+
+    def rows(spec: str) -> list[str]:
+        out = io.StringIO()
+        doctor.run(Settings.from_env({"DEEPSEEK_MCP_STATE": spec, "DEEPSEEK_MCP_DAILY_BUDGET": "3"}), {}, out)
+        return [line for line in out.getvalue().splitlines() if "state store" in line or "spending limits" in line]
+
+    file_rows = rows(str(tmp_path / "s.db"))
+    down_rows = rows(f"redis://:pw-9f8e@127.0.0.1:{_closed_port()}/0")
+    assert (
+        file_rows[0].startswith("PASS")
+        and str(tmp_path / "s.db") in file_rows[0]
+        and "0 conversation(s)" in file_rows[0]
+    )
+    assert "DEEPSEEK_MCP_DAILY_BUDGET $3" in file_rows[1]
+    assert down_rows[0].startswith("FAIL") and "DEEPSEEK_MCP_STATE" in down_rows[0] and "pw-9f8e" not in down_rows[0]
