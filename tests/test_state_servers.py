@@ -307,3 +307,26 @@ async def test_every_paid_tool_records_its_cost_and_a_spent_day_refuses_each_of_
     assert spent["by_tool"]["web_fetch"]["usd"] == pytest.approx(0.00075)
     assert all(r.is_error and "DEEPSEEK_MCP_DAILY_BUDGET" in _text(r) for r in refused.values())
     assert len(deepseek.tool_requests("ocr")) == 1 and len(deepseek.tool_requests("search")) == 1
+
+
+async def test_two_calls_on_one_conversation_on_two_http_replicas_never_interleave(
+    deepseek: FakeUpstream, redis: RedisServer
+) -> None:
+    env = {**upstream_env(deepseek), "DEEPSEEK_MCP_HTTP_TOKEN": ALICE, "DEEPSEEK_MCP_STATE": redis.url}
+    with http_server(env) as one_url, http_server(env) as two_url:
+        async with _client(one_url, ALICE) as one, _client(two_url, ALICE) as two:
+            convo = _out(await one.call_tool("chat", {"prompt": "start"}))["conversation_id"]
+            deepseek.script(Reply(content="slow answer", token_delay=0.2), Reply(content="quick answer"))
+            results: dict[str, CallToolResult] = {}
+
+            async def ask(client: Client, prompt: str) -> None:
+                results[prompt] = await client.call_tool("chat", {"prompt": prompt, "conversation_id": convo})
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask, one, "A")
+                    assert await _sent(deepseek, 2)  # A is with the model: B, on the other replica, must wait
+                    tg.start_soon(ask, two, "B")
+    later = [m["content"] for m in deepseek.chat_requests()[2].json["messages"]]
+    assert later == ["start", "You said: start (turn 1)", "A", "slow answer", "B"]
+    assert not results["A"].is_error and _out(results["B"])["answer"] == "quick answer"
