@@ -18,6 +18,9 @@ RUN pip install --no-cache-dir . && rm -rf /src
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin deepseek
 USER 10001
 WORKDIR /tmp
+# A container's files die with it and this user has no home: state stays in memory unless DEEPSEEK_MCP_STATE names
+# a file on a mounted volume (/data/state.db) or a Redis URL (deploy/team/compose.yaml).
+ENV DEEPSEEK_MCP_STATE=memory
 
 EXPOSE 8000
 ENTRYPOINT ["deepseek-mcp"]

@@ -28,12 +28,14 @@ import latency
 import ocr
 import redaction
 import secret_scan
+import state
 from harness import Bench, Fake, require_install, subject_from
 from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
     "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr", "redaction",
+    "state",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -93,6 +95,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "secrets": lambda: secret_scan.run_async(reps=n(5, 2)),
         "ocr": lambda: ocr.run(b.errlog, quick),
         "redaction": redaction_case,
+        "state": lambda: state.run(quick),
     }
 
 

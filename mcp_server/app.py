@@ -16,6 +16,8 @@ from mcp_server.config import Settings
 from mcp_server.conversations import ConversationStore
 from mcp_server.policy.access import FileAccess
 from mcp_server.progress import Heartbeats, ProgressReporter
+from mcp_server.spending import Spending
+from mcp_server.state import open_store
 from mcp_server.upstream.catalog import ModelRow
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.listing import fetch_rows
@@ -37,6 +39,7 @@ class AppContext:
     upstream: UpstreamClient
     conversations: ConversationStore
     files: FileAccess
+    spending: Spending
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
     _renderer: Renderer | None = None
@@ -69,6 +72,7 @@ class AppContext:
         if self._renderer is not None:
             await self._renderer.aclose()
         await self.upstream.aclose()
+        await self.spending.store.aclose()
 
     @classmethod
     def open(cls, settings: Settings) -> AppContext:
@@ -77,12 +81,14 @@ class AppContext:
         async def lister(provider: Provider) -> list[ModelRow]:
             return await fetch_rows(upstream, provider, retry=False)
 
+        store = open_store(settings)  # opened lazily: a store that is down does not stop the server
         return cls(
             settings,
             Router(settings, lister=lister),
             upstream,
-            ConversationStore(settings.limits),
+            ConversationStore(settings.limits, store),
             FileAccess.of(settings),
+            Spending(store, settings),
         )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -29,6 +30,9 @@ CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
 HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
 CALL_SECONDS_ENV = "DEEPSEEK_MCP_MAX_CALL_SECONDS"
 REQUEST_BYTES_ENV = "DEEPSEEK_MCP_MAX_REQUEST_BYTES"
+STATE_ENV = "DEEPSEEK_MCP_STATE"
+MAX_COST_ENV = "DEEPSEEK_MCP_MAX_COST_PER_CALL"
+DAILY_BUDGET_ENV = "DEEPSEEK_MCP_DAILY_BUDGET"
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
 # A host that could not expand a variable passes the placeholder on as it is: Claude Code's `${VAR}` (with a
@@ -58,6 +62,10 @@ class Limits:
     conversation_bytes: int = 8 * 1024 * 1024  # one conversation's history, UTF-8 (about 2.4M tokens: past any context)
     conversations_total_bytes: int = 256 * 1024 * 1024  # every conversation together
     conversation_idle_seconds: float = 3600.0
+    # One owner's share (an HTTP token's, or the local user's); past the global bounds the largest holder loses its
+    # oldest conversation, so one token cannot push out every other token's conversations.
+    owner_conversations: int = 200
+    owner_conversations_bytes: int = 256 * 1024 * 1024
     # deepseek-flash reads 1M tokens (2**20) in all, answer included: leave room for a thinking answer's default
     # 64K tokens and for the estimate's error (tokens.py counts without a tokenizer).
     max_context_tokens: int = 900_000
@@ -100,6 +108,11 @@ class Settings:
     serves_http: bool = False  # set by `serve --http`: callers are remote, so local files need file_roots
     http_tokens: tuple[SecretStr, ...] = ()
     warnings: tuple[str, ...] = ()  # said once at start-up (stderr) and by `doctor`
+    # Where conversations and spending live (mcp_server/state/): "memory", a redis(s):// URL, or a SQLite file.
+    # Settings made in code keep state in memory; from_env defaults to the file in the user's state folder.
+    state: str = "memory"
+    max_cost_per_call: float | None = None  # USD; None: no limit
+    daily_budget: float | None = None  # USD per owner per UTC day; None: no limit
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -126,6 +139,9 @@ class Settings:
             ),
             file_roots=_file_roots(env),
             http_tokens=tuple(SecretStr(t) for t in _http_tokens(env)),
+            state=_state(env),
+            max_cost_per_call=_usd(env, MAX_COST_ENV),
+            daily_budget=_usd(env, DAILY_BUDGET_ENV),
         )
 
 
@@ -265,3 +281,61 @@ def _file_roots(env: Mapping[str, str]) -> tuple[Path, ...] | None:
             raise ConfigError(f"{FILE_ROOTS_ENV} names {part[:200]!r}, which is not a folder")
         roots.append(root)
     return tuple(dict.fromkeys(roots))
+
+
+def public_url(url: str) -> str:
+    """A URL without its password (the user name stays: it says which account), for messages and `doctor`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    user = parts.username or ""
+    user = f"{user}:***@" if parts.password else (f"{user}@" if user else "")
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ":?"
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def _state(env: Mapping[str, str]) -> str:
+    """`memory`, a redis:// or rediss:// URL, or an absolute path to a SQLite file (default: the state folder)."""
+    raw = env.get(STATE_ENV, "").strip()
+    if not raw:
+        import platformdirs
+
+        return str(platformdirs.user_state_path("deepseek-mcp", appauthor=False) / "state.db")
+    if raw.lower() == "memory":
+        return "memory"
+    if "://" in raw:
+        parts = urlsplit(raw)
+        shown = public_url(raw)[:200]
+        if parts.scheme not in ("redis", "rediss"):
+            raise ConfigError(f"{STATE_ENV} must be `memory`, a redis:// or rediss:// URL, or a file path; got {shown}")
+        try:
+            valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"{STATE_ENV} must name a host and port, e.g. redis://localhost:6379/0; got {shown}")
+        return raw
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(
+            f"{STATE_ENV} must be an absolute path to a file (hosts start servers anywhere); got {raw[:200]!r}"
+        )
+    if path.is_dir():
+        raise ConfigError(f"{STATE_ENV} names a folder ({raw[:200]!r}); name a file in it, e.g. {path / 'state.db'}")
+    return str(path)
+
+
+def _usd(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an amount in USD such as 5 or 0.50, got {raw[:40]!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be an amount in USD greater than 0, got {raw[:40]!r}")
+    return value

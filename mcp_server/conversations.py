@@ -1,38 +1,44 @@
 """Server-side conversation history, so a coding assistant can continue an exchange by id.
 
-Bounded four ways (count, turns, bytes per conversation and in all, idle age), ids are random and unguessable, and
-each conversation belongs to an owner (the HTTP bearer token's digest; empty over stdio) so one user can never read
-another's history. Calls on one conversation take turns: the second waits until the first has recorded its answer,
-so two answers never interleave in the history.
+Kept in the state store (mcp_server/state/: memory, a SQLite file, or Redis), so a conversation outlives the process
+and is shared by every process and replica on the same store. Bounded four ways (count, turns, bytes per
+conversation and in all, idle age), the system prompt counted in the bytes; each owner (the HTTP bearer token's
+digest; empty over stdio) has its own quota of count and bytes besides the global bounds, and sees only its own
+conversations; ids are random and unguessable. Calls on one conversation take turns, across processes and replicas
+too: the second waits on the store's lock until the first has recorded its answer, so two answers never interleave.
+
+A turn is a list of messages stored as the JSON dicts the wire takes: a user message, then whatever the model
+needed to answer it (assistant messages with `reasoning_content` and `tool_calls`, `tool` messages), then the
+answer. DeepSeek requires the `reasoning_content` of earlier assistant turns when a request carries tools, so a
+caller that runs tools keeps it in the messages it records; plain chat turns store only the answer.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
 from mcp_server.config import Limits
 from mcp_server.errors import InputError
 from mcp_server.quoting import format_size
-from mcp_server.tokens import texts_of
+from mcp_server.state import Record, Store, StoreError
 
 Message = dict[str, Any]
 # Answers that ended normally, or at max_tokens (kept, so "continue" can pick up where it stopped).
 _KEPT = frozenset({"stop", "length"})
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
 class Turn:
-    user: Message
-    assistant: Message
-    size: int  # UTF-8 bytes of the text in both
+    messages: list[Message]
+    size: int  # UTF-8 bytes of the messages' JSON
 
 
 @dataclass
@@ -41,15 +47,28 @@ class Conversation:
     owner: str
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)
-    size: int = 0  # bytes of every turn
     touched: float = 0.0
-    lock: anyio.Lock = field(default_factory=anyio.Lock, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes held: the kept system prompt and every turn."""
+        return _bytes(self.system or "") + sum(turn.size for turn in self.turns)
 
     def messages(self, system: str | None, user: Message) -> list[Message]:
         """The request's messages: system prompt (the new one wins), the kept turns, then the new user message."""
         chosen = system if system is not None else self.system
         head: list[Message] = [{"role": "system", "content": chosen}] if chosen else []
-        return [*head, *(m for turn in self.turns for m in (turn.user, turn.assistant)), user]
+        return [*head, *(m for turn in self.turns for m in turn.messages), user]
+
+    def body(self) -> str:
+        turns = [{"size": turn.size, "messages": turn.messages} for turn in self.turns]
+        return json.dumps({"system": self.system, "turns": turns}, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def of(cls, record: Record) -> Conversation:
+        body = json.loads(record.body)
+        turns = [Turn(turn["messages"], int(turn["size"])) for turn in body["turns"]]
+        return cls(record.id, record.owner, body["system"], turns, record.touched)
 
 
 @dataclass(frozen=True)
@@ -79,28 +98,18 @@ class Recorded:
 
 
 class ConversationStore:
-    """Least-recently-used store of conversations; all bounds come from `Limits`."""
+    """Conversations on a state store; all bounds come from `Limits` (the store enforces count, bytes and age)."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: Limits, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._limits = limits
+        self.store = store
         self._clock = clock
-        self._items: OrderedDict[str, Conversation] = OrderedDict()
-        self._size = 0
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def size(self) -> int:
-        """Bytes held by every conversation together."""
-        return self._size
-
-    def open(self, conversation_id: str | None, owner: str) -> Conversation:
+    async def open(self, conversation_id: str | None, owner: str) -> Conversation:
         """The conversation to continue, or a fresh one when `conversation_id` is None."""
-        self._expire()
         if conversation_id is None:
             return Conversation(id=secrets.token_urlsafe(18), owner=owner, touched=self._clock())
-        found = self._items.get(conversation_id)
+        found = await self.store.load(conversation_id, self._clock()) if _ID.fullmatch(conversation_id) else None
         if found is None or not secrets.compare_digest(found.owner, owner):
             shown = repr(conversation_id) if len(conversation_id) <= 64 else "given"
             raise InputError(
@@ -108,43 +117,49 @@ class ConversationStore:
                 f"{self._limits.conversation_idle_seconds / 60:g} minutes after their last use, "
                 f"{self._limits.conversations} at most). Omit conversation_id to start a new conversation."
             )
-        return found
+        return Conversation.of(found)
 
     @asynccontextmanager
     async def turn(self, conversation_id: str | None, owner: str) -> AsyncIterator[Conversation]:
-        """The conversation, held for one call: another call on it waits until this one has recorded its turn."""
-        conversation = self.open(conversation_id, owner)
-        async with conversation.lock:
-            # It may have expired or been evicted while this call waited; it is still this call's to continue.
-            yield conversation
+        """The conversation, held for one call: another call on it (in any process on the same store) waits until
+        this one has recorded its turn, and then reads the history with that turn in it."""
+        if conversation_id is None or not _ID.fullmatch(conversation_id):
+            yield await self.open(conversation_id, owner)  # a new id is nobody else's yet; a malformed one fails
+            return
+        async with self.store.lock(conversation_id):
+            yield await self.open(conversation_id, owner)
 
-    def record(
-        self, conversation: Conversation, system: str | None, user: Message, answer: str, finish_reason: str | None
+    async def record(
+        self, conversation: Conversation, system: str | None, exchange: list[Message], finish_reason: str | None
     ) -> Recorded:
-        """Keep one exchange if the answer is whole (or cut only by max_tokens), trimming the oldest turns past the
-        bounds; returns what was done, so the result can say it."""
-        if not answer.strip() or (finish_reason is not None and finish_reason not in _KEPT):
+        """Keep one exchange (the user message first, the answer last) if the answer is whole (or cut only by
+        max_tokens), trimming the oldest turns past the bounds; returns what was done, so the result can say it."""
+        answer = exchange[-1]
+        whole = str(answer.get("content") or "").strip() or answer.get("tool_calls")
+        if not whole or (finish_reason is not None and finish_reason not in _KEPT):
             return Recorded(False, reason=f"finish_reason={finish_reason}" if finish_reason else "empty answer")
-        turn = Turn(
-            user, {"role": "assistant", "content": answer}, _size(user) + len(answer.encode("utf-8", "replace"))
-        )
-        if turn.size > self._limits.conversation_bytes:
+        turn = Turn(exchange, _bytes(json.dumps(exchange, ensure_ascii=False, separators=(",", ":"))))
+        kept_system = system if system is not None else conversation.system
+        if turn.size + _bytes(kept_system or "") > self._limits.conversation_bytes:
             limit = format_size(self._limits.conversation_bytes)
-            return Recorded(False, reason=f"the exchange is larger than the {limit} a conversation holds")
-        if system is not None:
-            conversation.system = system
-        self._forget(conversation)
+            what = "the exchange with the system prompt" if kept_system else "the exchange"
+            return Recorded(False, reason=f"{what} is larger than the {limit} a conversation holds")
+        conversation.system = kept_system
         conversation.turns.append(turn)
-        conversation.size += turn.size
         dropped = 0
-        while (
-            len(conversation.turns) > self._limits.conversation_turns
-            or conversation.size > self._limits.conversation_bytes
+        while len(conversation.turns) > self._limits.conversation_turns or (
+            conversation.size > self._limits.conversation_bytes
         ):
-            conversation.size -= conversation.turns.pop(0).size
+            conversation.turns.pop(0)
             dropped += 1
         conversation.touched = self._clock()
-        self._keep(conversation)
+        record = Record(
+            conversation.id, conversation.owner, conversation.size, conversation.touched, conversation.body()
+        )
+        try:
+            await self.store.save(record)
+        except StoreError as exc:
+            return Recorded(False, reason=str(exc))
         cut = (
             "the cut answer was kept in the conversation: pass its conversation_id to ask for the rest"
             if (finish_reason == "length")
@@ -152,28 +167,6 @@ class ConversationStore:
         )
         return Recorded(True, dropped, cut)
 
-    def _keep(self, conversation: Conversation) -> None:
-        self._items[conversation.id] = conversation
-        self._size += conversation.size
-        while len(self._items) > self._limits.conversations or (
-            self._size > self._limits.conversations_total_bytes and len(self._items) > 1
-        ):
-            _, oldest = self._items.popitem(last=False)
-            self._size -= oldest.size
 
-    def _forget(self, conversation: Conversation) -> None:
-        if self._items.pop(conversation.id, None) is not None:
-            self._size -= conversation.size
-
-    def _expire(self) -> None:
-        deadline = self._clock() - self._limits.conversation_idle_seconds
-        while self._items:
-            oldest = next(iter(self._items.values()))
-            if oldest.touched >= deadline:
-                return
-            self._items.popitem(last=False)
-            self._size -= oldest.size
-
-
-def _size(message: Message) -> int:
-    return sum(len(text.encode("utf-8", "replace")) for text in texts_of(message.get("content")))
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))

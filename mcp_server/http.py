@@ -2,9 +2,9 @@
 stateless so several instances can sit behind a load balancer.
 
 `DEEPSEEK_MCP_HTTP_TOKEN` holds one token, or several separated by commas (one per person or team). Conversations
-are keyed by a digest of the caller's token (see `app.owner_of`), so one token's conversations are invisible to
-another. They live in the instance's memory: behind a load balancer, route a token to one instance (sticky
-sessions) if callers continue conversations.
+and spending are keyed by a digest of the caller's token (see `app.owner_of`), so one token's are invisible to
+another. They live in the state store (`DEEPSEEK_MCP_STATE`): with Redis, any replica behind a load balancer
+continues any conversation (README, "Serve a team"); with a file or memory, only the processes sharing it.
 """
 
 from __future__ import annotations

@@ -99,3 +99,12 @@ def ocr_pages(pages: int) -> Cost:
     """DeepSeek's OCR API for `pages` pages."""
     noun = "page" if pages == 1 else "pages"
     return Cost(usd=round(pages * OCR_API_PER_PAGE, 8), basis=f"{pages} {noun} at {OCR_API_BASIS} ({PRICES_AS_OF})")
+
+
+def cache_saving(provider: str, model: str, usage: Usage, at: datetime | None = None) -> float:
+    """USD the prefix cache saved on one call: its cache-hit tokens at the miss price less the hit price."""
+    price = PEAK_PRICES.get((provider, model))
+    if price is None:
+        return 0.0
+    factor = 1.0 if is_peak(at or datetime.now(UTC)) else 0.5
+    return round(usage.cache_hit_tokens * (price.cache_miss - price.cache_hit) * factor / 1_000_000, 8)

@@ -14,12 +14,13 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult, ToolAnnotations
 
 from mcp_server import __version__, prompts, protocol
-from mcp_server.app import AppContext, lifespan_for
+from mcp_server.app import AppContext, lifespan_for, owner_from_headers
 from mcp_server.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
 from mcp_server.tools import account, chat, fim, models, ocr, web
+from mcp_server.tools.common import settle_result
 
 INSTRUCTIONS = (
     "DeepSeek models as tools. chat: quick answers. reason: hard problems; returns the thinking trace and the answer "
@@ -36,6 +37,7 @@ _CALLS_OUT = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
 log = logging.getLogger(__name__)
+_COST_FROM_RESULT = frozenset({"ocr"})  # pages are known only once read: no estimate before sending
 
 
 class _Server(MCPServer[AppContext]):
@@ -53,6 +55,8 @@ class _Server(MCPServer[AppContext]):
             # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
             # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).
             with anyio.move_on_after(self.call_seconds):
+                if name in _COST_FROM_RESULT:
+                    return await self._charged(name, arguments, context)
                 return await super().call_tool(name, arguments, context)
             raise ToolError(
                 f"{name} took longer than {self.call_seconds:g} s, the most one call may take ({CALL_SECONDS_ENV}), "
@@ -69,6 +73,19 @@ class _Server(MCPServer[AppContext]):
         except ToolError as exc:
             exc.args = tuple(self.redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
             raise
+
+    async def _charged(
+        self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None
+    ) -> CallToolResult | InputRequiredResult:
+        """A tool whose cost is known only from its result: refused once the caller's day is spent, and its cost
+        recorded against the caller (the other tools hold their estimate themselves, tools/common.py `charged`)."""
+        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
+        app = context.request_context.lifespan_context
+        async with app.spending.hold(owner_from_headers(context.headers), name, None) as hold:
+            result = await super().call_tool(name, arguments, context)
+            if isinstance(result, CallToolResult):
+                await settle_result(hold, result)
+            return result
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppContext, Any] | None = None

@@ -21,6 +21,16 @@ ATLAS_KEY = "apikey-test-ATLAS-0d9e8c7b6a5f4e3d"
 MODES = ("auto", "legacy")  # 2026-07-28 (server/discover) and 2025-11-25 (initialize)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Servers the tests start with the process environment keep state in memory, and any default state folder
+    is a temporary one, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPSEEK_MCP_STATE", "memory")
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+        yield
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -55,7 +65,8 @@ def make_settings(
     **overrides: Any,
 ) -> Settings:
     """Settings for tests: real parsing of a real environment, then short retry delays so tests stay fast."""
-    settings = Settings.from_env(upstream_env(deepseek, atlas) | (env or {}))
+    # State in memory unless a test names a store: the default file would be the user's own, shared across tests.
+    settings = Settings.from_env({"DEEPSEEK_MCP_STATE": "memory"} | upstream_env(deepseek, atlas) | (env or {}))
     fast = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "retry_after_cap": 2.0}
     return dataclasses.replace(settings, **(fast | overrides))
 

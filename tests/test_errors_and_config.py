@@ -8,6 +8,8 @@ from mcp_server.config import Limits, Settings
 from mcp_server.conversations import ConversationStore
 from mcp_server.errors import ConfigError, InputError
 from mcp_server.policy.redaction import redact
+from mcp_server.state import Bounds
+from mcp_server.state.memory import MemoryStore
 from mcp_server.upstream.errors import (
     AuthenticationError,
     BadRequestError,
@@ -149,29 +151,38 @@ class _Clock:
         return self.now
 
 
-def test_conversations_continue_trim_turns_expire_and_stay_private_to_their_owner() -> None:
+def _exchange(question: str, answer: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+@pytest.mark.anyio
+async def test_conversations_continue_trim_turns_expire_and_stay_private_to_their_owner() -> None:
     clock = _Clock()
-    store = ConversationStore(Limits(conversations=2, conversation_turns=2, conversation_idle_seconds=60), clock)
-    convo = store.open(None, owner="alice")
+    limits = Limits(conversations=2, conversation_turns=2, conversation_idle_seconds=60)
+    store = ConversationStore(limits, MemoryStore(Bounds.of(limits)), clock)
+    convo = await store.open(None, owner="alice")
     for n in range(3):
-        store.record(convo, "sys" if n == 0 else None, {"role": "user", "content": f"q{n}"}, f"a{n}", "stop")
-    again = store.open(convo.id, owner="alice")
+        await store.record(convo, "sys" if n == 0 else None, _exchange(f"q{n}", f"a{n}"), "stop")
+    again = await store.open(convo.id, owner="alice")
     messages = again.messages(None, {"role": "user", "content": "q3"})
     assert [m["content"] for m in messages] == ["sys", "q1", "a1", "q2", "a2", "q3"]
     with pytest.raises(InputError, match="unknown or has expired"):
-        store.open(convo.id, owner="mallory")
+        await store.open(convo.id, owner="mallory")
     clock.now = 61
     with pytest.raises(InputError, match="Omit conversation_id"):
-        store.open(convo.id, owner="alice")
+        await store.open(convo.id, owner="alice")
 
 
-def test_conversation_store_keeps_only_the_most_recent_and_ids_are_unguessable() -> None:
-    store = ConversationStore(Limits(conversations=2))
+@pytest.mark.anyio
+async def test_conversation_store_keeps_only_the_most_recent_and_ids_are_unguessable() -> None:
+    limits = Limits(conversations=2)
+    backend = MemoryStore(Bounds.of(limits))
+    store = ConversationStore(limits, backend)
     ids = []
     for n in range(3):
-        convo = store.open(None, owner="")
-        store.record(convo, None, {"role": "user", "content": str(n)}, "a", "stop")
+        convo = await store.open(None, owner="")
+        await store.record(convo, None, _exchange(str(n), "a"), "stop")
         ids.append(convo.id)
-    assert len(store) == 2 and len(set(ids)) == 3 and all(len(i) >= 24 for i in ids)
+    assert (await backend.stats())[0] == 2 and len(set(ids)) == 3 and all(len(i) >= 24 for i in ids)
     with pytest.raises(InputError):
-        store.open(ids[0], owner="")
+        await store.open(ids[0], owner="")

@@ -56,8 +56,33 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
         await upstream.aclose()
     if router.providers:
         checks += [_default(router, tool) for tool in TOOLS]
+    checks += await _state(settings)
     checks.append(Check("protocol versions", None, ", ".join(SUPPORTED_PROTOCOL_VERSIONS)))
     return checks
+
+
+async def _state(settings: Settings) -> list[Check]:
+    """Which store keeps conversations and spending, and whether it answers (it is opened, never emptied)."""
+    from mcp_server.config import DAILY_BUDGET_ENV, MAX_COST_ENV
+    from mcp_server.quoting import format_size
+    from mcp_server.state import open_store
+
+    store = open_store(settings)
+    try:
+        count, size = await store.stats()
+    except DeepSeekMCPError as exc:
+        found = Check("state store", False, str(exc))
+    else:
+        kept = "kept until the process ends; set DEEPSEEK_MCP_STATE to keep them" if store.name == "memory" else "ok"
+        found = Check("state store", True, f"{store.name}: {count} conversation(s), {format_size(size)}; {kept}")
+    finally:
+        await store.aclose()
+    limits = [
+        f"{name} ${value:g}"
+        for name, value in ((DAILY_BUDGET_ENV, settings.daily_budget), (MAX_COST_ENV, settings.max_cost_per_call))
+        if value is not None
+    ]
+    return [found, Check("spending limits", None, ", ".join(limits) or "none set")]
 
 
 def _key(name: str, env: dict[str, str], settings: Settings) -> Check:

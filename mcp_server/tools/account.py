@@ -8,8 +8,9 @@ import anyio
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from mcp_server.app import ToolContext, app_of
-from mcp_server.errors import ConfigError
+from mcp_server.app import AppContext, ToolContext, app_of, owner_of
+from mcp_server.errors import ConfigError, DeepSeekMCPError
+from mcp_server.spending import Period
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Provider
@@ -30,10 +31,13 @@ class AccountBalance(BaseModel):
 
 class BalanceOutput(BaseModel):
     accounts: list[AccountBalance]
+    # What this owner spent through this server (today, this month, by tool) and what the prefix cache saved; a
+    # plain dict: a typed model would cost its schema in tools/list on every turn.
+    spent: dict[str, Any] | None = None
 
 
 async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
-    """Show the remaining balance of each configured account, per currency."""
+    """Show each account's balance per currency, and what this server spent today and this month."""
     app = app_of(ctx)
     providers = [p for p in app.router.providers if p.balance is not None]
     if not providers:
@@ -49,10 +53,53 @@ async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
     async with anyio.create_task_group() as tg:
         for provider in providers:
             tg.start_soon(fetch, provider)
-    out = BalanceOutput(accounts=[accounts[p.name] for p in providers])
+    out = BalanceOutput(accounts=[accounts[p.name] for p in providers], spent=await _spent(app, owner_of(ctx)))
     if all(a.error for a in out.accounts):
         raise ConfigError("; ".join(a.error or "" for a in out.accounts))
-    return CallToolResult(content=[TextContent(type="text", text=_text(out))], structured_content=out.model_dump())
+    text = "\n".join([_text(out), spent_text(out.spent)])
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out.model_dump())
+
+
+async def _spent(app: AppContext, owner: str) -> dict[str, Any]:
+    try:
+        today, month = await app.spending.report(owner)
+    except DeepSeekMCPError as exc:  # the store is down: the balances still come back
+        return {"error": str(exc), "store": app.spending.store.name}
+    return {
+        "today": _period(today),
+        "month": _period(month),
+        "daily_budget_usd": app.spending.daily,
+        "max_cost_per_call_usd": app.spending.per_call,
+        "store": app.spending.store.name,
+    }
+
+
+def _period(period: Period) -> dict[str, Any]:
+    return {
+        "usd": round(period.usd, 6),
+        "cache_saved_usd": round(period.saved, 6),
+        "calls": period.calls,
+        "by_tool": {tool: {"usd": round(usd, 6), "calls": calls} for tool, (usd, calls) in period.by_tool.items()},
+    }
+
+
+def spent_text(spent: dict[str, Any] | None) -> str:
+    """One line per period: what was spent, on which tools, and what the prefix cache saved."""
+    if not spent or "error" in spent:
+        return f"spent through this server: unknown ({spent.get('error') if spent else 'no store'})"
+    lines = []
+    for name in ("today", "month"):
+        period = spent[name]
+        tools = ", ".join(f"{tool} ${row['usd']:.4f} ({row['calls']})" for tool, row in period["by_tool"].items())
+        when = "today" if name == "today" else "this month"
+        lines.append(
+            f"spent {when} (UTC) through this server: ${period['usd']:.4f} in {period['calls']} call(s)"
+            f"{': ' + tools if tools else ''}; the prefix cache saved ${period['cache_saved_usd']:.4f}"
+        )
+    if spent["daily_budget_usd"] is not None:
+        left = max(spent["daily_budget_usd"] - spent["today"]["usd"], 0.0)
+        lines.append(f"daily budget ${spent['daily_budget_usd']:g}: ${left:.4f} left today")
+    return "\n".join(lines)
 
 
 async def _deepseek(upstream: UpstreamClient, provider: Provider) -> AccountBalance:

@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
+from mcp_server import spending
 from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
 from mcp_server.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.context import Gathered, gather_files, with_files
 from mcp_server.conversations import Conversation, Message
 from mcp_server.errors import InputError
+from mcp_server.pricing import cache_saving
 from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
@@ -151,7 +153,9 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         )
         payload = _payload(route, messages, ask, effort)
         reporter = reporter_for(ctx, tool)
-        async with reporter.running():
+        owner = owner_of(ctx)
+        cost_estimate = spending.estimate(route, messages, ask.max_tokens, thinking=effort is not None)
+        async with app.spending.hold(owner, tool, cost_estimate) as hold, reporter.running():
             completion = await app.upstream.stream(
                 route.provider,
                 route.provider.url("chat/completions"),
@@ -160,9 +164,10 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
                 on_retry=reporter.notice,
                 think_tags=route.provider.think_tags(effort is not None),
             )
-        recorded = app.conversations.record(
-            conversation, ask.system, user, completion.content, completion.finish_reason
-        )
+            cost = CostOut.of(route.provider.name, route.model, completion.usage).usd
+            await hold.settle(cost, cache_saving(route.provider.name, route.model, completion.usage))
+        answer: Message = {"role": "assistant", "content": completion.content}
+        recorded = await app.conversations.record(conversation, ask.system, [user, answer], completion.finish_reason)
     found = (files_notice(gathered), finish_notice(completion.finish_reason, completion.content), recorded.notice())
     return Done(completion, route, conversation, [n for n in found if n], gathered)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from mcp.types import TextContent
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
+from mcp_server.app import ToolContext, app_of, owner_of
 from mcp_server.pricing import Cost, estimate
+from mcp_server.spending import Hold
 from mcp_server.upstream.completion import Usage
 
 META_KIND = "deepseek-mcp/kind"
@@ -81,3 +85,18 @@ def finish_notice(finish_reason: str | None, answer: str, *, empty: str = _EMPTY
     if notice is None and not (answer if code else answer.strip()):
         notice = empty
     return notice
+
+
+@asynccontextmanager
+async def charged(ctx: ToolContext, tool: str, estimate_usd: float | None) -> AsyncIterator[Hold]:
+    """The caller's spending limits checked (and this call's estimate held) before anything is sent; settle the
+    hold with the call's cost (`settle_result`), or it is released."""
+    async with app_of(ctx).spending.hold(owner_of(ctx), tool, estimate_usd) as hold:
+        yield hold
+
+
+async def settle_result(hold: Hold, result: CallToolResult) -> CallToolResult:
+    """Record the cost a tool's result carries (structured `cost.usd`), and return the result."""
+    cost = (result.structured_content or {}).get("cost")
+    await hold.settle(cost.get("usd") if isinstance(cost, dict) else None)
+    return result

@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field
 
 from mcp_server.app import ToolContext, app_of, reporter_for
 from mcp_server.config import MAX_PROMPT_CHARS
+from mcp_server.tokens import estimate as estimate_tokens
+from mcp_server.upstream.completion import Usage
 
-from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
+from .common import CostOut, UsageOut, block, charged, finish_notice, notice_blocks
 
 FIM_MAX_TOKENS = 4096  # DeepSeek's FIM limit (WIRE.md §5)
 
@@ -41,11 +43,15 @@ async def fim(
     if max_tokens is not None:
         payload["max_tokens"] = max_tokens
     reporter = reporter_for(ctx, "fim")
-    async with reporter.running():
-        url = route.provider.root_url(route.provider.fim_path)
-        completion = await app.upstream.stream(
-            route.provider, url, payload, observer=reporter, on_retry=reporter.notice
-        )
+    prompt = estimate_tokens(prefix + (suffix or ""))
+    usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=max_tokens or FIM_MAX_TOKENS)
+    async with charged(ctx, "fim", CostOut.of(route.provider.name, route.model, usage).usd) as hold:
+        async with reporter.running():
+            url = route.provider.root_url(route.provider.fim_path)
+            completion = await app.upstream.stream(
+                route.provider, url, payload, observer=reporter, on_retry=reporter.notice
+            )
+        await hold.settle(CostOut.of(route.provider.name, route.model, completion.usage).usd)
     notice = finish_notice(completion.finish_reason, completion.content, empty=_EMPTY, code=True)
     out = FimOutput(
         completion=completion.content,

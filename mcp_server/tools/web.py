@@ -20,7 +20,7 @@ from mcp_server.quoting import clip
 from mcp_server.upstream.errors import BadRequestError, NotFoundError, UpstreamError
 from mcp_server.upstream.providers import Provider
 
-from .common import CostOut, block, notice_blocks
+from .common import CostOut, block, charged, notice_blocks
 
 MAX_PAGE_CHARS = 60_000  # about 15K tokens of Markdown: a long article, not a whole site dump
 MAX_CONTENT_CHARS = 60_000  # all search results' page bodies together (need_content)
@@ -69,9 +69,11 @@ async def web_search(
     payload: dict[str, Any] = {"query": query, "count": count}
     if need_content:
         payload["need_content"] = True
-    body = await _post(ctx, provider, web.search_path, payload)
-    results, notices = _results(body, provider, need_content)
-    cost = pricing.per_call("DeepSeek Search API", pricing.SEARCH_PER_CALL, billed=bool(results))
+    async with charged(ctx, "web_search", pricing.SEARCH_PER_CALL) as hold:
+        body = await _post(ctx, provider, web.search_path, payload)
+        results, notices = _results(body, provider, need_content)
+        cost = pricing.per_call("DeepSeek Search API", pricing.SEARCH_PER_CALL, billed=bool(results))
+        await hold.settle(cost.usd)
     out = SearchOutput(results=results, cost=CostOut.from_cost(cost), notices=notices)
     content: list[ContentBlock] = [block(_numbered(results), "results"), *notice_blocks(notices)]
     return CallToolResult(content=content, structured_content=out.model_dump())
@@ -85,7 +87,9 @@ async def web_fetch(
     url = _checked_url(url)
     provider = app_of(ctx).router.web()
     assert provider.web is not None
-    body = await _post(ctx, provider, provider.web.fetch_path, {"url": url})
+    async with charged(ctx, "web_fetch", pricing.FETCH_PER_CALL) as hold:
+        body = await _post(ctx, provider, provider.web.fetch_path, {"url": url})
+        await hold.settle(pricing.FETCH_PER_CALL)  # billed once answered, whatever the page holds
     if not isinstance(body, dict) or not isinstance(body.get("content"), str):
         raise UpstreamError(
             "answered the Fetch API in an unknown shape (no `content`); try again.", origin=provider.origin

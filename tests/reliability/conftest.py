@@ -258,7 +258,7 @@ def stdio_server(env: dict[str, str], workdir: Path) -> Iterator[StdioServer]:
 
 def server_env(deepseek: FakeUpstream | None = None, atlas: FakeUpstream | None = None, **extra: str) -> dict[str, str]:
     """What a user would set, with debug logging on: the most the server could ever write."""
-    env = {"DEEPSEEK_MCP_LOG_LEVEL": "DEBUG"}
+    env = {"DEEPSEEK_MCP_LOG_LEVEL": "DEBUG", "DEEPSEEK_MCP_STATE": "memory"}  # a test that wants a store names it
     if deepseek is not None:
         env |= {"DEEPSEEK_API_KEY": deepseek.api_key, "DEEPSEEK_BASE_URL": deepseek.base_url}
     if atlas is not None:

@@ -1,0 +1,173 @@
+"""What each owner spends, per UTC day and tool, and the limits enforced before anything is sent.
+
+`DEEPSEEK_MCP_MAX_COST_PER_CALL` refuses a call whose estimate already passes it; `DEEPSEEK_MCP_DAILY_BUDGET` refuses
+a call when what the owner spent today, plus the estimates of its calls in flight, plus this call's estimate would
+pass it. The check and the hold on this call's estimate are one atomic step in the store, so concurrent calls
+(in any process or replica on the same store) cannot all slip under the budget: 20 calls at once against a budget
+for 10 let through 10. What can pass the budget is only the difference between a call's estimate and its real
+cost (an answer longer than estimated), for the calls in flight at that moment. A hold left by a crashed call
+stops counting after an hour (`state.base.HOLD_SECONDS`). A model with no known price is never refused by the
+per-call limit and adds nothing, but it is refused once the day's budget is spent.
+
+The API, for a tool and for a loop that runs many model turns in one call (`investigate`):
+
+    spending = app.spending
+    await spending.check(owner, estimate_usd, already=spent_so_far_in_this_call)  # raises BudgetError
+    async with spending.hold(owner, "investigate", estimate_usd) as hold:      # raises BudgetError
+        ... one model turn ...
+        await hold.settle(cost_usd, saved_usd)   # recorded against the day; an unsettled hold is released
+    await spending.record(owner, "investigate", cost_usd)                         # a cost with no hold
+
+`check` does not hold anything: a loop calls it between turns to stop at the per-call limit with its best answer.
+`estimate(route, messages, max_tokens, thinking)` gives the USD estimate of one chat request (None: no price).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mcp_server.config import DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
+from mcp_server.errors import DeepSeekMCPError
+from mcp_server.pricing import estimate as price_of
+from mcp_server.state import Spent, Store
+from mcp_server.tokens import estimate_messages
+from mcp_server.upstream.completion import Usage
+from mcp_server.upstream.providers import Route
+
+log = logging.getLogger(__name__)
+# Output tokens assumed when a call sets no max_tokens: a typical answer, and a typical thinking trace plus answer.
+OUTPUT_ESTIMATE = 4096
+THINKING_OUTPUT_ESTIMATE = 16384
+
+
+class BudgetError(DeepSeekMCPError):
+    """A spending limit refused the call before anything was sent."""
+
+
+def estimate(route: Route, messages: list[dict[str, Any]], max_tokens: int | None, *, thinking: bool) -> float | None:
+    """USD for one chat request, every prompt token priced as a cache miss; None for a model with no price."""
+    output = max_tokens or (THINKING_OUTPUT_ESTIMATE if thinking else OUTPUT_ESTIMATE)
+    prompt = estimate_messages(messages)
+    usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
+    cost = price_of(route.provider.name, route.model, usage)
+    return None if cost is None else cost.usd
+
+
+@dataclass
+class Hold:
+    """One call's place in the budget; `settle` records what it cost."""
+
+    spending: Spending
+    owner: str
+    tool: str
+    day: str
+    id: str | None  # None: nothing was held (no budget set)
+    settled: bool = False
+
+    async def settle(self, usd: float | None, saved: float = 0.0) -> None:
+        self.settled = True
+        await self.spending._spend(self.owner, self.day, self.tool, usd or 0.0, saved, self.id)
+
+
+@dataclass
+class Period:
+    usd: float = 0.0
+    saved: float = 0.0
+    calls: int = 0
+    by_tool: dict[str, tuple[float, int]] = field(default_factory=dict)  # tool -> (usd, calls)
+
+
+class Spending:
+    """Records and limits, on the state store."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.per_call = settings.max_cost_per_call
+        self.daily = settings.daily_budget
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    async def check(self, owner: str, estimate_usd: float | None, already: float = 0.0) -> None:
+        """Raise BudgetError if `estimate_usd` more (after `already` in this call) passes either limit."""
+        async with self.hold(owner, "check", estimate_usd, already=already):
+            pass
+
+    @asynccontextmanager
+    async def hold(
+        self, owner: str, tool: str, estimate_usd: float | None, already: float = 0.0
+    ) -> AsyncIterator[Hold]:
+        """Refuse now if the call would pass a limit; otherwise hold its estimate against the day until settled."""
+        usd = estimate_usd or 0.0
+        if self.per_call is not None and estimate_usd is not None and already + usd > self.per_call:
+            raise BudgetError(
+                f"this call is estimated at ${already + usd:.4f}, over the ${self.per_call:g} a call may cost "
+                f"({MAX_COST_ENV}); lower max_tokens or send less, or raise {MAX_COST_ENV}"
+            )
+        now = self._now()
+        day = now.date().isoformat()
+        hold_id = None
+        if self.daily is not None:
+            hold_id = secrets.token_hex(8)
+            found = await self.store.hold(owner, day, hold_id, usd, self.daily, now.timestamp())
+            if found is not None:
+                raise BudgetError(self._over(found, usd, now))
+        held = Hold(self, owner, tool, day, hold_id)
+        try:
+            yield held
+        finally:
+            if not held.settled and hold_id is not None:
+                try:
+                    await self.store.release(owner, day, hold_id)
+                except DeepSeekMCPError as exc:  # it expires by itself within the hour
+                    log.warning("could not release a budget hold: %s", exc)
+
+    def _over(self, spent: float, usd: float, now: datetime) -> str:
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        left = int((midnight - now).total_seconds() // 60)
+        return (
+            f"the daily budget is spent: ${spent:.4f} today including calls in flight, and this call's estimate "
+            f"${usd:.4f} would pass the ${self.daily:g} set by {DAILY_BUDGET_ENV}; it resets at 00:00 UTC "
+            f"(in {left // 60}h {left % 60:02d}m), or raise {DAILY_BUDGET_ENV}"
+        )
+
+    async def record(self, owner: str, tool: str, usd: float | None, saved: float = 0.0) -> None:
+        """Record a cost that had no hold (best effort: the call is already paid for)."""
+        await self._spend(owner, self._now().date().isoformat(), tool, usd or 0.0, saved, None)
+
+    async def _spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
+        try:
+            await self.store.spend(owner, day, tool, usd, saved, hold_id)
+        except DeepSeekMCPError as exc:
+            log.warning("could not record a call's cost of $%.6f: %s", usd, exc)
+
+    async def report(self, owner: str) -> tuple[Period, Period]:
+        """What `owner` spent today and this month (UTC), by tool."""
+        today = self._now().date()
+        days = [today.replace(day=d).isoformat() for d in range(1, today.day + 1)]
+        rows = await self.store.spent(owner, days)
+        return _period([r for r in rows if r.day == today.isoformat()]), _period(rows)
+
+
+def _period(rows: list[Spent]) -> Period:
+    period = Period()
+    tools: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for row in rows:
+        if row.tool == "check":
+            continue
+        period.usd += row.usd
+        period.saved += row.saved
+        period.calls += row.calls
+        tools[row.tool][0] += row.usd
+        tools[row.tool][1] += row.calls
+    period.by_tool = {tool: (round(usd, 8), int(calls)) for tool, (usd, calls) in sorted(tools.items())}
+    return period

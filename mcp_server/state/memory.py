@@ -1,0 +1,117 @@
+"""The in-process backend (DEEPSEEK_MCP_STATE=memory): what the server did before state outlived it."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent
+
+
+class MemoryStore:
+    """Conversations in least-recently-used order and spending in dicts; one event loop, so no step interleaves."""
+
+    name = "memory"
+
+    def __init__(self, bounds: Bounds) -> None:
+        self._bounds = bounds
+        self._items: OrderedDict[str, Record] = OrderedDict()
+        self._owners: dict[str, OrderedDict[str, Record]] = defaultdict(OrderedDict)
+        self._owner_bytes: dict[str, int] = defaultdict(int)
+        self._bytes = 0
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+        self._spent: dict[tuple[str, str, str], tuple[float, float, int]] = {}
+        self._holds: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
+
+    async def load(self, conversation_id: str, now: float) -> Record | None:
+        self._expire(now)
+        return self._items.get(conversation_id)
+
+    async def save(self, record: Record) -> None:
+        self._expire(record.touched)
+        self._drop(record.id)
+        self._items[record.id] = record
+        self._owners[record.owner][record.id] = record
+        self._owner_bytes[record.owner] += record.size
+        self._bytes += record.size
+        self._evict(record)
+
+    def _evict(self, kept: Record) -> None:
+        b, mine = self._bounds, self._owners[kept.owner]
+        while len(mine) > b.owner_count or (self._owner_bytes[kept.owner] > b.owner_bytes and len(mine) > 1):
+            self._drop(next(iter(mine)))
+        while len(self._items) > b.count or (self._bytes > b.total_bytes and len(self._items) > 1):
+            by_bytes = len(self._items) <= b.count
+            largest = max(self._owners, key=lambda o: self._owner_bytes[o] if by_bytes else len(self._owners[o]))
+            victims = [i for i in (*self._owners[largest], *self._items) if i != kept.id]
+            self._drop(victims[0])
+
+    def _drop(self, conversation_id: str) -> None:
+        record = self._items.pop(conversation_id, None)
+        if record is None:
+            return
+        mine = self._owners[record.owner]
+        del mine[conversation_id]
+        self._owner_bytes[record.owner] -= record.size
+        self._bytes -= record.size
+        if not mine:
+            del self._owners[record.owner], self._owner_bytes[record.owner]
+
+    def _expire(self, now: float) -> None:
+        deadline = now - self._bounds.idle_seconds
+        while self._items:
+            oldest = next(iter(self._items.values()))
+            if oldest.touched >= deadline:
+                return
+            self._drop(oldest.id)
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(conversation_id, (anyio.Lock(), 0))
+        self._locks[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[conversation_id]
+            if users == 1:
+                del self._locks[conversation_id]
+            else:
+                self._locks[conversation_id] = (lock, users - 1)
+
+    async def hold(self, owner: str, day: str, hold_id: str, usd: float, limit: float, now: float) -> float | None:
+        holds = self._holds[(owner, day)]
+        for stale in [h for h, (_, expires) in holds.items() if expires < now]:
+            del holds[stale]
+        already = sum(v[0] for (o, d, _), v in self._spent.items() if (o, d) == (owner, day))
+        already += sum(usd for usd, _ in holds.values())
+        if already + usd > limit:
+            return already
+        holds[hold_id] = (usd, now + HOLD_SECONDS)
+        return None
+
+    async def spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
+        was = self._spent.get((owner, day, tool), (0.0, 0.0, 0))
+        self._spent[(owner, day, tool)] = (was[0] + usd, was[1] + saved, was[2] + 1)
+        if hold_id is not None:
+            await self.release(owner, day, hold_id)
+
+    async def release(self, owner: str, day: str, hold_id: str) -> None:
+        self._holds[(owner, day)].pop(hold_id, None)
+
+    async def spent(self, owner: str, days: list[str]) -> list[Spent]:
+        wanted = set(days)
+        return [
+            Spent(day, tool, usd, saved, calls)
+            for (o, day, tool), (usd, saved, calls) in self._spent.items()
+            if o == owner and day in wanted
+        ]
+
+    async def stats(self) -> tuple[int, int]:
+        return len(self._items), self._bytes
+
+    async def aclose(self) -> None:
+        return None
