@@ -1266,7 +1266,7 @@ class FakeUpstream:
 
     async def _agent_turn(self, chat: _Chat, script: agent.Script, reply: Reply, resp: _Responder) -> None:
         turn = script.next(chat.tool_choice)
-        await resp.pause(script.latency)
+        await resp.pause(turn.latency)
         prompt, hit = self.cache.lookup(chat.messages)
         self.cache.store_output(chat.messages, turn.content)
         reasoning = len(_pieces(turn.reasoning)) if chat.thinking else 0
