@@ -123,7 +123,7 @@ async def test_investigate_puts_its_steps_evidence_and_notices_in_the_structured
     async with connect(make_settings(deepseek)) as client:
         out = _notices_in_both(await client.call_tool("investigate", {"question": "x?", "paths": [str(tmp_path)]}))
     assert out["steps"] == [
-        {"name": "read_file", "arguments": {"path": "a.py"}, "outcome": "lines 1-1 of 1", "bytes": 26}
+        {"name": "read_file", "arguments": {"path": "a.py"}, "outcome": "lines 1-1 of 1", "bytes": 28}
     ]
     assert [(e["quote"], e["verified"]) for e in out["evidence"]] == [("x = 1", True), ("", False)]
     assert "a.py:7 (a.py has 1 lines)" in _seen(out)
