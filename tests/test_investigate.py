@@ -217,3 +217,28 @@ async def test_investigate_without_paths_reads_the_working_directory(
     async with connect(make_settings(deepseek)) as client:
         result = await client.call_tool("investigate", {"question": "q"})
     assert not result.is_error and "src/ (folder)" in _tool_results(deepseek)[0]
+
+
+async def test_a_thinking_turn_cut_at_length_with_nothing_said_gets_a_notice_not_a_crash(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    deepseek.agent = Script([Turn(content="", reasoning="long thought " * 50, finish_reason="length")])
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("investigate", {"question": "q", "paths": [str(project)]})
+    out = result.structured_content
+    assert not result.is_error and out is not None and out["answer"] == "" and out["steps"] == []
+    assert any("ran out of output tokens (finish_reason=length) before it answered" in n for n in out["notices"])
+    assert any("not added to the conversation" in n for n in out["notices"])
+
+
+async def test_a_huge_or_broken_arguments_string_is_refused_and_kept_short_in_the_steps(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    deepseek.agent = Script(
+        [Turn([Call("read_file", "{not json"), Call("grep", '{"pattern": "' + "a" * 100_000 + '"}')])]
+    )
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("investigate", {"question": "q", "paths": [str(project)]})
+    steps = _steps(result)
+    assert steps[0]["arguments"] == {"unparsed": "{not json"} and "not valid JSON" in steps[0]["outcome"]
+    assert len(json.dumps(steps[1]["arguments"])) < 600 and "at most 512" in steps[1]["outcome"]

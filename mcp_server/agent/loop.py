@@ -3,16 +3,21 @@ model answers in text or a bound stops it. Built to be reused by every tool that
 
 How to use it (the interface `investigate` uses, and `review` or a checker can):
 
-    task = Task(system=..., functions=(*READ_ONLY, my_function), handle=my_handler, max_steps=16)
-    run = await Loop(app.upstream, route, reporter, effort="high").run(messages, task)
+    messages = conversation.messages(MY_SYSTEM_PROMPT, user, reasoning=thinking_for(route))
+    handle = with_functions(read_only(workspace), {"report_finding": on_finding})
+    task = Task(functions=(*READ_ONLY, REPORT_FINDING), handle=handle, max_steps=16)
+    run = await Loop(app.upstream, route, reporter, effort="high", budget=limits.max_context_tokens).run(messages, task)
 
+- The system prompt is the first of `messages`, which the caller builds (with the conversation's history when it
+  continues one); `thinking_for(route)` says whether the route calls functions with thinking on, and raises a
+  ConfigError naming a model that can when it cannot call them at all.
 - `functions` are offered to the model as they are (`Function.wire()`); a checker that may only give a verdict
-  offers `(verdict,)` alone.
+  offers `(VERDICT,)` alone, with a handler for that one name.
 - `handle(call)` runs one call and returns an `Outcome` (the text the model receives, a one-line summary); it is
   called for every call, known or not, and must not raise for anything the model did. `read_only(workspace)` is
-  the handler of the four read-only functions; wrap it to add your own names.
-- `messages` is the request so far (system prompt, history, the new user message); the loop only appends to it,
-  so every turn repeats the previous request as its prefix and DeepSeek's cache serves it (WIRE.md §14).
+  the handler of the four read-only functions; `with_functions` puts handlers of your own names in front of it.
+- The loop only appends to `messages`, so every turn repeats the previous request as its prefix and DeepSeek's
+  cache serves it (WIRE.md §14).
 - `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
   keep it in the conversation so a follow-up continues with what was read.
 
@@ -46,6 +51,7 @@ from .functions import Function, Outcome, call
 from .workspace import Workspace
 
 MAX_SECONDS = 600.0  # wall time of one run; then the model is asked for its answer
+MAX_ARGUMENTS_SHOWN = 4096  # characters of a call's arguments kept in `steps`
 CONTEXT_SHARE = 0.9  # of the context budget: past it, no more function results are taken
 FINAL_PROMPT = (
     "Stop calling functions now ({why}). Answer the question from what you have read, citing code as path:LINE or "
@@ -118,6 +124,15 @@ def read_only(workspace: Workspace) -> Handler:
         except anyio.get_cancelled_exc_class():
             workspace.stop.set()  # the abandoned thread stops at its next look at the clock
             raise
+
+    return handle
+
+
+def with_functions(fallback: Handler, handlers: dict[str, Handler]) -> Handler:
+    """A handler that sends calls of `handlers`' names to them, and every other call to `fallback`."""
+
+    async def handle(tool_call: ToolCall) -> Outcome:
+        return await handlers.get(tool_call.name, fallback)(tool_call)
 
     return handle
 
@@ -225,6 +240,8 @@ class Loop:
 
 
 def _arguments(text: str) -> dict[str, Any]:
+    if len(text) > MAX_ARGUMENTS_SHOWN:  # kept in the result's steps: a model's megabyte stays out of it
+        return {"unparsed": f"{text[:500]}… ({len(text):,} characters)"}
     try:
         parsed = json.loads(text or "{}")
     except ValueError:
