@@ -53,6 +53,7 @@ from .workspace import Workspace
 MAX_SECONDS = 600.0  # wall time of one run; then the model is asked for its answer
 MAX_ARGUMENTS_SHOWN = 4096  # characters of a call's arguments kept in `steps`
 CONTEXT_SHARE = 0.9  # of the context budget: past it, no more function results are taken
+PER_TURN = 8  # tokens of role markers and call ids around each message (an estimate, as tokens.py)
 FINAL_PROMPT = (
     "Stop calling functions now ({why}). Answer the question from what you have read, citing code as path:LINE or "
     "path:START-END, and say what you could not check."
@@ -164,11 +165,13 @@ class Loop:
                 run.final = message
                 break
             messages.append(message)
+            tokens += estimate(completion.reasoning) + estimate(completion.content) + PER_TURN
             for tool_call in calls:
-                outcome = await self._step(tool_call, task, run)
+                full = tokens > self._budget * CONTEXT_SHARE  # 64 results of 64 KiB in one turn must not pass it
+                outcome = await self._step(tool_call, task, run, full)
                 result: Message = {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.text}
                 messages.append(result)
-                tokens += estimate(outcome.text) + estimate(tool_call.arguments) + 8
+                tokens += estimate(outcome.text) + estimate(tool_call.arguments) + PER_TURN
             why = self._bound(run, task, tokens, deadline)
             if why is not None:
                 run.notices.append(
@@ -225,10 +228,12 @@ class Loop:
             ]
         return message
 
-    async def _step(self, tool_call: ToolCall, task: Task, run: Run) -> Outcome:
+    async def _step(self, tool_call: ToolCall, task: Task, run: Run, full: bool) -> Outcome:
+        # Every call id gets its tool message, run or not, or the next request is a 400.
         if len(run.steps) >= task.max_steps:
-            # Every call id still gets its tool message, or the next request is a 400.
             return Outcome(f"Refused: the step limit (max_steps={task.max_steps}) is reached; not run.", "not run")
+        if full:
+            return Outcome(f"Refused: the context budget ({CONTEXT_ENV}) is nearly used; not run.", "not run")
         outcome = await task.handle(tool_call)
         size = len(outcome.text.encode())
         run.steps.append(Step(tool_call.name, _arguments(tool_call.arguments), outcome.summary, size))
