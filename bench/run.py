@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import anyio
 import files
 import footprint
+import investigate
 import latency
 import ocr
 import redaction
@@ -34,8 +35,8 @@ from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
-    "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr", "redaction",
-    "state",
+    "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr",
+    "redaction", "state", "investigate",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -96,6 +97,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "ocr": lambda: ocr.run(b.errlog, quick),
         "redaction": redaction_case,
         "state": lambda: state.run(quick),
+        "investigate": lambda: investigate.run(b, reps=n(5, 2)),
     }
 
 

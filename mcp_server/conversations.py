@@ -9,8 +9,9 @@ too: the second waits on the store's lock until the first has recorded its answe
 
 A turn is a list of messages stored as the JSON dicts the wire takes: a user message, then whatever the model
 needed to answer it (assistant messages with `reasoning_content` and `tool_calls`, `tool` messages), then the
-answer. DeepSeek requires the `reasoning_content` of earlier assistant turns when a request carries tools, so a
-caller that runs tools keeps it in the messages it records; plain chat turns store only the answer.
+answer with its `reasoning_content`. DeepSeek requires the `reasoning_content` of earlier assistant turns when a
+request carries tools (a chat turn followed by `investigate` included), so every answer keeps it; `messages` sends
+it back only to a request that needs it.
 """
 
 from __future__ import annotations
@@ -54,11 +55,21 @@ class Conversation:
         """Bytes held: the kept system prompt and every turn."""
         return _bytes(self.system or "") + sum(turn.size for turn in self.turns)
 
-    def messages(self, system: str | None, user: Message) -> list[Message]:
-        """The request's messages: system prompt (the new one wins), the kept turns, then the new user message."""
+    def messages(self, system: str | None, user: Message, *, reasoning: bool = False) -> list[Message]:
+        """The request's messages: system prompt (the new one wins), the kept turns, then the new user message.
+        With `reasoning` (a thinking request with tools), every earlier answer carries its reasoning_content (WIRE.md
+        §2); without, answers go back as plain text, as a chat request takes them."""
         chosen = system if system is not None else self.system
         head: list[Message] = [{"role": "system", "content": chosen}] if chosen else []
-        return [*head, *(m for turn in self.turns for m in turn.messages), user]
+        kept: list[Message] = []
+        for turn in self.turns:
+            *before, answer = turn.messages
+            if reasoning:
+                answer = {**answer, "reasoning_content": answer.get("reasoning_content") or ""}
+            else:
+                answer = {key: value for key, value in answer.items() if key != "reasoning_content"}
+            kept += [*before, answer]
+        return [*head, *kept, user]
 
     def body(self) -> str:
         turns = [{"size": turn.size, "messages": turn.messages} for turn in self.turns]

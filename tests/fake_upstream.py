@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NoReturn
 
 try:
-    from tests.fake import tools
+    from tests.fake import agent, tools
 except ImportError:  # standalone (`python tests/fake_upstream.py`): tests/ itself is on the path
-    from fake import tools  # type: ignore[no-redef]
+    from fake import agent, tools  # type: ignore[no-redef]
 
 logger = logging.getLogger("fake_upstream")
 
@@ -642,33 +642,42 @@ class PrefixCache:
             self._units.clear()
             self._ends.clear()
 
-    def lookup(self, messages: list[dict[str, Any]]) -> tuple[int, int]:
+    def lookup(self, messages: list[dict[str, Any]], tools: list[Any] | None = None) -> tuple[int, int]:
         """(prompt tokens, cache-hit tokens) for a request, whose own units are stored for the next ones."""
         with self._lock:
-            units, total, _ = self._digests(messages)
+            units, total, _ = self._digests(messages, tools)
             hit = max((n for n, digest in units if digest in self._units), default=0)
             # Digests taken at another request's end length were for matching only: this one stores its own units.
             self._store([(n, digest) for n, digest in units if n % CACHE_UNIT == 0 or n == total], total)
         return max(1, total), hit
 
-    def store_output(self, messages: list[dict[str, Any]], answer: str) -> None:
-        """The unit at the end of the output: what a follow-up repeats when it sends this answer back."""
+    def store_output(
+        self, messages: list[dict[str, Any]], answer: str | dict[str, Any], tools: list[Any] | None = None
+    ) -> None:
+        """The unit at the end of the output: what a follow-up repeats when it sends this answer (its text, or the
+        whole assistant message of a tool-calling turn) back."""
         with self._lock:
-            _, total, hasher = self._digests(messages)
+            _, total, hasher = self._digests(messages, tools)
             hasher.update(b"\x00role:assistant\x00")
             count = total
-            for piece in _pieces(answer):
+            message = answer if isinstance(answer, dict) else {"content": answer}
+            for piece in agent.prompt_pieces(message, _pieces):
                 hasher.update(piece.encode("utf-8", "surrogatepass") + b"\x00")
                 count += 1
             self._store([(count, hasher.digest())], count)
 
-    def _digests(self, messages: list[dict[str, Any]]) -> tuple[list[tuple[int, bytes]], int, Any]:
+    def _digests(
+        self, messages: list[dict[str, Any]], tools: list[Any] | None = None
+    ) -> tuple[list[tuple[int, bytes]], int, Any]:
         hasher = hashlib.sha256()
         units: list[tuple[int, bytes]] = []
         count = 0
-        for message in messages:
+        # Function definitions are rendered into the prompt ahead of the messages; with tools, so are earlier turns'
+        # reasoning and calls (tests/fake/agent.py), and DeepSeek bills them as prompt tokens.
+        head = [{"role": "tools", "content": json.dumps(tools, sort_keys=True)}] if tools else []
+        for message in [*head, *messages]:
             hasher.update(f"\x00role:{message.get('role')}\x00".encode())
-            for piece in _pieces(_text_of(message.get("content"))):
+            for piece in agent.prompt_pieces(message, _pieces) if tools else _pieces(_text_of(message.get("content"))):
                 hasher.update(piece.encode("utf-8", "surrogatepass") + b"\x00")
                 count += 1
                 if count % CACHE_UNIT == 0 or count in self._ends:
@@ -777,6 +786,8 @@ class _Chat:
     json_mode: bool
     ocr: bool
     idents: list[str]
+    tools: list[Any] = field(default_factory=list)
+    tool_choice: Any = None
 
 
 @dataclass
@@ -925,6 +936,7 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
         self.ocr_limits = tools.OcrLimits()  # what the OCR API accepts; a test may lower them
         self.cache = PrefixCache()
+        self.agent: agent.Script | None = None  # a scripted model for requests that offer tools (tests/fake/agent.py)
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -996,6 +1008,7 @@ class FakeUpstream:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.agent = None
         self.cache.clear()
 
     def wait_for(self, predicate: Callable[[FakeUpstream], bool], timeout: float = 5.0) -> bool:
@@ -1251,11 +1264,33 @@ class FakeUpstream:
 
     async def _chat(self, request: _Request, reply: Reply, resp: _Responder) -> None:
         chat = self._parse_chat(request)
+        if chat.tools and self.agent is not None:
+            await self._agent_turn(chat, self.agent, reply, resp)
+            return
         answer = _answer(chat, reply, self.cache)
         if chat.stream:
             await self._send_sse(resp, reply, _chat_chunks(chat, reply, answer))
         else:
             await resp.send_json(200, _chat_body(chat, reply, answer), reply.leading_newlines, reply.keepalive_interval)
+
+    async def _agent_turn(self, chat: _Chat, script: agent.Script, reply: Reply, resp: _Responder) -> None:
+        turn = script.next(chat.tool_choice)
+        await resp.pause(turn.latency)
+        prompt, hit = self.cache.lookup(chat.messages, chat.tools)
+        self.cache.store_output(chat.messages, agent.message(turn, thinking=chat.thinking), chat.tools)
+        reasoning = len(_pieces(turn.reasoning)) if chat.thinking else 0
+        usage = _usage(prompt, hit, reasoning + len(_pieces(turn.content)) + len(turn.calls) * 8, reasoning)
+        script.usages.append(usage)
+        base = {"id": str(uuid.uuid4()), "created": int(time.time()), "model": chat.model}
+        base |= {"system_fingerprint": FINGERPRINT}
+        if not chat.stream:
+            await resp.send_json(200, agent.body(base, turn, thinking=chat.thinking, usage=usage))
+            return
+        base["object"] = "chat.completion.chunk"
+        events = agent.chunks(
+            base, turn, thinking=chat.thinking, usage=usage, pieces=_pieces, empty_choices=script.empty_choices
+        )
+        await self._send_sse(resp, reply, events)
 
     async def _fim(self, request: _Request, reply: Reply, resp: _Responder) -> None:
         body = _json_object(request.body)
@@ -1311,9 +1346,15 @@ class FakeUpstream:
             )
         if self.flavor == "deepseek" and thinking and body.get("tools"):
             _check_reasoning_round_trip(messages)
+        try:
+            agent.check(body, messages, beta=_route_of(request.path).startswith("/beta/"))
+        except agent.RuleError as exc:
+            raise _ApiError(400, str(exc)) from None
         urls = [url for m in messages for url in _image_urls(m.get("content"))]
         self._check_vision(model, urls, ocr)
-        return _Chat(model, messages, stream, include_usage, thinking, json_mode, ocr, [_image_ident(u) for u in urls])
+        idents = [_image_ident(u) for u in urls]
+        tools = body.get("tools") or []
+        return _Chat(model, messages, stream, include_usage, thinking, json_mode, ocr, idents, tools, tool_choice)
 
     def _max_output(self, model: str) -> int:
         if self.flavor == "deepseek":
@@ -1409,6 +1450,12 @@ class FakeUpstream:
                 return
             self.script(*replies)
             await resp.send_json(200, {"scripted": len(replies)})
+        elif route == ("POST", "/_fake/agent"):
+            self.agent = agent.Script.from_dict(json.loads(request.body or b"{}"))
+            await resp.send_json(200, {"scripted": len(self.agent.turns)})
+        elif route == ("GET", "/_fake/agent"):
+            played = self.agent or agent.Script()
+            await resp.send_json(200, {"played": played.played, "usages": played.usages})
         elif route == ("POST", "/_fake/reset"):
             self.reset()
             await resp.send_json(200, {"ok": True})
