@@ -18,6 +18,7 @@ from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.walk import Entered, Walk
 from mcp_server.policy.access import FileAccess
+from mcp_server.policy.places import Places
 from mcp_server.policy.scan import Scanner
 from mcp_server.quoting import clip, format_size
 
@@ -36,7 +37,7 @@ class Workspace:
     files: FileAccess
     limits: Limits
     scanner: Scanner
-    places: tuple[str, ...]
+    places: Places
     scopes: tuple[str, ...] = ("",)  # labels of the paths given, below `root` ("" is all of it)
     stop: threading.Event = field(default_factory=threading.Event)  # set when the call is cancelled
     bytes_read: int = 0

@@ -77,11 +77,18 @@ class Walk:
         here = Entered(str(top), "", rules_above(top, lambda folder: self.job.files.inside(folder)))
         for depth, name in enumerate(parts):
             rules = here.rules.entering(here.real)
-            entry = _named(here.real, name, self.job.limits.context_entries)
+            found, skipped = len(self.found), len(self.skipped)
+            opened = self._entries_of(here.real, here.label)  # through checked descriptors, as a walk lists it
+            if opened is None:
+                return self.skipped[-1] if len(self.skipped) > skipped else None
+            fd, entries = opened
+            try:
+                entry = next((e for e in entries if e.name == name), None)
+                child = None if entry is None else self._entry(entry, here.real, here.label, rules)
+            finally:
+                os.close(fd)
             if entry is None:
                 return None
-            found, skipped = len(self.found), len(self.skipped)
-            child = self._entry(entry, here.real, here.label, rules)
             if len(self.skipped) > skipped:
                 return self.skipped[-1]
             if child is None:
@@ -93,11 +100,18 @@ class Walk:
         """One folder's entries, without walking further: files go to `found`, skips to `skipped`, and the folders
         a walk would enter are returned."""
         rules = folder.rules.entering(folder.real)
-        entered = []
-        for entry in self._entries_of(folder.real, folder.label):
-            child = self._entry(entry, folder.real, folder.label, rules)
-            if child is not None:
-                entered.append(Entered(*child, rules))
+        entered: list[Entered] = []
+        opened = self._entries_of(folder.real, folder.label)
+        if opened is None:
+            return entered
+        fd, entries = opened
+        try:
+            for entry in entries:
+                child = self._entry(entry, folder.real, folder.label, rules)
+                if child is not None:
+                    entered.append(Entered(*child, rules))
+        finally:
+            os.close(fd)
         return entered
 
     def file(self, real: Path, label: str, info: os.stat_result) -> None:
@@ -226,15 +240,6 @@ class Entered:
     real: str
     label: str
     rules: Rules
-
-
-def _named(folder: str, name: str, most: int) -> os.DirEntry[str] | None:
-    """The entry called `name` in `folder` (a DirEntry, so `place` judges it exactly as a walk does)."""
-    try:
-        with os.scandir(folder) as listing:
-            return next((e for e in itertools.islice(listing, most) if e.name == name), None)
-    except OSError:
-        return None
 
 
 def utf8(name: str) -> bool:
