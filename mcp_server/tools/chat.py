@@ -167,7 +167,11 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
             cost = CostOut.of(route.provider.name, route.model, completion.usage).usd
             await hold.settle(cost, cache_saving(route.provider.name, route.model, completion.usage))
         # The reasoning is kept for a later `investigate` on this conversation, which must send it back (WIRE.md §2).
-        answer: Message = {"role": "assistant", "content": completion.content, "reasoning_content": completion.reasoning}
+        answer: Message = {
+            "role": "assistant",
+            "content": completion.content,
+            "reasoning_content": completion.reasoning,
+        }
         recorded = await app.conversations.record(conversation, ask.system, [user, answer], completion.finish_reason)
     found = (files_notice(gathered), finish_notice(completion.finish_reason, completion.content), recorded.notice())
     return Done(completion, route, conversation, [n for n in found if n], gathered)
