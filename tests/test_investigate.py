@@ -271,3 +271,28 @@ async def test_chat_can_follow_an_investigation_in_the_same_conversation(deepsee
     sent = deepseek.chat_requests()[-1].json
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert "return 42" in sent["messages"][3]["content"]
+
+
+async def test_a_loop_that_would_pass_the_per_call_cost_limit_stops_for_its_best_answer_and_its_turns_are_recorded(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    from mcp_server.pricing import estimate as price_of
+    from mcp_server.spending import THINKING_OUTPUT_ESTIMATE
+    from mcp_server.upstream.completion import Usage
+
+    # One turn's estimate is mostly its assumed output: the limit lets one turn through, not a second and a final.
+    turn = price_of("deepseek", "deepseek-flash", Usage(completion_tokens=THINKING_OUTPUT_ESTIMATE))
+    assert turn is not None
+    limit = 1.5 * turn.usd
+    deepseek.agent = Script([Turn([Call("grep", {"pattern": "x"})])], repeat=True)
+    deepseek.agent.final = "Best so far: src/app.py:2."
+    settings = make_settings(deepseek, env={"DEEPSEEK_MCP_MAX_COST_PER_CALL": repr(limit)})
+    async with connect(settings) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool("investigate", {"question": "loop", "paths": [str(project)]})
+            balance = await client.call_tool("balance", {})
+    out = result.structured_content
+    assert out is not None and not result.is_error and out["answer"] == "Best so far: src/app.py:2."
+    assert deepseek.agent.played == ["calls", "final"] and len(out["steps"]) == 1
+    assert any("per-call cost limit (DEEPSEEK_MCP_MAX_COST_PER_CALL" in n for n in out["notices"])
+    assert "investigate" in json.dumps(balance.structured_content)

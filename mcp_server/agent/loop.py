@@ -6,7 +6,10 @@ How to use it (the interface `investigate` uses, and `review` or a checker can):
     messages = conversation.messages(MY_SYSTEM_PROMPT, user, reasoning=thinking_for(route))
     handle = with_functions(read_only(workspace), {"report_finding": on_finding})
     task = Task(functions=(*READ_ONLY, REPORT_FINDING), handle=handle, max_steps=16)
-    run = await Loop(app.upstream, route, reporter, effort="high", budget=limits.max_context_tokens).run(messages, task)
+    spend = Spend(app.spending, owner_of(ctx), "investigate")
+    run = await Loop(app.upstream, route, reporter, effort="high", budget=limits.max_context_tokens, spend=spend).run(
+        messages, task
+    )
 
 - The system prompt is the first of `messages`, which the caller builds (with the conversation's history when it
   continues one); `thinking_for(route)` says whether the route calls functions with thinking on, and raises a
@@ -18,6 +21,10 @@ How to use it (the interface `investigate` uses, and `review` or a checker can):
   the handler of the four read-only functions; `with_functions` puts handlers of your own names in front of it.
 - The loop only appends to `messages`, so every turn repeats the previous request as its prefix and DeepSeek's
   cache serves it (WIRE.md §14).
+- `spend` puts every model turn under the caller's spending limits (mcp_server/spending.py): each turn's estimate
+  is held against the day and settled with its cost; before a turn that may call functions, the loop stops for its
+  best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL (the final turn is checked
+  on its own estimate). A daily budget spent mid-run fails the call; what was spent is recorded.
 - `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
   keep it in the conversation so a follow-up continues with what was read.
 
@@ -38,9 +45,12 @@ from typing import Any
 
 import anyio.to_thread
 
-from mcp_server.config import CONTEXT_ENV
+from mcp_server import spending
+from mcp_server.config import CONTEXT_ENV, MAX_COST_ENV
 from mcp_server.conversations import Message
 from mcp_server.errors import ConfigError
+from mcp_server.pricing import cache_saving
+from mcp_server.pricing import estimate as price_of
 from mcp_server.progress import ProgressReporter
 from mcp_server.tokens import estimate, estimate_messages
 from mcp_server.upstream.client import UpstreamClient
@@ -71,6 +81,15 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Spend:
+    """Whose limits a run's model turns count against, and under which tool."""
+
+    spending: spending.Spending
+    owner: str
+    tool: str
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     arguments: dict[str, Any]
@@ -98,6 +117,7 @@ class Run:
     turns: list[TurnStat] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     trail: list[Message] = field(default_factory=list)  # appended after the user message, answer excluded
+    spent: float = 0.0  # USD of the turns so far (priced models only)
     final: Message = field(default_factory=dict)  # the answering assistant turn
 
 
@@ -142,8 +162,16 @@ class Loop:
     """Runs one task against one route; `reporter` gets a progress line per step and beats while the model thinks."""
 
     def __init__(
-        self, upstream: UpstreamClient, route: Route, reporter: ProgressReporter, *, effort: Effort | None, budget: int
+        self,
+        upstream: UpstreamClient,
+        route: Route,
+        reporter: ProgressReporter,
+        *,
+        effort: Effort | None,
+        budget: int,
+        spend: Spend | None = None,
     ) -> None:
+        self._spend = spend
         self._upstream = upstream
         self._route = route
         self._reporter = reporter
@@ -172,7 +200,7 @@ class Loop:
                 result: Message = {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.text}
                 messages.append(result)
                 tokens += estimate(outcome.text) + estimate(tool_call.arguments) + PER_TURN
-            why = self._bound(run, task, tokens, deadline)
+            why = self._bound(run, task, tokens, deadline) or self._over_cost(run, messages)
             if why is not None:
                 run.notices.append(
                     f"The investigation stopped at {why}; the answer is the model's best from what it read."
@@ -192,7 +220,32 @@ class Loop:
             return f"the context budget ({CONTEXT_ENV}={self._budget:,} tokens)"
         return None
 
+    def _over_cost(self, run: Run, messages: list[Message]) -> str | None:
+        """Whether the next turn and a final one could pass the per-call cost limit, on this turn's estimate."""
+        limit = self._spend.spending.per_call if self._spend is not None else None
+        if limit is None:
+            return None
+        turn = spending.estimate(self._route, messages, None, thinking=self._thinking)
+        if turn is None or run.spent + 2 * turn <= limit:
+            return None
+        return f"the per-call cost limit ({MAX_COST_ENV}=${limit:g}; ${run.spent:.4f} spent)"
+
     async def _turn(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
+        if self._spend is None:
+            return await self._send(messages, task, run, final=final)
+        spend = self._spend
+        turn = spending.estimate(self._route, messages, None, thinking=self._thinking)
+        # The final turn was left room for by _over_cost; it is checked on its own estimate, never refused for the
+        # turns before it, so a run stopped by the limit still answers.
+        async with spend.spending.hold(spend.owner, spend.tool, turn, already=0.0 if final else run.spent) as hold:
+            completion = await self._send(messages, task, run, final=final)
+            provider, model = self._route.provider.name, self._route.model
+            cost = price_of(provider, model, completion.usage)
+            await hold.settle(None if cost is None else cost.usd, cache_saving(provider, model, completion.usage))
+        run.spent += 0.0 if cost is None else cost.usd
+        return completion
+
+    async def _send(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
         payload: dict[str, Any] = {
             "model": self._route.model,
             "messages": messages,

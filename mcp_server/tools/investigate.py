@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from mcp_server.agent.evidence import Citation, verify
 from mcp_server.agent.functions import READ_ONLY
-from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
+from mcp_server.agent.loop import Loop, Run, Spend, Task, read_only, thinking_for
 from mcp_server.agent.workspace import Workspace
 from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
@@ -89,7 +89,8 @@ async def investigate(
                 f"server sends ({CONTEXT_ENV}): omit conversation_id to start a new investigation"
             )
         reporter = reporter_for(ctx, "investigate", total=max_steps)
-        loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget)
+        spend = Spend(app.spending, owner_of(ctx), "investigate")
+        loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget, spend=spend)
         async with reporter.running():
             run = await loop.run(messages, Task(READ_ONLY, read_only(workspace), max_steps))
         workspace.bytes_read = 0  # checking citations reads apart from the investigation's own bound
