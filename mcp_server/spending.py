@@ -162,8 +162,6 @@ def _period(rows: list[Spent]) -> Period:
     period = Period()
     tools: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for row in rows:
-        if row.tool == "check":
-            continue
         period.usd += row.usd
         period.saved += row.saved
         period.calls += row.calls

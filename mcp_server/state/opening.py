@@ -16,7 +16,7 @@ def open_store(settings: Settings) -> Store:
     spec = settings.state
     if spec == "memory":
         return MemoryStore(bounds)
-    if spec.startswith(("redis://", "rediss://", "unix://")):
+    if spec.startswith(("redis://", "rediss://")):
         from mcp_server.state.redis_store import RedisStore
 
         return RedisStore(spec, bounds)

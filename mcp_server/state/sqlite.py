@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import sqlite3
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,8 +24,8 @@ from typing import TypeVar
 import anyio
 
 from mcp_server.config import STATE_ENV
+from mcp_server.state import file_locks
 from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent, StoreError
-from mcp_server.state.memory import MemoryStore
 
 BUSY_TIMEOUT_MS = 5000
 _LOCK_POLL = 0.01  # seconds between tries while another process holds a conversation
@@ -67,15 +66,15 @@ class SqliteStore:
         if self._db is None:
             _private_file(self._path)
             if self._lock_fd is None:
-                self._lock_fd = _open_lock_file(self._path.with_name(self._path.name + ".locks"))
+                self._lock_fd = file_locks.open_lock_file(self._path.with_name(self._path.name + ".locks"))
             # Switching to WAL and creating the tables answer SQLITE_BUSY without waiting when another process does
             # the same at that moment: openings take turns on a byte of the lock file past the conversations' range.
-            with _INIT_GUARD:
-                _lock_waiting(self._lock_fd, _INIT_BYTE)
+            with file_locks.INIT_GUARD:
+                file_locks.lock_waiting(self._lock_fd, file_locks.INIT_BYTE)
                 try:
                     self._db = self._open_db()
                 finally:
-                    _unlock(self._lock_fd, _INIT_BYTE)
+                    file_locks.unlock(self._lock_fd, file_locks.INIT_BYTE)
         return self._db
 
     def _open_db(self) -> sqlite3.Connection:
@@ -154,18 +153,18 @@ class SqliteStore:
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
-        async with _IN_PROCESS.lock(f"{self._path}\n{conversation_id}"):
+        async with file_locks.IN_PROCESS.lock(f"{self._path}\n{conversation_id}"):
             fd = self._lock_fd
             if fd is None:
                 fd = await anyio.to_thread.run_sync(self._lock_file, limiter=self._limiter)
             offset = int.from_bytes(hashlib.sha256(conversation_id.encode()).digest()[:4], "big") >> 1
             # Another process holds it: no event crosses processes, and a blocking wait would pin a thread.
-            while not _try_lock(fd, offset):  # noqa: ASYNC110
+            while not file_locks.try_lock(fd, offset):  # noqa: ASYNC110
                 await anyio.sleep(_LOCK_POLL)
             try:
                 yield
             finally:
-                _unlock(fd, offset)
+                file_locks.unlock(fd, offset)
 
     def _lock_file(self) -> int:
         with self._guard:
@@ -233,37 +232,8 @@ class SqliteStore:
                 self._db.close()
                 self._db = None
             if self._lock_fd is not None:
-                _close_lock_file(self._path.with_name(self._path.name + ".locks"))
+                file_locks.close_lock_file(self._path.with_name(self._path.name + ".locks"))
                 self._lock_fd = None
-
-
-# Record locks belong to the process, and closing any descriptor of the file drops all of them: so the process
-# opens each lock file once (counted), and two calls in it take an in-process lock first.
-_IN_PROCESS = MemoryStore(Bounds(1, 1, 1, 1, 1.0))  # only its per-key locks are used
-_LOCK_FILES: dict[Path, tuple[int, int]] = {}
-_LOCK_FILES_GUARD = threading.Lock()
-_INIT_GUARD = threading.Lock()
-_INIT_BYTE = 2**31  # conversations hash to bytes below it
-
-
-def _open_lock_file(path: Path) -> int:
-    with _LOCK_FILES_GUARD:
-        fd, users = _LOCK_FILES.get(path) or (
-            os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600),
-            0,
-        )
-        _LOCK_FILES[path] = (fd, users + 1)
-        return fd
-
-
-def _close_lock_file(path: Path) -> None:
-    with _LOCK_FILES_GUARD:
-        fd, users = _LOCK_FILES[path]
-        if users > 1:
-            _LOCK_FILES[path] = (fd, users - 1)
-        else:
-            del _LOCK_FILES[path]
-            os.close(fd)
 
 
 def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> None:
@@ -302,39 +272,3 @@ def _explain(path: Path, exc: BaseException, busy_ms: int) -> StoreError:
             f"spending records are lost) and the server makes a new one, or set {STATE_ENV} to another file"
         )
     return StoreError(f"the state file {path} cannot be used ({text}); fix it or set {STATE_ENV} to another file")
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(fd: int, offset: int) -> bool:
-        os.lseek(fd, offset, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int, offset: int) -> None:
-        os.lseek(fd, offset, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-    def _lock_waiting(fd: int, offset: int) -> None:
-        os.lseek(fd, offset, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int, offset: int) -> bool:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int, offset: int) -> None:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
-
-    def _lock_waiting(fd: int, offset: int) -> None:
-        fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
