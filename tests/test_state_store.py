@@ -300,11 +300,14 @@ async def test_a_tool_loops_messages_round_trip_with_reasoning_and_tool_calls_in
         again = await conversations.open(fresh.id, "alice")
     finally:
         await store.aclose()
-    assert recorded.kept and again.messages(None, {"role": "user", "content": "next"}) == [
+    following = {"role": "user", "content": "next"}
+    assert recorded.kept and again.messages(None, following, reasoning=True) == [
         {"role": "system", "content": "be brief"},
         *exchange,
-        {"role": "user", "content": "next"},
+        following,
     ]
+    # A request without tools gets the answer as plain text; the trail between stays as DeepSeek needs it.
+    assert again.messages(None, following)[-2] == {"role": "assistant", "content": "A typo: retrun."}
 
 
 def test_the_state_variable_takes_memory_a_redis_url_or_an_absolute_file_and_says_what_is_wrong(
