@@ -2,7 +2,10 @@
 
 The rules are data (rules.py). One re2 set of their keywords, run over the file's UTF-8 bytes, says which rules
 can match at all (for most files none); only those run, each a re2 pattern: linear time, 66 MB/s on the standard
-library's code (bench/secret_scan.py). A match that needs judgement (an assignment to a secret-ish name,
+library's code (bench/secret_scan.py). Measured on that code: Python's `re` ran the assignment pattern at 2 MB/s
+and an alternation of the keywords at 38 MB/s; re2 runs them at 160 and 500 MB/s on bytes (a third of that on
+str, which it must encode), and one alternation of all the rules at 7 MB/s (its automaton outgrows re2's memory),
+hence the set and the rules apart. A match that needs judgement (an assignment to a secret-ish name,
 a URL's password, an Authorization header) is judged here: placeholders, variables, types, environment-variable
 names and file paths are not secrets; a password needs a digit or a symbol, other values some entropy.
 
