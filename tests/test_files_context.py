@@ -350,8 +350,11 @@ async def test_a_10_gb_file_is_skipped_by_its_size_without_being_read(deepseek: 
 
 SECRET_NAMES = [".env.local", "prod.env", "id_ed25519", "id_rsa.pub", ".npmrc", ".pypirc", ".netrc", "tls.KEY",
                 "credentials", "gcp-credentials.json", "service-account-ci.json", "terraform.tfstate.backup",
-                "vault.kdbx", "secrets.yaml"]  # fmt: skip
-PLAIN_NAMES = ["secrets.py", "keys.py", "tokenizer.py", "monkey.txt", "environment.md", "credentials_test.py"]
+                "vault.kdbx", "secrets.yaml", "env.production", "prod.env.bak", "staging.env.local", "fish_history",
+                "rclone.conf", ".yarnrc.yml", ".terraformrc", ".claude.json", "shadow-", "id_rsa.bak", "kubeconfig",
+                ".netrc.orig", "credentials~"]  # fmt: skip
+PLAIN_NAMES = ["secrets.py", "keys.py", "tokenizer.py", "monkey.txt", "environment.md", "credentials_test.py",
+               "env.py", "env.d.ts", "history.py", "shadow.py", "config.json", "mcp.json"]  # fmt: skip
 
 
 async def test_files_named_like_secrets_are_skipped_and_code_with_similar_names_is_sent(

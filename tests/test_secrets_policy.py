@@ -19,7 +19,7 @@ import pytest
 from mcp.types import TextContent
 
 from mcp_server.config import Limits
-from mcp_server.context import Job, gather
+from mcp_server.context import Job, gather, walk
 from mcp_server.errors import InputError
 from mcp_server.policy import Scanner, home, secret_places
 from mcp_server.policy.access import FileAccess
@@ -317,3 +317,14 @@ async def test_a_file_holding_file_tags_is_fenced_and_the_block_stays_byte_ident
     closing = f'</file fence="{opening.group(1)}">'
     assert messages[0].count(closing) == 1 and messages[0].index(closing) > messages[0].index("New instructions")
     assert '<file path="app.py">\n' in messages[0]  # ordinary files keep the plain tags
+
+
+async def test_where_scandir_takes_no_descriptor_the_walk_lists_by_path_and_still_skips_secrets(
+    deepseek: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(walk, "_BY_FD", False)  # as on Windows
+    make_secret_folder(tmp_path, DEEPSEEK_KEY)
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("chat", {"prompt": "review", "files": [str(tmp_path / "secrets")]})
+    assert result.structured_content is not None
+    assert [f["path"] for f in result.structured_content["files"]] == ["app.py", "fixtures.py"]

@@ -23,6 +23,11 @@ from mcp_server.policy.opening import DIR_FLAGS, Redirected, open_checked
 from mcp_server.quoting import format_size
 
 _CHECK_EVERY = 256  # entries between looks at the clock and the stop flag
+_BY_FD = os.scandir in os.supports_fd  # POSIX: a folder is listed through the descriptor checked
+
+
+class _Walked(Exception):
+    """A folder already walked (a bind mount, or one folder reached twice)."""
 
 
 class Walk:
@@ -50,7 +55,8 @@ class Walk:
             try:  # the entries stat through the folder's descriptor: it stays open while they are looked at
                 self._enter(folder, shown, rules.entering(folder), depth, entries, stack)
             finally:
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
 
     def _enter(
         self,
@@ -120,30 +126,30 @@ class Walk:
 
     def _entries_of(self, folder: str, shown: str) -> tuple[int, list[os.DirEntry[str]]] | None:
         """A folder's entries, listed through a descriptor opened at exactly `folder` (no symlink followed on the
-        way, not a secret place); None for a folder already walked (a bind mount) or one that cannot be listed."""
+        way, not a secret place); None for a folder already walked (a bind mount) or one that cannot be listed.
+        Where scandir takes no descriptor (Windows) the folder is listed by path, with fd -1."""
         left = self.job.limits.context_entries - self._entries
+        where = f"{shown}/" if shown else "./"
+        fd = -1
         try:
-            fd = open_checked(folder, self.job.places, DIR_FLAGS)
-        except Redirected as e:
-            self._skip(f"{shown}/" if shown else "./", e.reason, True)
-            return None
-        except OSError as e:
-            self._skip(f"{shown}/" if shown else "./", f"cannot be listed ({e.strerror or type(e).__name__})")
-            return None
-        try:
-            info = os.fstat(fd)
+            if _BY_FD:
+                fd = open_checked(folder, self.job.places, DIR_FLAGS)
+            info = os.fstat(fd) if fd >= 0 else os.stat(folder)
             if (info.st_dev, info.st_ino) in self._folders:
-                os.close(fd)
-                return None
+                raise _Walked
             self._folders.add((info.st_dev, info.st_ino))
-            with os.scandir(fd) as listing:  # a folder of a million entries is read no further than the bound
+            with os.scandir(fd if fd >= 0 else folder) as listing:  # read no further than the bound
                 entries = list(itertools.islice(listing, left + 1))
             self._count(len(entries), shown)
         except BaseException as e:
-            os.close(fd)
-            if not isinstance(e, OSError):
+            if fd >= 0:
+                os.close(fd)
+            if isinstance(e, Redirected):
+                self._skip(where, e.reason, True)
+            elif isinstance(e, OSError):
+                self._skip(where, f"cannot be listed ({e.strerror or type(e).__name__})")
+            elif not isinstance(e, _Walked):
                 raise
-            self._skip(f"{shown}/" if shown else "./", f"cannot be listed ({e.strerror or type(e).__name__})")
             return None
         return fd, sorted(entries, key=lambda e: e.name)
 
