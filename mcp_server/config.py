@@ -68,6 +68,11 @@ class Limits:
     context_entries: int = 50_000  # directory entries looked at while walking
     context_depth: int = 32  # folder levels below a path given
     context_seconds: float = 15.0  # walking and reading, for a slow or network file system
+    # `review` (mcp_server/review/): the change one call gathers from git.
+    review_files: int = 300  # changed files looked at; the rest are named in `skipped`
+    review_diff_bytes: int = 4 * 2**20  # what git may print for one command (the diff, a listing, the objects)
+    review_diff_lines: int = 60_000  # lines of diff sent
+    review_seconds: float = 30.0  # each git command, and the whole gathering
 
     def __post_init__(self) -> None:
         for item in fields(self):

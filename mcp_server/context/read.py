@@ -47,15 +47,20 @@ def read_text(found: Found, job: Job) -> str | Skip:
 
 
 def _decode(found: Found, data: bytes, job: Job) -> str | Skip:
+    return decode(found.label, data, job)
+
+
+def decode(label: str, data: bytes, job: Job) -> str | Skip:
+    """Bytes read from anywhere (a file, a git object) as text to send, or why they are skipped."""
     if b"\x00" in data:
-        return Skip(found.label, "binary (it holds NUL bytes)")
+        return Skip(label, "binary (it holds NUL bytes)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return Skip(found.label, "binary or not UTF-8 text")
+        return Skip(label, "binary or not UTF-8 text")
     kind = job.scanner.finding(text)
     if kind is not None:
-        return Skip(found.label, f"it holds {kind}", True)
+        return Skip(label, f"it holds {kind}", True)
     return text.removeprefix(_BOM)
 
 
