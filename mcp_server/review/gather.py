@@ -317,6 +317,12 @@ def _bounded(change: Change, job: Job) -> Change:
             f"the diff has {lines:,} lines, over the {job.limits.review_diff_lines:,} one review sends; pass a "
             "narrower base (a shorter range) or review a smaller change"
         )
+    diff_bytes = sum(len(f.patch.encode()) for f in change.files)
+    if diff_bytes > job.limits.review_diff_bytes:
+        raise InputError(
+            f"the diff comes to {format_size(diff_bytes)}, over the {format_size(job.limits.review_diff_bytes)} one "
+            "review sends; pass a narrower base (a shorter range) or review a smaller change"
+        )
     block, tokens = block_of(change)
     files = list(change.files)
     skipped = list(change.skipped)
@@ -331,7 +337,6 @@ def _bounded(change: Change, job: Job) -> Change:
             f"the diff alone comes to about {tokens:,} tokens, over the {job.budget:,} this server sends; pass a "
             "narrower base or review a smaller change"
         )
-    diff_bytes = sum(len(f.patch.encode()) for f in files)
     skipped.sort(key=lambda s: s.path)
     return replace(
         change, files=tuple(files), skipped=tuple(skipped), block=block, tokens=tokens, diff_bytes=diff_bytes
