@@ -8,6 +8,7 @@ so two answers never interleave in the history.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections import OrderedDict
@@ -32,7 +33,9 @@ _KEPT = frozenset({"stop", "length"})
 class Turn:
     user: Message
     assistant: Message
-    size: int  # UTF-8 bytes of the text in both
+    size: int  # UTF-8 bytes of the text in all its messages and its reasoning
+    reasoning: str = ""  # the answer's reasoning_content: sent back when a later call offers tools (WIRE.md §2)
+    trail: tuple[Message, ...] = ()  # between the two: function calls and their results (`investigate`)
 
 
 @dataclass
@@ -45,11 +48,16 @@ class Conversation:
     touched: float = 0.0
     lock: anyio.Lock = field(default_factory=anyio.Lock, repr=False)
 
-    def messages(self, system: str | None, user: Message) -> list[Message]:
-        """The request's messages: system prompt (the new one wins), the kept turns, then the new user message."""
+    def messages(self, system: str | None, user: Message, *, reasoning: bool = False) -> list[Message]:
+        """The request's messages: system prompt (the new one wins), the kept turns, then the new user message.
+        With `reasoning` (a thinking request with tools), every earlier answer carries its reasoning_content."""
         chosen = system if system is not None else self.system
         head: list[Message] = [{"role": "system", "content": chosen}] if chosen else []
-        return [*head, *(m for turn in self.turns for m in (turn.user, turn.assistant)), user]
+        kept: list[Message] = []
+        for turn in self.turns:
+            answer = {**turn.assistant, "reasoning_content": turn.reasoning} if reasoning else turn.assistant
+            kept += [turn.user, *turn.trail, answer]
+        return [*head, *kept, user]
 
 
 @dataclass(frozen=True)
@@ -119,15 +127,22 @@ class ConversationStore:
             yield conversation
 
     def record(
-        self, conversation: Conversation, system: str | None, user: Message, answer: str, finish_reason: str | None
+        self,
+        conversation: Conversation,
+        system: str | None,
+        user: Message,
+        answer: str,
+        finish_reason: str | None,
+        *,
+        reasoning: str = "",
+        trail: tuple[Message, ...] = (),
     ) -> Recorded:
         """Keep one exchange if the answer is whole (or cut only by max_tokens), trimming the oldest turns past the
         bounds; returns what was done, so the result can say it."""
         if not answer.strip() or (finish_reason is not None and finish_reason not in _KEPT):
             return Recorded(False, reason=f"finish_reason={finish_reason}" if finish_reason else "empty answer")
-        turn = Turn(
-            user, {"role": "assistant", "content": answer}, _size(user) + len(answer.encode("utf-8", "replace"))
-        )
+        size = sum(_size(m) for m in (user, *trail)) + len(f"{answer}{reasoning}".encode("utf-8", "replace"))
+        turn = Turn(user, {"role": "assistant", "content": answer}, size, reasoning, trail)
         if turn.size > self._limits.conversation_bytes:
             limit = format_size(self._limits.conversation_bytes)
             return Recorded(False, reason=f"the exchange is larger than the {limit} a conversation holds")
@@ -176,4 +191,6 @@ class ConversationStore:
 
 
 def _size(message: Message) -> int:
-    return sum(len(text.encode("utf-8", "replace")) for text in texts_of(message.get("content")))
+    calls = message.get("tool_calls")
+    extra = [str(message.get("reasoning_content") or ""), json.dumps(calls) if calls else ""]
+    return sum(len(text.encode("utf-8", "replace")) for text in (*texts_of(message.get("content")), *extra))

@@ -90,6 +90,11 @@ class ProgressReporter:
         self._done = max(self._done, done)
         await self._notify(f"{what} done ({self._done}/{self._total})")
 
+    async def step(self, done: int, text: str) -> None:
+        """Part `done` of `total` is finished; `text` is the whole message ("step 3/16: grep 'x' — 2 matches")."""
+        self._done = max(self._done, done)
+        await self._notify(text)
+
     async def notice(self, text: str) -> None:
         """Something the user should hear about mid-call (a retry): a progress message, and a log message to
         clients that asked for them with logging/setLevel."""

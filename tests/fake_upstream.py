@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NoReturn
 
 try:
-    from tests.fake import tools
+    from tests.fake import agent, tools
 except ImportError:  # standalone (`python tests/fake_upstream.py`): tests/ itself is on the path
-    from fake import tools  # type: ignore[no-redef]
+    from fake import agent, tools  # type: ignore[no-redef]
 
 logger = logging.getLogger("fake_upstream")
 
@@ -777,6 +777,8 @@ class _Chat:
     json_mode: bool
     ocr: bool
     idents: list[str]
+    tools: list[Any] = field(default_factory=list)
+    tool_choice: Any = None
 
 
 @dataclass
@@ -925,6 +927,7 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
         self.ocr_limits = tools.OcrLimits()  # what the OCR API accepts; a test may lower them
         self.cache = PrefixCache()
+        self.agent: agent.Script | None = None  # a scripted model for requests that offer tools (tests/fake/agent.py)
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -996,6 +999,7 @@ class FakeUpstream:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.agent = None
         self.cache.clear()
 
     def wait_for(self, predicate: Callable[[FakeUpstream], bool], timeout: float = 5.0) -> bool:
@@ -1251,11 +1255,32 @@ class FakeUpstream:
 
     async def _chat(self, request: _Request, reply: Reply, resp: _Responder) -> None:
         chat = self._parse_chat(request)
+        if chat.tools and self.agent is not None:
+            await self._agent_turn(chat, self.agent, reply, resp)
+            return
         answer = _answer(chat, reply, self.cache)
         if chat.stream:
             await self._send_sse(resp, reply, _chat_chunks(chat, reply, answer))
         else:
             await resp.send_json(200, _chat_body(chat, reply, answer), reply.leading_newlines, reply.keepalive_interval)
+
+    async def _agent_turn(self, chat: _Chat, script: agent.Script, reply: Reply, resp: _Responder) -> None:
+        turn = script.next(chat.tool_choice)
+        await resp.pause(script.latency)
+        prompt, hit = self.cache.lookup(chat.messages)
+        self.cache.store_output(chat.messages, turn.content)
+        reasoning = len(_pieces(turn.reasoning)) if chat.thinking else 0
+        usage = _usage(prompt, hit, reasoning + len(_pieces(turn.content)) + len(turn.calls) * 8, reasoning)
+        base = {"id": str(uuid.uuid4()), "created": int(time.time()), "model": chat.model}
+        base |= {"system_fingerprint": FINGERPRINT}
+        if not chat.stream:
+            await resp.send_json(200, agent.body(base, turn, thinking=chat.thinking, usage=usage))
+            return
+        base["object"] = "chat.completion.chunk"
+        events = agent.chunks(
+            base, turn, thinking=chat.thinking, usage=usage, pieces=_pieces, empty_choices=script.empty_choices
+        )
+        await self._send_sse(resp, reply, events)
 
     async def _fim(self, request: _Request, reply: Reply, resp: _Responder) -> None:
         body = _json_object(request.body)
@@ -1311,9 +1336,15 @@ class FakeUpstream:
             )
         if self.flavor == "deepseek" and thinking and body.get("tools"):
             _check_reasoning_round_trip(messages)
+        try:
+            agent.check(body, messages, beta=_route_of(request.path).startswith("/beta/"))
+        except agent.RuleError as exc:
+            raise _ApiError(400, str(exc)) from None
         urls = [url for m in messages for url in _image_urls(m.get("content"))]
         self._check_vision(model, urls, ocr)
-        return _Chat(model, messages, stream, include_usage, thinking, json_mode, ocr, [_image_ident(u) for u in urls])
+        idents = [_image_ident(u) for u in urls]
+        tools = body.get("tools") or []
+        return _Chat(model, messages, stream, include_usage, thinking, json_mode, ocr, idents, tools, tool_choice)
 
     def _max_output(self, model: str) -> int:
         if self.flavor == "deepseek":

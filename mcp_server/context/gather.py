@@ -49,8 +49,8 @@ async def gather_files(paths: Sequence[str], job: Job) -> Gathered:
 
 def gather(paths: Sequence[str], job: Job) -> Gathered:
     """The files of one call, sorted by label and read, or an InputError saying why nothing can be sent."""
-    _check_paths(paths)
-    targets = [_target(text, job) for text in dict.fromkeys(paths)]
+    check_paths(paths)
+    targets = [target(text, job) for text in dict.fromkeys(paths)]
     root = _common_root(targets)
     walk = Walk(job)
     for target in targets:
@@ -68,7 +68,7 @@ def gather(paths: Sequence[str], job: Job) -> Gathered:
     return Gathered(tuple(sent), tuple(sorted(skipped, key=lambda s: s.path)), text, estimate(text))
 
 
-def _check_paths(paths: Sequence[str]) -> None:
+def check_paths(paths: Sequence[str]) -> None:
     if len(paths) > MAX_PATHS:
         raise InputError(f"files names {len(paths)} paths; at most {MAX_PATHS} (name folders instead of every file)")
     for text in paths:
@@ -79,7 +79,7 @@ def _check_paths(paths: Sequence[str]) -> None:
             raise InputError(f"{shown} in files is not a valid path (too long, a NUL or a character that is not text)")
 
 
-def _target(text: str, job: Job) -> Target:
+def target(text: str, job: Job) -> Target:
     path = Path(text)
     with contextlib.suppress(RuntimeError):  # "~nobody": kept literal, reported as missing
         path = path.expanduser()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_server.config import FILE_ROOTS_ENV
@@ -54,6 +56,37 @@ class Walk:
                         self._skip(f"{child[1]}/", f"more than {self.job.limits.context_depth} folders deep")
                     else:
                         stack.append((*child, rules, depth + 1))
+
+    def place(self, top: Path, parts: Sequence[str]) -> Found | Skip | Entered | None:
+        """One path below the folder `top` (its names in `parts`), judged name by name as a walk of `top` would
+        judge it: the Found file or the Entered folder the walk would reach, the Skip of the first name it would not
+        pass (a secret, node_modules, a gitignored or symlinked entry...), or None when there is no such entry."""
+        self._top = top
+        here = Entered(str(top), "", rules_above(top, lambda folder: self.job.files.inside(folder)))
+        for depth, name in enumerate(parts):
+            rules = here.rules.entering(here.real)
+            entry = _named(here.real, name, self.job.limits.context_entries)
+            if entry is None:
+                return None
+            found, skipped = len(self.found), len(self.skipped)
+            child = self._entry(entry, here.real, here.label, rules)
+            if len(self.skipped) > skipped:
+                return self.skipped[-1]
+            if child is None:
+                return self.found[-1] if len(self.found) > found and depth == len(parts) - 1 else None
+            here = Entered(*child, rules)
+        return here
+
+    def listing(self, folder: Entered) -> list[Entered]:
+        """One folder's entries, without walking further: files go to `found`, skips to `skipped`, and the folders
+        a walk would enter are returned."""
+        rules = folder.rules.entering(folder.real)
+        entered = []
+        for entry in self._entries_of(folder.real, folder.label):
+            child = self._entry(entry, folder.real, folder.label, rules)
+            if child is not None:
+                entered.append(Entered(*child, rules))
+        return entered
 
     def file(self, real: Path, label: str, info: os.stat_result) -> None:
         """A file given in `files` itself: no name rule skips it (a secret name is refused before the walk)."""
@@ -154,6 +187,24 @@ class Walk:
 
     def _skip(self, path: str, reason: str, secret: bool = False) -> None:
         self.skipped.append(Skip(path, reason, secret))
+
+
+@dataclass(frozen=True)
+class Entered:
+    """A folder a walk would enter: its real path, its label, and the .gitignore rules of the folders above it."""
+
+    real: str
+    label: str
+    rules: Rules
+
+
+def _named(folder: str, name: str, most: int) -> os.DirEntry[str] | None:
+    """The entry called `name` in `folder` (a DirEntry, so `place` judges it exactly as a walk does)."""
+    try:
+        with os.scandir(folder) as listing:
+            return next((e for e in itertools.islice(listing, most) if e.name == name), None)
+    except OSError:
+        return None
 
 
 def utf8(name: str) -> bool:

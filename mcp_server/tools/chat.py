@@ -161,7 +161,7 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
                 think_tags=route.provider.think_tags(effort is not None),
             )
         recorded = app.conversations.record(
-            conversation, ask.system, user, completion.content, completion.finish_reason
+            conversation, ask.system, user, completion.content, completion.finish_reason, reasoning=completion.reasoning
         )
     found = (files_notice(gathered), finish_notice(completion.finish_reason, completion.content), recorded.notice())
     return Done(completion, route, conversation, [n for n in found if n], gathered)

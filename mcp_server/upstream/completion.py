@@ -4,6 +4,9 @@ Reasoning arrives as `reasoning_content` (DeepSeek, Atlas), as `reasoning` (vLLM
 `<think>...</think>` at the start of the content (Ollama, LM Studio, raw chat templates); all three end up in
 `reasoning`, apart from the answer. Inline tags are looked for only where the provider may send them (`ThinkTags`).
 
+Tool calls arrive as deltas keyed by `index`, several calls interleaved (WIRE.md §14): the first delta of a call
+carries its `id` and `function.name`, later ones only pieces of `function.arguments`; they are assembled by index.
+
 Chunks are checked as they are read: a field of the wrong type is `Malformed` (the client names the provider),
 and an answer past `max_chars` is `AnswerTooLarge`, so a looping or hostile upstream cannot grow memory unbounded.
 """
@@ -18,6 +21,7 @@ Phase = Literal["queued", "reasoning", "answering"]
 # `</think>` with no opening tag, which templates that open the block in the prompt leave in thinking output.
 ThinkTags = Literal["off", "leading", "inline"]
 MAX_ANSWER_CHARS = 64 * 1024 * 1024  # reasoning and answer together; 393K tokens of text is about 1.6M characters
+MAX_TOOL_CALLS = 64  # in one turn; a model that asks for more is cut off here (the loop refuses past its steps)
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
@@ -58,6 +62,15 @@ class Usage:
         )
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for; `arguments` is its JSON text as written (parsed by the caller)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 @dataclass
 class Completion:
     """What one upstream call produced."""
@@ -68,6 +81,7 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     model: str | None = None
     request_id: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class Malformed(Exception):
@@ -87,6 +101,7 @@ class Accumulator:
         self._think = _ThinkSplitter() if think_tags != "off" else None
         self._closing_only = think_tags == "inline"
         self._native_reasoning = False
+        self._calls: dict[int, _CallParts] = {}
         self._chars = 0
         self._max_chars = max_chars
         self.finish_reason: str | None = None
@@ -116,6 +131,12 @@ class Accumulator:
             raise Malformed("`choices` is empty")
         first = _typed(choices[0], dict, "a choice")
         message = _typed(first.get("message") or {}, dict, "message")
+        calls = message.get("tool_calls")
+        if isinstance(calls, list):  # whole calls have no `index`: their position is one
+            message = {
+                **message,
+                "tool_calls": [{"index": i, **_typed(c, dict, "a tool call")} for i, c in enumerate(calls)],
+            }
         self.feed({**body, "choices": [{"delta": message, "text": first.get("text"), **_finish(first)}]})
 
     def _choice(self, choice: dict[str, Any]) -> None:
@@ -127,6 +148,9 @@ class Accumulator:
         content = _text(delta, "content") or _text(choice, "text")  # `text`: FIM / legacy completions
         if content:
             self._add_content(content)
+        calls = delta.get("tool_calls")
+        for call in _typed(calls, list, "tool_calls") if calls is not None else ():
+            self._add_call(_typed(call, dict, "a tool call"))
         finish = choice.get("finish_reason")
         if finish is not None:
             self.finish_reason = _typed(finish, str, "finish_reason") or None
@@ -153,6 +177,24 @@ class Accumulator:
             self.pieces += 1
             self.phase = "answering"
 
+    def _add_call(self, delta: dict[str, Any]) -> None:
+        index = delta.get("index", 0)
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise Malformed(f"a tool call's `index` is {_kind(index)}, not a number")
+        parts = self._calls.get(index)
+        if parts is None:
+            if len(self._calls) >= MAX_TOOL_CALLS:
+                raise AnswerTooLarge(f"the model asked for more than {MAX_TOOL_CALLS} function calls in one turn")
+            parts = self._calls[index] = _CallParts()
+        function = _typed(delta.get("function") or {}, dict, "function")
+        parts.id = parts.id or _text(delta, "id")
+        parts.name = parts.name or _text(function, "name")
+        piece = _text(function, "arguments")
+        if piece:
+            self._grow(piece)
+            parts.arguments.append(piece)
+        self.pieces += 1
+
     @property
     def finished(self) -> bool:
         return self.finish_reason is not None or self.done
@@ -173,7 +215,18 @@ class Accumulator:
             finish_reason=self.finish_reason,
             usage=Usage.from_wire(self.usage_raw),
             model=self.model,
+            tool_calls=tuple(
+                ToolCall(parts.id or f"call_{index}", parts.name, "".join(parts.arguments))
+                for index, parts in sorted(self._calls.items())
+            ),
         )
+
+
+@dataclass
+class _CallParts:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)  # pieces of 1-3 characters: joined once, at the end
 
 
 class _ThinkSplitter:

@@ -45,6 +45,10 @@ class Provider:
     models_need_key: bool = True
     ocr_api: OcrApi | None = None  # reads whole documents itself (DeepSeek's /v1/tools/ocr)
     web: WebApis | None = None  # web search and page fetching
+    # How it calls functions (the `investigate` loop): in thinking mode (DeepSeek's API), only with thinking off
+    # (self-hosted DeepSeek-V3.1 weights: their card's non-thinking tool template, vLLM's deepseek_v31 parser), or
+    # not at all (None).
+    tool_calls: Literal["thinking", "plain"] | None = "thinking"
 
     @property
     def name(self) -> str:
@@ -124,7 +128,9 @@ def _openai(settings: ProviderSettings) -> Provider:
     origin = Origin("openai", "OpenAI-compatible server", settings.key_env, settings.base_url)
     model = settings.default_model
     defaults: dict[ToolKind, str] = {"chat": model, "reason": model, "ocr": model} if model else {}
-    return Provider(settings, origin, defaults, ids="any", thinking="template", effort=False, inline_think=True)
+    return Provider(
+        settings, origin, defaults, ids="any", thinking="template", effort=False, inline_think=True, tool_calls="plain"
+    )
 
 
 _BUILDERS = {"deepseek": _deepseek, "atlas": _atlas, "openai": _openai}

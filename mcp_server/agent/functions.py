@@ -1,0 +1,255 @@
+"""The read-only functions DeepSeek may call while it investigates. Their names and parameters are a contract with
+the model (keep them): list_dir {path}, glob {pattern, path?}, grep {pattern, path?, glob?} and
+read_file {path, start_line?, end_line?}.
+
+Secrets never reach the model through any of them: a file named like one, or whose content holds a key, may appear
+in a listing by name, but read_file refuses it and grep skips it before looking at a line. Each result is at most
+MAX_RESULT_BYTES; past that it is cut with a note telling the model how to narrow the call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcp_server.context.model import Found, Skip
+from mcp_server.context.walk import Walk
+from mcp_server.errors import InputError
+from mcp_server.quoting import format_size
+
+from .patterns import BadPattern, compile_glob, compile_regex
+from .workspace import Refused, Workspace
+
+MAX_RESULT_BYTES = 64 * 1024  # one function result, as the model receives it
+MAX_LISTED = 500  # paths in one glob result
+MAX_MATCHES = 200  # lines in one grep result
+MAX_GREP_LINE = 300  # characters of one matching line shown
+MAX_READ_LINE = 2000  # characters of one line read_file shows (minified files)
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function offered to the model: its name, what it does, and its parameters as JSON Schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def wire(self) -> dict[str, Any]:
+        """As the request's `tools` list holds it."""
+        function = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        return {"type": "function", "function": function}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A function's result: the text the model receives and one line for the step list and progress."""
+
+    text: str
+    summary: str
+    refused: bool = False
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_PATH = {"type": "string", "description": 'Relative to the folder investigated; "" is its top.'}
+READ_ONLY: tuple[Function, ...] = (
+    Function("list_dir", "List one folder: names, file or folder, sizes.", _object({"path": _PATH}, ["path"])),
+    Function(
+        "glob",
+        "Files matching a glob below path (** crosses folders; a glob without / matches names at any depth).",
+        _object({"pattern": {"type": "string"}, "path": _PATH}, ["pattern"]),
+    ),
+    Function(
+        "grep",
+        "Lines matching a regular expression (RE2 syntax), as path:line: text.",
+        _object(
+            {"pattern": {"type": "string"}, "path": _PATH, "glob": {"type": "string", "description": "e.g. *.py"}},
+            ["pattern"],
+        ),
+    ),
+    Function(
+        "read_file",
+        "Numbered lines of one file; pass a range for large files.",
+        _object(
+            {"path": _PATH, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
+            ["path"],
+        ),
+    ),
+)
+
+
+def call(workspace: Workspace, name: str, arguments: str) -> Outcome:
+    """Run one function call (blocking: file work, in a worker thread). Never raises for anything the model did."""
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        names = ", ".join(f.name for f in READ_ONLY)
+        return _refused(f"there is no function {name[:100]!r}; the functions are {names}")
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        return _refused(f'the arguments of {name} are not valid JSON; pass an object such as {{"path": "src"}}')
+    if not isinstance(parsed, dict):
+        return _refused(f"the arguments of {name} must be a JSON object")
+    try:
+        return handler(workspace, parsed)
+    except (Refused, BadPattern, InputError) as e:
+        return _refused(str(e))
+
+
+def _refused(reason: str) -> Outcome:
+    return Outcome(f"Refused: {reason}.", f"refused: {reason[:120]}", refused=True)
+
+
+def _list_dir(workspace: Workspace, args: dict[str, Any]) -> Outcome:
+    walk, folder = workspace.folder(_string(args, "path"))
+    folders = {entered.label for entered in walk.listing(folder)}
+    rows: list[tuple[str, str]] = [(label, "folder") for label in folders]
+    rows += [(f.label, f"file, {format_size(f.size)}") for f in walk.found]
+    rows = [row for row in rows if workspace.visible(row[0], row[1] == "folder")]
+    rows += [
+        (s.path.rstrip("/"), f"{'folder' if s.path.endswith('/') else 'file'}, skipped: {s.reason}")
+        for s in walk.skipped
+        if workspace.visible(s.path.rstrip("/"), True)
+    ]
+    cut = len(folder.label) + 1 if folder.label else 0
+    lines = [f"{label[cut:]}{'/' if kind.startswith('folder') else ''} ({kind})" for label, kind in sorted(rows)]
+    head = f"{folder.label or '.'}/: {len(lines)} entries"
+    return _bounded(head, lines, f"{len(lines)} entries", "list a subfolder")
+
+
+def _glob(workspace: Workspace, args: dict[str, Any]) -> Outcome:
+    pattern = compile_glob(_required(args, "pattern"))
+    walk, folder = workspace.folder(_string(args, "path"))
+    matched = _files_below(workspace, walk, folder.real, folder.label, pattern)
+    shown = [f.label for f in matched[:MAX_LISTED]]
+    more = f" (the first {MAX_LISTED} shown: narrow the pattern or path)" if len(matched) > MAX_LISTED else ""
+    return _bounded(f"{len(matched)} files{more}", shown, f"{len(matched)} files", "narrow the pattern or path")
+
+
+def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
+    regex = compile_regex(_required(args, "pattern"))
+    glob_text = _string(args, "glob")
+    walk, place = workspace.locate(_string(args, "path"))
+    if isinstance(place, Found):
+        files = [place]
+    else:
+        files = _files_below(workspace, walk, place.real, place.label, compile_glob(glob_text) if glob_text else None)
+    job = workspace.job()
+    gate = compile_regex(f"(?m){regex.pattern}") if "\\A" not in regex.pattern and "\\z" not in regex.pattern else None
+    matches: list[str] = []
+    skipped = secret = 0
+    for found in files:
+        job.check_time()
+        text = workspace.read(found, job)
+        if isinstance(text, Skip):
+            skipped += 1
+            secret += text.secret
+            continue
+        if gate is not None and gate.search(text) is None:
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if regex.search(line):
+                matches.append(f"{found.label}:{number}: {_clip(line, MAX_GREP_LINE)}")
+                if len(matches) > MAX_MATCHES:
+                    break
+        if len(matches) > MAX_MATCHES:
+            break
+    return _grep_outcome(matches, len(files), skipped, secret)
+
+
+def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int) -> Outcome:
+    more = len(matches) > MAX_MATCHES
+    head = f"{min(len(matches), MAX_MATCHES)} matching lines in {searched} files"
+    if more:
+        head += f" (stopped at {MAX_MATCHES}: narrow the pattern, path or glob)"
+    if skipped:
+        head += f"; {skipped} files not searched (binary, too large{', or holding secrets' if secret else ''})"
+    count = f"{min(len(matches), MAX_MATCHES)}{'+' if more else ''} matches"
+    return _bounded(head, matches[:MAX_MATCHES], count, "narrow the pattern, path or glob")
+
+
+def _read_file(workspace: Workspace, args: dict[str, Any]) -> Outcome:
+    found = workspace.file(_required(args, "path"))
+    start, end = _integer(args, "start_line"), _integer(args, "end_line")
+    lines = workspace.text(found).splitlines()
+    first = max(start or 1, 1)
+    last = min(end or len(lines), len(lines))
+    if first > max(len(lines), 1) or (end is not None and end < first):
+        raise Refused(f"{found.label} has {len(lines)} lines; lines {first}-{end or first} do not exist")
+    shown: list[str] = []
+    size = 0
+    for number in range(first, last + 1):
+        row = f"{number}\t{_clip(lines[number - 1], MAX_READ_LINE)}"
+        size += len(row.encode()) + 1
+        if size > MAX_RESULT_BYTES - 512:
+            note = (
+                f"(truncated at {format_size(MAX_RESULT_BYTES)}: shown up to line {number - 1}; narrow the range, "
+                f"e.g. start_line={number})"
+            )
+            shown.append(note)
+            break
+        shown.append(row)
+    head = f"{found.label}: lines {first}-{last} of {len(lines)}"
+    return Outcome("\n".join([head, *shown]), f"lines {first}-{last} of {len(lines)}")
+
+
+def _files_below(workspace: Workspace, walk: Walk, real: str, label: str, pattern: Any) -> list[Found]:
+    walk.folder(Path(real), label)
+    cut = len(label) + 1 if label else 0
+    found = sorted(walk.found, key=lambda f: f.label)
+    return [
+        f for f in found if workspace.visible(f.label, False) and (pattern is None or pattern.fullmatch(f.label[cut:]))
+    ]
+
+
+def _bounded(head: str, lines: list[str], summary: str, narrow: str) -> Outcome:
+    out = [head]
+    size = len(head.encode())
+    for index, line in enumerate(lines):
+        size += len(line.encode()) + 1
+        if size > MAX_RESULT_BYTES - 256:
+            out.append(f"(truncated at {format_size(MAX_RESULT_BYTES)}: {len(lines) - index} more; {narrow})")
+            break
+        out.append(line)
+    return Outcome("\n".join(out), summary)
+
+
+def _string(args: dict[str, Any], name: str) -> str | None:
+    value = args.get(name)
+    if value is not None and not isinstance(value, str):
+        raise Refused(f"`{name}` must be a string")
+    return value
+
+
+def _required(args: dict[str, Any], name: str) -> str:
+    value = _string(args, name)
+    if value is None:
+        raise Refused(f"`{name}` is required")
+    return value
+
+
+def _integer(args: dict[str, Any], name: str) -> int | None:
+    value = args.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refused(f"`{name}` must be a whole number")
+    return value
+
+
+def _clip(line: str, most: int) -> str:
+    return line if len(line) <= most else f"{line[:most]}…"
+
+
+_HANDLERS: dict[str, Callable[[Workspace, dict[str, Any]], Outcome]] = {
+    "list_dir": _list_dir,
+    "glob": _glob,
+    "grep": _grep,
+    "read_file": _read_file,
+}

@@ -1,0 +1,238 @@
+"""The model/function loop: DeepSeek calls functions, the server runs each and sends the result back, until the
+model answers in text or a bound stops it. Built to be reused by every tool that lets a model act on the server.
+
+How to use it (the interface `investigate` uses, and `review` or a checker can):
+
+    task = Task(system=..., functions=(*READ_ONLY, my_function), handle=my_handler, max_steps=16)
+    run = await Loop(app.upstream, route, reporter, effort="high").run(messages, task)
+
+- `functions` are offered to the model as they are (`Function.wire()`); a checker that may only give a verdict
+  offers `(verdict,)` alone.
+- `handle(call)` runs one call and returns an `Outcome` (the text the model receives, a one-line summary); it is
+  called for every call, known or not, and must not raise for anything the model did. `read_only(workspace)` is
+  the handler of the four read-only functions; wrap it to add your own names.
+- `messages` is the request so far (system prompt, history, the new user message); the loop only appends to it,
+  so every turn repeats the previous request as its prefix and DeepSeek's cache serves it (WIRE.md §14).
+- `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
+  keep it in the conversation so a follow-up continues with what was read.
+
+DeepSeek's rules (WIRE.md §2, §14) are kept here: in thinking mode every assistant turn carries its
+`reasoning_content` back; every `tool_calls` turn is followed by one `tool` message per id, in order (a call past
+`max_steps` gets a refusal, never silence); `tool_choice` is never "required". At `max_steps`, at the wall-time
+bound or near the context budget, the model is asked once more with `tool_choice: "none"` (tools stay in the
+request, so its prefix stays cached) for its best answer, and a notice says which bound was hit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+
+from mcp_server.config import CONTEXT_ENV
+from mcp_server.conversations import Message
+from mcp_server.errors import ConfigError
+from mcp_server.progress import ProgressReporter
+from mcp_server.tokens import estimate, estimate_messages
+from mcp_server.upstream.client import UpstreamClient
+from mcp_server.upstream.completion import Completion, ToolCall, Usage
+from mcp_server.upstream.providers import Effort, Route
+
+from .functions import Function, Outcome, call
+from .workspace import Workspace
+
+MAX_SECONDS = 600.0  # wall time of one run; then the model is asked for its answer
+CONTEXT_SHARE = 0.9  # of the context budget: past it, no more function results are taken
+FINAL_PROMPT = (
+    "Stop calling functions now ({why}). Answer the question from what you have read, citing code as path:LINE or "
+    "path:START-END, and say what you could not check."
+)
+Handler = Callable[[ToolCall], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one run is for: the functions offered, who runs them, and the step bound."""
+
+    functions: tuple[Function, ...]
+    handle: Handler
+    max_steps: int
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    arguments: dict[str, Any]
+    outcome: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class TurnStat:
+    """One model turn, for the benchmark: request bytes, prompt tokens and how many of them hit the cache."""
+
+    bytes_sent: int
+    prompt_tokens: int
+    cache_hit_tokens: int
+
+
+@dataclass
+class Run:
+    answer: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    model: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    turns: list[TurnStat] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    trail: list[Message] = field(default_factory=list)  # appended after the user message, answer excluded
+    final: Message = field(default_factory=dict)  # the answering assistant turn
+
+
+def thinking_for(route: Route) -> bool:
+    """Whether the loop runs with thinking on for this route; ConfigError when it cannot call functions at all."""
+    mode = route.provider.tool_calls
+    if mode is None or route.traits.deepseek_ocr:
+        what = f"{route.model[:100]} on {route.provider.origin.label}"
+        raise ConfigError(
+            f"{what} cannot call functions, which this tool needs: pass model deepseek-flash (DeepSeek's API) or "
+            "deepseek-ai/deepseek-v4-flash (Atlas Cloud), or serve DeepSeek-V3.1 with vLLM's --tool-call-parser "
+            "deepseek_v31"
+        )
+    return mode == "thinking"
+
+
+def read_only(workspace: Workspace) -> Handler:
+    """The handler of list_dir, glob, grep and read_file: each call in a worker thread, abandoned on cancel."""
+
+    async def handle(tool_call: ToolCall) -> Outcome:
+        try:
+            return await anyio.to_thread.run_sync(
+                call, workspace, tool_call.name, tool_call.arguments, abandon_on_cancel=True
+            )
+        except anyio.get_cancelled_exc_class():
+            workspace.stop.set()  # the abandoned thread stops at its next look at the clock
+            raise
+
+    return handle
+
+
+class Loop:
+    """Runs one task against one route; `reporter` gets a progress line per step and beats while the model thinks."""
+
+    def __init__(
+        self, upstream: UpstreamClient, route: Route, reporter: ProgressReporter, *, effort: Effort | None, budget: int
+    ) -> None:
+        self._upstream = upstream
+        self._route = route
+        self._reporter = reporter
+        self._thinking = thinking_for(route)
+        self._effort = effort
+        self._budget = budget
+
+    async def run(self, messages: list[Message], task: Task) -> Run:
+        run = Run()
+        start = len(messages)
+        tokens = estimate_messages(messages) + estimate(json.dumps([f.wire() for f in task.functions]))
+        deadline = time.monotonic() + MAX_SECONDS
+        why: str | None = None
+        while True:
+            completion = await self._turn(messages, task, run, final=why is not None)
+            calls = completion.tool_calls if why is None else ()
+            message = self._assistant(completion, calls)
+            if not calls:
+                run.final = message
+                break
+            messages.append(message)
+            for tool_call in calls:
+                outcome = await self._step(tool_call, task, run)
+                result: Message = {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.text}
+                messages.append(result)
+                tokens += estimate(outcome.text) + estimate(tool_call.arguments) + 8
+            why = self._bound(run, task, tokens, deadline)
+            if why is not None:
+                run.notices.append(
+                    f"The investigation stopped at {why}; the answer is the model's best from what it read."
+                )
+                messages.append({"role": "user", "content": FINAL_PROMPT.format(why=why)})
+        run.trail = messages[start:]
+        run.answer, run.reasoning = completion.content, completion.reasoning
+        run.finish_reason, run.model = completion.finish_reason, completion.model
+        return run
+
+    def _bound(self, run: Run, task: Task, tokens: int, deadline: float) -> str | None:
+        if len(run.steps) >= task.max_steps:
+            return f"max_steps ({task.max_steps} function calls)"
+        if time.monotonic() > deadline:
+            return f"the wall-time bound ({MAX_SECONDS / 60:g} minutes)"
+        if tokens > self._budget * CONTEXT_SHARE:
+            return f"the context budget ({CONTEXT_ENV}={self._budget:,} tokens)"
+        return None
+
+    async def _turn(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
+        payload: dict[str, Any] = {
+            "model": self._route.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "tools": [f.wire() for f in task.functions],
+            **self._route.provider.thinking_params(self._thinking, self._effort if self._thinking else None),
+        }
+        if final:
+            payload["tool_choice"] = "none"
+        provider = self._route.provider
+        completion = await self._upstream.stream(
+            provider,
+            provider.url("chat/completions"),
+            payload,
+            observer=self._reporter,
+            on_retry=self._reporter.notice,
+            think_tags=provider.think_tags(self._thinking),
+        )
+        usage = completion.usage
+        run.usage += usage
+        sent = len(json.dumps(payload, ensure_ascii=False).encode())
+        run.turns.append(TurnStat(sent, usage.prompt_tokens, usage.cache_hit_tokens))
+        return completion
+
+    def _assistant(self, completion: Completion, calls: tuple[ToolCall, ...]) -> Message:
+        message: Message = {"role": "assistant", "content": completion.content}
+        if self._thinking:
+            message["reasoning_content"] = completion.reasoning  # the rule: every turn carries it back
+        if calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+            ]
+        return message
+
+    async def _step(self, tool_call: ToolCall, task: Task, run: Run) -> Outcome:
+        if len(run.steps) >= task.max_steps:
+            # Every call id still gets its tool message, or the next request is a 400.
+            return Outcome(f"Refused: the step limit (max_steps={task.max_steps}) is reached; not run.", "not run")
+        outcome = await task.handle(tool_call)
+        size = len(outcome.text.encode())
+        run.steps.append(Step(tool_call.name, _arguments(tool_call.arguments), outcome.summary, size))
+        shown = _short(tool_call)
+        await self._reporter.step(
+            len(run.steps), f"step {len(run.steps)}/{task.max_steps}: {shown} — {outcome.summary}"
+        )
+        return outcome
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(text or "{}")
+    except ValueError:
+        return {"unparsed": text[:500]}
+    return parsed if isinstance(parsed, dict) else {"unparsed": text[:500]}
+
+
+def _short(tool_call: ToolCall) -> str:
+    args = _arguments(tool_call.arguments)
+    first = next((str(v) for v in args.values()), "")
+    return f"{tool_call.name} {first[:60]!r}" if first else tool_call.name
