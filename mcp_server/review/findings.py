@@ -37,7 +37,9 @@ REPORT_FINDING_SCHEMA: dict[str, Any] = {
     },
     "required": ["path", "line", "severity", "title", "detail"],
 }
-REPORT_FINDING_DESCRIPTION = "Report one problem, anchored to lines of the file after the change. Call once per problem."
+REPORT_FINDING_DESCRIPTION = (
+    "Report one problem, anchored to lines of the file after the change. Call once per problem."
+)
 
 
 class Unreadable(Exception):

@@ -82,7 +82,10 @@ class Reviewer:
         try:
             return self.workspace.text(self.workspace.file(path))
         except Refused as e:
-            raise Unreadable(str(e).rstrip(".")) from None
+            reason = str(e)
+            if "does not exist" in reason:  # the workspace's hint speaks of `investigate`'s folder
+                reason = f"{path} does not exist in the repository"
+            raise Unreadable(reason.rstrip(".")) from None
 
 
 def _same(one: Finding, other: Finding) -> bool:

@@ -13,7 +13,7 @@ from mcp_server.agent.functions import READ_ONLY
 from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.workspace import Workspace
 from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
-from mcp_server.config import FILE_ROOTS_ENV
+from mcp_server.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.errors import InputError
 from mcp_server.progress import ProgressReporter
 from mcp_server.review import Change, gather_change
@@ -24,25 +24,27 @@ from mcp_server.upstream.providers import Effort, Route
 from .files import job_for
 from .review_out import ReviewOutput, content_of, output_of
 
-MAX_FOCUS = 4000
-
 
 async def review(
     # Terse on purpose: every byte of the schema is in the assistant's context on every turn (README: tools/list).
+    # `path` is a git work tree (required over HTTP), `base` a ref or range; both are explained in their errors.
     ctx: ToolContext,
-    path: Annotated[str | None, Field(description="Git work tree; default cwd.")] = None,
-    base: Annotated[str | None, Field(description="Ref or range; default uncommitted, else last commit.")] = None,
-    focus: Annotated[str | None, Field(max_length=MAX_FOCUS)] = None,
-    effort: Literal["low", "high", "max"] = "high",
+    path: str | None = None,
+    base: Annotated[str | None, Field(description="Default: uncommitted, else last commit.")] = None,
+    focus: Annotated[str | None, Field(max_length=MAX_PROMPT_CHARS)] = None,
+    effort: Literal["low", "high", "max"] | None = None,
     model: str | None = None,
-    max_steps: Annotated[int, Field(ge=1, le=50)] = 24,
+    max_steps: Annotated[int, Field(le=50)] = 24,  # at least 1: checked below (a `minimum` costs 14 bytes)
 ) -> Annotated[CallToolResult, ReviewOutput]:
-    """DeepSeek reviews a git change; each finding is anchored to real lines and confirmed by a second check."""
+    """DeepSeek reviews a git change; each finding is checked twice."""
     app = app_of(ctx)
+    if max_steps < 1:
+        raise InputError(f"max_steps is {max_steps}; pass 1 to 50 (function calls the reviewer may make)")
     if path is None and app.settings.serves_http:
         raise InputError(f"over HTTP, pass `path`: a git work tree inside {FILE_ROOTS_ENV}")
     route = await app.router.resolve("reason", model)
     thinking = thinking_for(route)
+    effort = effort or "high"
     reporter = reporter_for(ctx, "review")
     async with reporter.running():
         await reporter.step(0, "gathering the change from git")
@@ -54,8 +56,12 @@ async def review(
         await reporter.step(len(run.steps), f"checking {len(reviewer.findings)} findings")
 
         async def progress(done: int, total: int, checked: Checked) -> None:
-            held = "holds" if checked.verdict and checked.verdict.holds else "refuted" if checked.verdict else "no verdict"
-            await reporter.step(len(run.steps) + done, f"checked {done} of {total}: {checked.finding.title[:60]} — {held}")
+            held = (
+                "holds" if checked.verdict and checked.verdict.holds else "refuted" if checked.verdict else "no verdict"
+            )
+            await reporter.step(
+                len(run.steps) + done, f"checked {done} of {total}: {checked.finding.title[:60]} — {held}"
+            )
 
         checks = await checker.all(change, reviewer.findings, progress)
     out = output_of(change, run, reviewer, checks, route)
@@ -75,7 +81,7 @@ async def _review_pass(
     budget = app.settings.limits.max_context_tokens
     loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(change, focus)}]
-    return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps))  # type: ignore[arg-type]
+    return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps))
 
 
 def _workspace(app: AppContext, change: Change) -> Workspace:

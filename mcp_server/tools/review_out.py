@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from mcp_server.agent.loop import Run
 from mcp_server.review import Change
 from mcp_server.review.check import Checked
-from mcp_server.review.findings import Finding, order
+from mcp_server.review.findings import order
 from mcp_server.review.reviewer import Reviewer
 from mcp_server.upstream.providers import Route
 
@@ -67,8 +67,6 @@ class ReviewOutput(BaseModel):
     files: list[str]  # the changed files reviewed
     skipped: list[SkippedOut]
     steps: list[StepOut]
-    model: str
-    provider: str
     usage: UsageOut
     cost: CostOut
     notices: list[str]
@@ -92,8 +90,6 @@ def output_of(change: Change, run: Run, reviewer: Reviewer, checks: list[Checked
         files=[f.path for f in change.files],
         skipped=_skipped(change),
         steps=[StepOut(name=s.name, arguments=s.arguments, outcome=s.outcome, bytes=s.bytes) for s in run.steps],
-        model=run.model or route.model,
-        provider=route.provider.name,
         usage=UsageOut.of(usage),
         cost=CostOut.of(route.provider.name, route.model, usage),
         notices=notices,
