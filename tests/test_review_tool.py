@@ -148,3 +148,33 @@ async def test_a_folder_that_is_no_repository_gets_a_clear_error(deepseek: FakeU
         result = await client.call_tool("review", {"path": str(tmp_path)})
     assert result.is_error and "is not inside a git repository" in getattr(result.content[0], "text", "")
     assert deepseek.chat_requests() == []
+
+
+async def test_progress_names_each_phase_gathering_reviewing_and_checking(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    deepseek.agent = reviewer([Call("grep", {"pattern": "def step_3"})], [report(REAL), report(NIT)])
+    deepseek.checker = Checker({"Name is vague": (False, "Taste.")})
+    events: list[tuple[float, str]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        events.append((value, message or ""))
+
+    async with connect(make_settings(deepseek)) as client:
+        with anyio.fail_after(30):
+            result = await client.call_tool("review", {"path": str(repo)}, progress_callback=on_progress)
+    assert not result.is_error
+    messages = [m for _, m in events]
+    assert messages[0] == "review: gathering the change from git"
+    assert any(m.startswith("review: step 1/24: grep 'def step_3'") for m in messages)
+    assert any(m.startswith("review: checked 2 of 2:") for m in messages)
+    values = [v for v, _ in events]
+    assert values == sorted(values) and len(set(values)) == len(values)
+
+
+async def test_over_http_a_review_without_path_is_refused_before_anything_is_read(deepseek: FakeUpstream) -> None:
+    settings = make_settings(deepseek, serves_http=True)
+    async with connect(settings) as client:
+        result = await client.call_tool("review", {})
+    assert result.is_error and "over HTTP, pass `path`" in getattr(result.content[0], "text", "")

@@ -26,6 +26,7 @@ from mcp_server.tools.chat import ChatOutput, ReasonOutput
 from mcp_server.tools.fim import FimOutput
 from mcp_server.tools.models import ModelsOutput
 from mcp_server.tools.ocr import OcrOutput
+from mcp_server.tools.review_out import ReviewOutput
 from mcp_server.tools.web import FetchOutput, SearchOutput
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
 from tests.fake_upstream import Reply
@@ -46,6 +47,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "ocr": OcrOutput,
     "web_search": SearchOutput,
     "web_fetch": FetchOutput,
+    "review": ReviewOutput,
     "list_models": ModelsOutput,
     "balance": BalanceOutput,
 }
@@ -56,6 +58,7 @@ EXAMPLES = {
     "ocr": 150,
     "web_search": 100,
     "web_fetch": 100,
+    "review": 30,
     "list_models": 30,
     "balance": 30,
 }
@@ -117,6 +120,11 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     ),
     # A text file, a binary one, a folder of both and a missing path, relative to the server's working directory.
     "files": st.none() | st.lists(st.sampled_from(["notes/todo.md", "sample.png", "notes", "nope.txt"]), max_size=3),
+    # review: the working directory is no repository, so every call ends in a clear error before any model turn.
+    "path": st.none() | st.sampled_from([".", "notes", "nope", "/"]),
+    "base": st.none() | st.sampled_from(["HEAD~1", "main..HEAD", "a...b", "--output=/tmp/x", "-p"]) | TEXT,
+    "focus": st.none() | TEXT,
+    "max_steps": st.integers(1, 50),
 }
 
 # --- OCR sources ----------------------------------------------------------------------------------------------------
