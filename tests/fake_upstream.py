@@ -1271,7 +1271,7 @@ class FakeUpstream:
             turn = self.checker.turn(chat.messages)
         else:
             turn = script.next(chat.tool_choice)
-        await resp.pause(script.latency)
+        await resp.pause(turn.latency)
         prompt, hit = self.cache.lookup(chat.messages)
         self.cache.store_output(chat.messages, turn.content)
         reasoning = len(_pieces(turn.reasoning)) if chat.thinking else 0

@@ -12,6 +12,7 @@ import pytest
 from mcp.types import TextContent
 
 from tests.conftest import connect, make_settings
+from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.samples import png
 
@@ -112,3 +113,17 @@ async def test_web_search_and_web_fetch_put_their_notices_and_cuts_in_the_struct
         page = _notices_in_both(await client.call_tool("web_fetch", {"url": "https://example.com/"}))
     assert empty["results"] == [] and "no results" in empty["notices"][0]
     assert page["total_chars"] == 70_000 and "only the first 60,000" in page["notices"][0] and page["title"] == "Long"
+
+
+async def test_investigate_puts_its_steps_evidence_and_notices_in_the_structured_result(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    deepseek.agent = Script([Turn([Call("read_file", {"path": "a.py"})])], final="x is set at a.py:1, not a.py:7.")
+    async with connect(make_settings(deepseek)) as client:
+        out = _notices_in_both(await client.call_tool("investigate", {"question": "x?", "paths": [str(tmp_path)]}))
+    assert out["steps"] == [
+        {"name": "read_file", "arguments": {"path": "a.py"}, "outcome": "lines 1-1 of 1", "bytes": 28}
+    ]
+    assert [(e["quote"], e["verified"]) for e in out["evidence"]] == [("x = 1", True), ("", False)]
+    assert "a.py:7 (a.py has 1 lines)" in _seen(out)

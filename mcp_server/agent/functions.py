@@ -112,15 +112,12 @@ def _list_dir(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     rows: list[tuple[str, str]] = [(label, "folder") for label in folders]
     rows += [(f.label, f"file, {format_size(f.size)}") for f in walk.found]
     rows = [row for row in rows if workspace.visible(row[0], row[1] == "folder")]
-    rows += [
-        (s.path.rstrip("/"), f"{'folder' if s.path.endswith('/') else 'file'}, skipped: {s.reason}")
-        for s in walk.skipped
-        if workspace.visible(s.path.rstrip("/"), True)
-    ]
+    rows = [(f"{label}/" if kind == "folder" else label, kind) for label, kind in rows]
+    rows += [(s.path, f"skipped: {s.reason}") for s in walk.skipped if workspace.visible(s.path.rstrip("/"), True)]
     cut = len(folder.label) + 1 if folder.label else 0
-    lines = [f"{label[cut:]}{'/' if kind.startswith('folder') else ''} ({kind})" for label, kind in sorted(rows)]
+    lines = [f"{label[cut:]} ({kind})" for label, kind in sorted(rows)]
     head = f"{folder.label or '.'}/: {len(lines)} entries"
-    return _bounded(head, lines, f"{len(lines)} entries", "list a subfolder")
+    return _bounded(head, lines, _count(len(lines), "entry", "entries"), "list a subfolder")
 
 
 def _glob(workspace: Workspace, args: dict[str, Any]) -> Outcome:
@@ -129,7 +126,9 @@ def _glob(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     matched = _files_below(workspace, walk, folder.real, folder.label, pattern)
     shown = [f.label for f in matched[:MAX_LISTED]]
     more = f" (the first {MAX_LISTED} shown: narrow the pattern or path)" if len(matched) > MAX_LISTED else ""
-    return _bounded(f"{len(matched)} files{more}", shown, f"{len(matched)} files", "narrow the pattern or path")
+    return _bounded(
+        f"{len(matched)} files{more}", shown, _count(len(matched), "file", "files"), "narrow the pattern or path"
+    )
 
 
 def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
@@ -170,7 +169,7 @@ def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int) 
         head += f" (stopped at {MAX_MATCHES}: narrow the pattern, path or glob)"
     if skipped:
         head += f"; {skipped} files not searched (binary, too large{', or holding secrets' if secret else ''})"
-    count = f"{min(len(matches), MAX_MATCHES)}{'+' if more else ''} matches"
+    count = _count(min(len(matches), MAX_MATCHES), "match", "matches") + ("+" if more else "")
     return _bounded(head, matches[:MAX_MATCHES], count, "narrow the pattern, path or glob")
 
 
@@ -241,6 +240,10 @@ def _integer(args: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise Refused(f"`{name}` must be a whole number")
     return value
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
 
 
 def _clip(line: str, most: int) -> str:

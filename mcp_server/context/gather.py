@@ -50,7 +50,7 @@ async def gather_files(paths: Sequence[str], job: Job) -> Gathered:
 def gather(paths: Sequence[str], job: Job) -> Gathered:
     """The files of one call, sorted by label and read, or an InputError saying why nothing can be sent."""
     check_paths(paths)
-    targets = [target(text, job) for text in dict.fromkeys(paths)]
+    targets = [resolve_target(text, job) for text in dict.fromkeys(paths)]
     root = _common_root(targets)
     walk = Walk(job)
     for target in targets:
@@ -79,7 +79,7 @@ def check_paths(paths: Sequence[str]) -> None:
             raise InputError(f"{shown} in files is not a valid path (too long, a NUL or a character that is not text)")
 
 
-def target(text: str, job: Job) -> Target:
+def resolve_target(text: str, job: Job) -> Target:
     path = Path(text)
     with contextlib.suppress(RuntimeError):  # "~nobody": kept literal, reported as missing
         path = path.expanduser()

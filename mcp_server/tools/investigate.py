@@ -19,7 +19,7 @@ from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.workspace import Workspace
 from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
-from mcp_server.context.gather import check_paths, target
+from mcp_server.context.gather import check_paths, resolve_target
 from mcp_server.conversations import Message
 from mcp_server.errors import InputError
 from mcp_server.tokens import estimate_messages
@@ -144,7 +144,7 @@ def open_workspace(paths: Sequence[str] | None, app: AppContext) -> Workspace:
         paths = ["."]
     check_paths(paths)
     job = job_for(app)
-    targets = [target(text, job) for text in dict.fromkeys(paths)]
+    targets = [resolve_target(text, job) for text in dict.fromkeys(paths)]
     folders = [t.real if stat.S_ISDIR(t.info.st_mode) else t.real.parent for t in targets]
     root = Path(os.path.commonpath(folders))
     if not app.files.inside(root):

@@ -50,6 +50,7 @@ class Turn:
     content: str = ""
     reasoning: str = "Let me look."
     finish_reason: str | None = None  # default: "tool_calls" with calls, else "stop"
+    latency: float = 0.0  # seconds before this turn starts, on top of the script's
 
 
 @dataclass
@@ -69,10 +70,10 @@ class Script:
         with self._lock:
             if tool_choice == "none" or not self.turns:
                 self.played.append("final")
-                return Turn(content=self.final, reasoning="I have enough.")
+                return Turn(content=self.final, reasoning="I have enough.", latency=self.latency)
             turn = self.turns[0] if self.repeat and len(self.turns) == 1 else self.turns.pop(0)
             self.played.append("calls" if turn.calls else "final")
-            return turn
+            return Turn(turn.calls, turn.content, turn.reasoning, turn.finish_reason, turn.latency + self.latency)
 
 
 def check(body: dict[str, Any], messages: list[dict[str, Any]], *, beta: bool) -> None:

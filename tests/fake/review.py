@@ -23,6 +23,7 @@ class Checker:
     """Verdicts by finding title: (holds, reason). A title not listed holds, with reason "confirmed"."""
 
     verdicts: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    latency: float = 0.0  # seconds before each verdict starts (a model's own time to first token)
     checked: list[str] = field(default_factory=list)  # the titles, in the order the checks arrived
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -33,7 +34,8 @@ class Checker:
         with self._lock:
             self.checked.append(title)
         holds, reason = self.verdicts.get(title, (True, "confirmed"))
-        return Turn(calls=[Call("verdict", {"holds": holds, "reason": reason})], reasoning="Checking the lines.")
+        call = Call("verdict", {"holds": holds, "reason": reason})
+        return Turn(calls=[call], reasoning="Checking the lines.", latency=self.latency)
 
 
 def offers_only_verdict(tools: list[Any]) -> bool:

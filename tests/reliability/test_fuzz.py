@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from mcp_server.tools.account import BalanceOutput
 from mcp_server.tools.chat import ChatOutput, ReasonOutput
 from mcp_server.tools.fim import FimOutput
+from mcp_server.tools.investigate import InvestigateOutput
 from mcp_server.tools.models import ModelsOutput
 from mcp_server.tools.ocr import OcrOutput
 from mcp_server.tools.review_out import ReviewOutput
@@ -44,6 +45,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "chat": ChatOutput,
     "reason": ReasonOutput,
     "fim": FimOutput,
+    "investigate": InvestigateOutput,
     "ocr": OcrOutput,
     "web_search": SearchOutput,
     "web_fetch": FetchOutput,
@@ -55,6 +57,7 @@ EXAMPLES = {
     "chat": 150,
     "reason": 100,
     "fim": 100,
+    "investigate": 50,
     "ocr": 150,
     "web_search": 100,
     "web_fetch": 100,
