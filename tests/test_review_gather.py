@@ -202,3 +202,9 @@ async def test_the_block_is_the_same_bytes_for_the_same_change(tmp_path: Path) -
     os.utime(repo / "src/service.py")
     second = await gather_change(str(repo), None, job_in(repo))
     assert first.block == second.block and str(tmp_path) not in first.block
+
+
+async def test_gathering_past_its_time_bound_names_the_bound(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    with pytest.raises(InputError, match=r"took more than 1e-06 s"):
+        await gather_change(str(repo), None, job_in(repo, review_seconds=1e-6))  # type: ignore[arg-type]

@@ -44,12 +44,19 @@ class _Item:
 async def gather_change(folder: str | None, base: str | None, job: Job) -> Change:
     """The change to review in the work tree at `folder` (None: the working directory); InputError when there is
     nothing to review or it cannot be read."""
-    limits = job.limits
-    with anyio.fail_after(limits.review_seconds):
-        try:
+    seconds = job.limits.review_seconds
+    try:
+        with anyio.fail_after(seconds):
             return await _gather(folder, base, job)
-        except GitError as e:
-            raise InputError(f"git could not read the repository: {describe(e)}") from None
+    except GitError as e:
+        raise InputError(f"git could not read the repository: {describe(e)}") from None
+    except TimeoutError:
+        raise InputError(
+            f"reading the change took more than {seconds:g} s (the bound for gathering a review); pass a narrower "
+            "base, or review a smaller change"
+        ) from None
+    finally:
+        job.stop.set()  # a worker thread still reading files stops at its next look at the flag
 
 
 async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
@@ -254,7 +261,8 @@ async def _texts(
             text = None
         if item.entry.status == "?" and not item.summary:
             item.section = untracked_patch(item.entry.path, text) if text is not None else ""
-            item.summary = "" if text is not None else "binary or unreadable (not sent)"
+            unread = read.get(item.entry.path)
+            item.summary = "" if text is not None else f"{unread.reason if isinstance(unread, Skip) else 'unread'}"
         files.append(_file(item, text, job, skipped))
     texts = {f.path: f.text for f in files if f.text is not None}
     return files, texts, skipped

@@ -31,6 +31,7 @@ from mcp_server.tools.review_out import ReviewOutput
 from mcp_server.tools.web import FetchOutput, SearchOutput
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
 from tests.fake_upstream import Reply
+from tests.gitrepos import make_repo
 from tests.reliability.conftest import PlannedUpstream, StdioServer, server_env, stdio_server, text_of
 from tests.samples import pdf, png
 
@@ -123,11 +124,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     ),
     # A text file, a binary one, a folder of both and a missing path, relative to the server's working directory.
     "files": st.none() | st.lists(st.sampled_from(["notes/todo.md", "sample.png", "notes", "nope.txt"]), max_size=3),
-    # review: the working directory is no repository, so every call ends in a clear error before any model turn.
-    "path": st.none() | st.sampled_from([".", "notes", "nope", "/"]),
-    "base": st.none() | st.sampled_from(["HEAD~1", "main..HEAD", "a...b", "--output=/tmp/x", "-p"]) | TEXT,
-    "focus": st.none() | TEXT,
-    "max_steps": st.integers(1, 50),
+    # review: a repository with uncommitted changes, folders that are none, and refs that are options or unknown.
+    "path": st.sampled_from(["repo", "repo/src", ".", "notes", "nope", "/"]),
+    "base": st.none() | st.sampled_from(["HEAD~1", "main..HEAD", "main...HEAD", "--output=/tmp/x", "-p"]) | TEXT,
 }
 
 # --- OCR sources ----------------------------------------------------------------------------------------------------
@@ -187,6 +186,7 @@ def server(workdir: Path) -> Iterator[StdioServer]:
     (workdir / "notes").mkdir()
     (workdir / "notes" / "todo.md").write_text("- fuzz the `files` argument\n")
     (workdir / "notes" / "logo.png").write_bytes(PNG)
+    make_repo(workdir, "repo")  # for review: two commits and uncommitted changes
     with (
         PlannedUpstream("deepseek", DEEPSEEK_KEY, default=quick) as deepseek,
         PlannedUpstream("atlas", ATLAS_KEY, default=quick) as atlas,
