@@ -52,6 +52,9 @@ async def test_a_changed_env_file_and_a_hunk_holding_a_key_are_withheld_and_name
     assert ("src/config.py", "a hunk of its diff withheld: it holds a GitHub token") in reasons
     assert GITHUB_TOKEN not in change.block and ENV_LINE not in change.block and ".env" in change.block
     assert change.file("src/config.py") is not None and "src/config.py" not in change.texts
+    assert change.notices == (
+        "Withheld as secrets, never sent: .env, src/config.py (see skipped); the review did not cover them.",
+    )
 
 
 async def test_a_clean_tree_is_reviewed_as_its_last_commit_against_its_parent(tmp_path: Path) -> None:
@@ -155,6 +158,7 @@ async def test_files_past_the_file_bound_are_named_not_reviewed(tmp_path: Path) 
     change = await gather_change(str(repo), None, job_in(repo, review_files=3))
     assert len(change.files) + sum(s.path in (".env",) for s in change.skipped) <= 3
     assert any("past the 3-file bound" in s.reason for s in change.skipped)
+    assert any(n.startswith("Not reviewed: ") and "3-file bound" in n for n in change.notices)
 
 
 async def test_a_diff_over_its_line_bound_names_the_bound(tmp_path: Path) -> None:

@@ -346,6 +346,27 @@ def _bounded(change: Change, job: Job) -> Change:
             "narrower base or review a smaller change"
         )
     skipped.sort(key=lambda s: s.path)
+    notices = _notices(skipped)
     return replace(
-        change, files=tuple(files), skipped=tuple(skipped), block=block, tokens=tokens, diff_bytes=diff_bytes
+        change,
+        files=tuple(files),
+        skipped=tuple(skipped),
+        block=block,
+        tokens=tokens,
+        diff_bytes=diff_bytes,
+        notices=notices,
     )
+
+
+def _notices(skipped: list[Skip]) -> tuple[str, ...]:
+    """What the assistant should hear about what the reviewer did not see."""
+    notices: list[str] = []
+    secret = sorted({s.path for s in skipped if s.secret})
+    if secret:
+        named = ", ".join(secret[:8]) + (f" and {len(secret) - 8} more" if len(secret) > 8 else "")
+        notices.append(f"Withheld as secrets, never sent: {named} (see skipped); the review did not cover them.")
+    notices += [f"Not reviewed: {s.reason}." for s in skipped if s.path == "…"]
+    budget = [s.path for s in skipped if "token budget" in s.reason]
+    if budget:
+        notices.append(f"{len(budget)} whole files left out to fit the token budget; their diffs were reviewed.")
+    return tuple(notices)
