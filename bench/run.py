@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import anyio
 import files
 import footprint
+import investigate
 import latency
 import ocr
 import review
@@ -31,7 +32,10 @@ from harness import Bench, Fake, require_install, subject_from
 from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
-CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr", "review")
+CASES = (
+    "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr", "investigate",
+    "review",
+)  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
 
@@ -85,6 +89,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "imports": imports,
         "files": tree,
         "ocr": lambda: ocr.run(b.errlog, quick),
+        "investigate": lambda: investigate.run(b, reps=n(5, 2)),
         "review": lambda: review.run(quick),
     }
 

@@ -642,33 +642,42 @@ class PrefixCache:
             self._units.clear()
             self._ends.clear()
 
-    def lookup(self, messages: list[dict[str, Any]]) -> tuple[int, int]:
+    def lookup(self, messages: list[dict[str, Any]], tools: list[Any] | None = None) -> tuple[int, int]:
         """(prompt tokens, cache-hit tokens) for a request, whose own units are stored for the next ones."""
         with self._lock:
-            units, total, _ = self._digests(messages)
+            units, total, _ = self._digests(messages, tools)
             hit = max((n for n, digest in units if digest in self._units), default=0)
             # Digests taken at another request's end length were for matching only: this one stores its own units.
             self._store([(n, digest) for n, digest in units if n % CACHE_UNIT == 0 or n == total], total)
         return max(1, total), hit
 
-    def store_output(self, messages: list[dict[str, Any]], answer: str) -> None:
-        """The unit at the end of the output: what a follow-up repeats when it sends this answer back."""
+    def store_output(
+        self, messages: list[dict[str, Any]], answer: str | dict[str, Any], tools: list[Any] | None = None
+    ) -> None:
+        """The unit at the end of the output: what a follow-up repeats when it sends this answer (its text, or the
+        whole assistant message of a tool-calling turn) back."""
         with self._lock:
-            _, total, hasher = self._digests(messages)
+            _, total, hasher = self._digests(messages, tools)
             hasher.update(b"\x00role:assistant\x00")
             count = total
-            for piece in _pieces(answer):
+            message = answer if isinstance(answer, dict) else {"content": answer}
+            for piece in agent.prompt_pieces(message, _pieces):
                 hasher.update(piece.encode("utf-8", "surrogatepass") + b"\x00")
                 count += 1
             self._store([(count, hasher.digest())], count)
 
-    def _digests(self, messages: list[dict[str, Any]]) -> tuple[list[tuple[int, bytes]], int, Any]:
+    def _digests(
+        self, messages: list[dict[str, Any]], tools: list[Any] | None = None
+    ) -> tuple[list[tuple[int, bytes]], int, Any]:
         hasher = hashlib.sha256()
         units: list[tuple[int, bytes]] = []
         count = 0
-        for message in messages:
+        # Function definitions are rendered into the prompt ahead of the messages; with tools, so are earlier turns'
+        # reasoning and calls (tests/fake/agent.py), and DeepSeek bills them as prompt tokens.
+        head = [{"role": "tools", "content": json.dumps(tools, sort_keys=True)}] if tools else []
+        for message in [*head, *messages]:
             hasher.update(f"\x00role:{message.get('role')}\x00".encode())
-            for piece in _pieces(_text_of(message.get("content"))):
+            for piece in agent.prompt_pieces(message, _pieces) if tools else _pieces(_text_of(message.get("content"))):
                 hasher.update(piece.encode("utf-8", "surrogatepass") + b"\x00")
                 count += 1
                 if count % CACHE_UNIT == 0 or count in self._ends:
@@ -1272,10 +1281,11 @@ class FakeUpstream:
         else:
             turn = script.next(chat.tool_choice)
         await resp.pause(turn.latency)
-        prompt, hit = self.cache.lookup(chat.messages)
-        self.cache.store_output(chat.messages, turn.content)
+        prompt, hit = self.cache.lookup(chat.messages, chat.tools)
+        self.cache.store_output(chat.messages, agent.message(turn, thinking=chat.thinking), chat.tools)
         reasoning = len(_pieces(turn.reasoning)) if chat.thinking else 0
         usage = _usage(prompt, hit, reasoning + len(_pieces(turn.content)) + len(turn.calls) * 8, reasoning)
+        script.usages.append(usage)
         base = {"id": str(uuid.uuid4()), "created": int(time.time()), "model": chat.model}
         base |= {"system_fingerprint": FINGERPRINT}
         if not chat.stream:
@@ -1445,6 +1455,12 @@ class FakeUpstream:
                 return
             self.script(*replies)
             await resp.send_json(200, {"scripted": len(replies)})
+        elif route == ("POST", "/_fake/agent"):
+            self.agent = agent.Script.from_dict(json.loads(request.body or b"{}"))
+            await resp.send_json(200, {"scripted": len(self.agent.turns)})
+        elif route == ("GET", "/_fake/agent"):
+            played = self.agent or agent.Script()
+            await resp.send_json(200, {"played": played.played, "usages": played.usages})
         elif route == ("POST", "/_fake/reset"):
             self.reset()
             await resp.send_json(200, {"ok": True})

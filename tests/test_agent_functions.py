@@ -64,7 +64,7 @@ async def test_grep_refuses_what_re2_cannot_run_and_a_catastrophic_pattern_finis
     (workspace.root / "src/garbage.txt").write_text("a" * 1_000_000 + "!")
     with anyio.fail_after(5):  # a backtracking engine takes hours on this
         out = await anyio.to_thread.run_sync(lambda: _call(workspace, "grep", pattern="(a+)+b", path="src/garbage.txt"))
-    assert out.summary == "0 matches" and out.text.startswith("0 matching lines in 1 files")
+    assert out.summary == "0 matches" and out.text.startswith("0 matching lines in 1 file")
 
 
 def test_read_file_numbers_a_range_and_cuts_a_large_file_with_a_note_to_narrow_it(workspace: Workspace) -> None:
@@ -103,3 +103,9 @@ def test_only_the_paths_given_are_visible(workspace: Workspace) -> None:
 def test_citations_are_found_in_prose_and_urls_and_ports_are_not_taken_for_them() -> None:
     text = "See src/app.py:2, `mcp_server/x.py:10-20` and ./a.md:3; not http://host:80 or localhost:8000."
     assert citations(text) == [("src/app.py", 2, 2), ("mcp_server/x.py", 10, 20), ("a.md", 3, 3)]
+
+
+def test_line_numbers_count_newlines_only_as_editors_and_citations_do(workspace: Workspace) -> None:
+    (workspace.root / "src/feed.py").write_text("a = 1\r\nb = '\x0c'\nc = 3\n")
+    out = _call(workspace, "read_file", path="src/feed.py", start_line=3)
+    assert out.text.splitlines()[1] == "3\tc = 3" and out.summary == "lines 3-3 of 3"

@@ -217,3 +217,45 @@ async def test_investigate_without_paths_reads_the_working_directory(
     async with connect(make_settings(deepseek)) as client:
         result = await client.call_tool("investigate", {"question": "q"})
     assert not result.is_error and "src/ (folder)" in _tool_results(deepseek)[0]
+
+
+async def test_a_thinking_turn_cut_at_length_with_nothing_said_gets_a_notice_not_a_crash(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    deepseek.agent = Script([Turn(content="", reasoning="long thought " * 50, finish_reason="length")])
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("investigate", {"question": "q", "paths": [str(project)]})
+    out = result.structured_content
+    assert not result.is_error and out is not None and out["answer"] == "" and out["steps"] == []
+    assert any("ran out of output tokens (finish_reason=length) before it answered" in n for n in out["notices"])
+    assert any("not added to the conversation" in n for n in out["notices"])
+
+
+async def test_a_huge_or_broken_arguments_string_is_refused_and_kept_short_in_the_steps(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    deepseek.agent = Script(
+        [Turn([Call("read_file", "{not json"), Call("grep", '{"pattern": "' + "a" * 100_000 + '"}')])]
+    )
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("investigate", {"question": "q", "paths": [str(project)]})
+    steps = _steps(result)
+    assert steps[0]["arguments"] == {"unparsed": "{not json"} and "not valid JSON" in steps[0]["outcome"]
+    assert len(json.dumps(steps[1]["arguments"])) < 600 and "at most 512" in steps[1]["outcome"]
+
+
+async def test_near_the_context_budget_further_calls_are_not_run_and_the_model_answers(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    (project / "src/big.py").write_text("".join(f"value_{n} = {n}  # {'x' * 50}\n" for n in range(900)))
+    calls = [Call("read_file", {"path": "src/big.py"}), Call("read_file", {"path": "src/app.py"})]
+    deepseek.agent = Script([Turn(calls)], final="It is big: src/big.py:1.")
+    settings = make_settings(deepseek, env={"DEEPSEEK_MCP_MAX_CONTEXT_TOKENS": "12000"})
+    async with connect(settings) as client:
+        result = await client.call_tool("investigate", {"question": "q", "paths": [str(project)]})
+    out = result.structured_content
+    assert out is not None and out["answer"] == "It is big: src/big.py:1."
+    assert [s["outcome"] for s in out["steps"]][0].startswith("lines 1-")
+    assert len(out["steps"]) == 1 and _tool_results(deepseek)[1].startswith("Refused: the context budget")
+    assert any("DEEPSEEK_MCP_MAX_CONTEXT_TOKENS=12,000" in n for n in out["notices"])
+    assert deepseek.chat_requests()[-1].json["tool_choice"] == "none"

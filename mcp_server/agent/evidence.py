@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import re2
 
-from .workspace import Refused, Workspace
+from .workspace import Refused, Workspace, lines_of
 
 MAX_CITATIONS = 100
 MAX_QUOTE_LINES = 40
@@ -64,7 +64,7 @@ def verify(workspace: Workspace, answer: str) -> list[Citation]:
 
 def _lines(workspace: Workspace, path: str) -> list[str] | str:
     try:
-        return workspace.text(workspace.file(path)).splitlines()
+        return lines_of(workspace.text(workspace.file(path)))
     except Refused as e:
         return str(e)
 

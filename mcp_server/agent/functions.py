@@ -21,7 +21,7 @@ from mcp_server.errors import InputError
 from mcp_server.quoting import format_size
 
 from .patterns import BadPattern, compile_glob, compile_regex
-from .workspace import Refused, Workspace
+from .workspace import Refused, Workspace, lines_of
 
 MAX_RESULT_BYTES = 64 * 1024  # one function result, as the model receives it
 MAX_LISTED = 500  # paths in one glob result
@@ -152,7 +152,7 @@ def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
             continue
         if gate is not None and gate.search(text) is None:
             continue
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(lines_of(text), start=1):
             if regex.search(line):
                 matches.append(f"{found.label}:{number}: {_clip(line, MAX_GREP_LINE)}")
                 if len(matches) > MAX_MATCHES:
@@ -164,25 +164,27 @@ def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
 
 def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int) -> Outcome:
     more = len(matches) > MAX_MATCHES
-    head = f"{min(len(matches), MAX_MATCHES)} matching lines in {searched} files"
+    shown = min(len(matches), MAX_MATCHES)
+    head = f"{_count(shown, 'matching line', 'matching lines')} in {_count(searched, 'file', 'files')}"
     if more:
         head += f" (stopped at {MAX_MATCHES}: narrow the pattern, path or glob)"
     if skipped:
         head += f"; {skipped} files not searched (binary, too large{', or holding secrets' if secret else ''})"
-    count = _count(min(len(matches), MAX_MATCHES), "match", "matches") + ("+" if more else "")
+    count = _count(shown, "match", "matches") + ("+" if more else "")
     return _bounded(head, matches[:MAX_MATCHES], count, "narrow the pattern, path or glob")
 
 
 def _read_file(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     found = workspace.file(_required(args, "path"))
     start, end = _integer(args, "start_line"), _integer(args, "end_line")
-    lines = workspace.text(found).splitlines()
+    lines = lines_of(workspace.text(found))
     first = max(start or 1, 1)
     last = min(end or len(lines), len(lines))
     if first > max(len(lines), 1) or (end is not None and end < first):
         raise Refused(f"{found.label} has {len(lines)} lines; lines {first}-{end or first} do not exist")
     shown: list[str] = []
     size = 0
+    end_shown = last
     for number in range(first, last + 1):
         row = f"{number}\t{_clip(lines[number - 1], MAX_READ_LINE)}"
         size += len(row.encode()) + 1
@@ -192,10 +194,12 @@ def _read_file(workspace: Workspace, args: dict[str, Any]) -> Outcome:
                 f"e.g. start_line={number})"
             )
             shown.append(note)
+            end_shown = number - 1
             break
         shown.append(row)
     head = f"{found.label}: lines {first}-{last} of {len(lines)}"
-    return Outcome("\n".join([head, *shown]), f"lines {first}-{last} of {len(lines)}")
+    cut = " (truncated)" if end_shown < last else ""
+    return Outcome("\n".join([head, *shown]), f"lines {first}-{end_shown} of {len(lines)}{cut}")
 
 
 def _files_below(workspace: Workspace, walk: Walk, real: str, label: str, pattern: Any) -> list[Found]:

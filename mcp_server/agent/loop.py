@@ -3,16 +3,21 @@ model answers in text or a bound stops it. Built to be reused by every tool that
 
 How to use it (the interface `investigate` uses, and `review` or a checker can):
 
-    task = Task(system=..., functions=(*READ_ONLY, my_function), handle=my_handler, max_steps=16)
-    run = await Loop(app.upstream, route, reporter, effort="high").run(messages, task)
+    messages = conversation.messages(MY_SYSTEM_PROMPT, user, reasoning=thinking_for(route))
+    handle = with_functions(read_only(workspace), {"report_finding": on_finding})
+    task = Task(functions=(*READ_ONLY, REPORT_FINDING), handle=handle, max_steps=16)
+    run = await Loop(app.upstream, route, reporter, effort="high", budget=limits.max_context_tokens).run(messages, task)
 
+- The system prompt is the first of `messages`, which the caller builds (with the conversation's history when it
+  continues one); `thinking_for(route)` says whether the route calls functions with thinking on, and raises a
+  ConfigError naming a model that can when it cannot call them at all.
 - `functions` are offered to the model as they are (`Function.wire()`); a checker that may only give a verdict
-  offers `(verdict,)` alone.
+  offers `(VERDICT,)` alone, with a handler for that one name.
 - `handle(call)` runs one call and returns an `Outcome` (the text the model receives, a one-line summary); it is
   called for every call, known or not, and must not raise for anything the model did. `read_only(workspace)` is
-  the handler of the four read-only functions; wrap it to add your own names.
-- `messages` is the request so far (system prompt, history, the new user message); the loop only appends to it,
-  so every turn repeats the previous request as its prefix and DeepSeek's cache serves it (WIRE.md §14).
+  the handler of the four read-only functions; `with_functions` puts handlers of your own names in front of it.
+- The loop only appends to `messages`, so every turn repeats the previous request as its prefix and DeepSeek's
+  cache serves it (WIRE.md §14).
 - `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
   keep it in the conversation so a follow-up continues with what was read.
 
@@ -46,7 +51,9 @@ from .functions import Function, Outcome, call
 from .workspace import Workspace
 
 MAX_SECONDS = 600.0  # wall time of one run; then the model is asked for its answer
+MAX_ARGUMENTS_SHOWN = 4096  # characters of a call's arguments kept in `steps`
 CONTEXT_SHARE = 0.9  # of the context budget: past it, no more function results are taken
+PER_TURN = 8  # tokens of role markers and call ids around each message (an estimate, as tokens.py)
 FINAL_PROMPT = (
     "Stop calling functions now ({why}). Answer the question from what you have read, citing code as path:LINE or "
     "path:START-END, and say what you could not check."
@@ -122,6 +129,15 @@ def read_only(workspace: Workspace) -> Handler:
     return handle
 
 
+def with_functions(fallback: Handler, handlers: dict[str, Handler]) -> Handler:
+    """A handler that sends calls of `handlers`' names to them, and every other call to `fallback`."""
+
+    async def handle(tool_call: ToolCall) -> Outcome:
+        return await handlers.get(tool_call.name, fallback)(tool_call)
+
+    return handle
+
+
 class Loop:
     """Runs one task against one route; `reporter` gets a progress line per step and beats while the model thinks."""
 
@@ -149,11 +165,13 @@ class Loop:
                 run.final = message
                 break
             messages.append(message)
+            tokens += estimate(completion.reasoning) + estimate(completion.content) + PER_TURN
             for tool_call in calls:
-                outcome = await self._step(tool_call, task, run)
+                full = tokens > self._budget * CONTEXT_SHARE  # 64 results of 64 KiB in one turn must not pass it
+                outcome = await self._step(tool_call, task, run, full)
                 result: Message = {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.text}
                 messages.append(result)
-                tokens += estimate(outcome.text) + estimate(tool_call.arguments) + 8
+                tokens += estimate(outcome.text) + estimate(tool_call.arguments) + PER_TURN
             why = self._bound(run, task, tokens, deadline)
             if why is not None:
                 run.notices.append(
@@ -210,10 +228,12 @@ class Loop:
             ]
         return message
 
-    async def _step(self, tool_call: ToolCall, task: Task, run: Run) -> Outcome:
+    async def _step(self, tool_call: ToolCall, task: Task, run: Run, full: bool) -> Outcome:
+        # Every call id gets its tool message, run or not, or the next request is a 400.
         if len(run.steps) >= task.max_steps:
-            # Every call id still gets its tool message, or the next request is a 400.
             return Outcome(f"Refused: the step limit (max_steps={task.max_steps}) is reached; not run.", "not run")
+        if full:
+            return Outcome(f"Refused: the context budget ({CONTEXT_ENV}) is nearly used; not run.", "not run")
         outcome = await task.handle(tool_call)
         size = len(outcome.text.encode())
         run.steps.append(Step(tool_call.name, _arguments(tool_call.arguments), outcome.summary, size))
@@ -225,6 +245,8 @@ class Loop:
 
 
 def _arguments(text: str) -> dict[str, Any]:
+    if len(text) > MAX_ARGUMENTS_SHOWN:  # kept in the result's steps: a model's megabyte stays out of it
+        return {"unparsed": f"{text[:500]}… ({len(text):,} characters)"}
     try:
         parsed = json.loads(text or "{}")
     except ValueError:

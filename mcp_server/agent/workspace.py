@@ -101,6 +101,15 @@ class Workspace:
         return result
 
 
+def lines_of(text: str) -> list[str]:
+    """A file's lines as editors and `path:LINE` count them: split at "\n" only (not at form feeds or U+2028, as
+    str.splitlines does), a "\r" before it dropped."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def _parts(text: str | None) -> list[str]:
     text = (text or "").strip()
     if len(text) > MAX_PATH_CHARS or "\x00" in text:

@@ -97,7 +97,7 @@ async def investigate(
         recorded = app.conversations.record(
             conversation, SYSTEM, user, run.answer, run.finish_reason, reasoning=run.reasoning, trail=tuple(run.trail)
         )
-    found = (*run.notices, _evidence_notice(evidence), finish_notice(run.finish_reason, run.answer), recorded.notice())
+    found = (*run.notices, _evidence_notice(evidence), _finish_notice(run), recorded.notice())
     out = _output(run, route, evidence, conversation.id, found)
     content: list[ContentBlock] = [block(run.answer, "answer"), *notice_blocks(out.notices)]
     return CallToolResult(content=content, structured_content=out.model_dump())
@@ -125,6 +125,17 @@ def _prompt(question: str, workspace: Workspace) -> str:
     if workspace.scopes == ("",):
         return question
     return f"Paths given: {', '.join(workspace.scopes)}\n\n{question}"
+
+
+def _finish_notice(run: Run) -> str | None:
+    if run.finish_reason == "length":
+        # No max_tokens to raise here: a thinking turn can spend its whole output on reasoning (WIRE.md §14).
+        return (
+            "The model's last turn ran out of output tokens (finish_reason=length)"
+            + (" before it answered" if not run.answer.strip() else "")
+            + "; ask again with effort low or a narrower question."
+        )
+    return finish_notice(run.finish_reason, run.answer)
 
 
 def _evidence_notice(evidence: list[Citation]) -> str | None:

@@ -64,7 +64,16 @@ class Script:
     latency: float = 0.0  # seconds before each answer starts (a model's own time to first token)
     empty_choices: bool = True  # send a `choices: []` chunk early in every stream, as DeepSeek does
     played: list[str] = field(default_factory=list)  # "calls" or "final", per request
+    usages: list[dict[str, Any]] = field(default_factory=list)  # the usage each turn reported, for benchmarks
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Script:
+        """From JSON (the `/_fake/agent` control route): turns of {calls: [{name, arguments}], content, ...}."""
+        turns = [
+            Turn(**{**turn, "calls": [Call(**call) for call in turn.get("calls", [])]}) for turn in raw.get("turns", [])
+        ]
+        return cls(turns, **{k: v for k, v in raw.items() if k in ("final", "repeat", "latency", "empty_choices")})
 
     def next(self, tool_choice: Any) -> Turn:
         with self._lock:
@@ -190,16 +199,35 @@ def _call_deltas(calls: list[Call]) -> list[dict[str, Any]]:
     return out
 
 
-def body(base: dict[str, Any], turn: Turn, *, thinking: bool, usage: dict[str, Any]) -> dict[str, Any]:
-    """A non-streamed answer of one scripted turn."""
-    message: dict[str, Any] = {"role": "assistant", "content": turn.content}
+def prompt_pieces(message: dict[str, Any], pieces: Callable[[str], list[str]]) -> list[str]:
+    """The prompt tokens of one message in a request with tools: its reasoning, its text, its calls."""
+    content = message.get("content")
+    text = (
+        content
+        if isinstance(content, str)
+        else " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+    )
+    calls = message.get("tool_calls") or []
+    written = [f"{c['function']['name']} {c['function']['arguments']}" for c in calls if isinstance(c, dict)]
+    return [piece for part in (str(message.get("reasoning_content") or ""), text, *written) for piece in pieces(part)]
+
+
+def message(turn: Turn, *, thinking: bool) -> dict[str, Any]:
+    """The assistant message of one scripted turn, as a client sends it back."""
+    out: dict[str, Any] = {"role": "assistant", "content": turn.content}
     if thinking:
-        message["reasoning_content"] = turn.reasoning
+        out["reasoning_content"] = turn.reasoning
     if turn.calls:
-        message["tool_calls"] = [
+        out["tool_calls"] = [
             {"id": f"call_{i:02d}", "type": "function", "function": {"name": c.name, "arguments": c.text}}
             for i, c in enumerate(turn.calls)
         ]
+    return out
+
+
+def body(base: dict[str, Any], turn: Turn, *, thinking: bool, usage: dict[str, Any]) -> dict[str, Any]:
+    """A non-streamed answer of one scripted turn."""
+    message_ = message(turn, thinking=thinking)
     finish = turn.finish_reason or ("tool_calls" if turn.calls else "stop")
-    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+    choice = {"index": 0, "message": message_, "logprobs": None, "finish_reason": finish}
     return {**base, "object": "chat.completion", "choices": [choice], "usage": usage}

@@ -1,0 +1,104 @@
+"""`investigate`: a 10-step investigation of this repository against the fake's scripted model, at a fixed model
+latency per turn. It prints the server's own time per step beside that floor (the model's latency), the bytes the
+server sent upstream per turn, and the share of prompt tokens the fake's prefix cache served from turn 2 on.
+
+The subject is the installed console script over stdio, its working directory this repository (so `paths` is left
+to its default). The fake runs in its own process; its `started`/`finished` stamps per request give the time spent
+upstream, and the server's time is the call's wall time minus that.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import time
+from typing import Any
+
+from harness import Bench, session
+from results import Result, Row, ms
+
+LATENCY = 0.2  # seconds the model takes before each turn starts
+STEPS: list[tuple[str, dict[str, Any]]] = [
+    ("list_dir", {"path": ""}),
+    ("glob", {"pattern": "mcp_server/**/*.py"}),
+    ("grep", {"pattern": "def stream", "path": "mcp_server"}),
+    ("read_file", {"path": "mcp_server/upstream/client.py", "start_line": 100, "end_line": 140}),
+    ("grep", {"pattern": "class Accumulator", "glob": "*.py"}),
+    ("read_file", {"path": "mcp_server/upstream/completion.py", "start_line": 80, "end_line": 130}),
+    ("list_dir", {"path": "mcp_server/agent"}),
+    ("grep", {"pattern": "tool_choice", "path": "mcp_server"}),
+    ("read_file", {"path": "mcp_server/agent/loop.py", "start_line": 1, "end_line": 40}),
+    ("glob", {"pattern": "tests/**/test_*.py"}),
+]
+ANSWER = (
+    "Streaming lives in mcp_server/upstream/client.py:105-123, chunks are assembled at "
+    "mcp_server/upstream/completion.py:95-110, and the loop asks with tool_choice none at mcp_server/agent/loop.py:1-5."
+)
+SHARE_TARGET = 0.90
+
+
+def script() -> dict[str, Any]:
+    turns = [{"calls": [{"name": name, "arguments": args}], "reasoning": "Next, look here."} for name, args in STEPS]
+    return {"turns": turns, "final": ANSWER, "latency": LATENCY}
+
+
+async def run(b: Bench, reps: int) -> Result:
+    figures: list[dict[str, Any]] = []
+    async with session(b, b.subject) as client:
+        for _ in range(reps):
+            await b.fake.reset()
+            await b.fake._control.post("/_fake/agent", json=script())
+            start = time.perf_counter()
+            result = await client.call_tool("investigate", {"question": "How does a streamed answer become a result?"})
+            wall = time.perf_counter() - start
+            if result.is_error or result.structured_content is None:
+                raise RuntimeError(f"investigate failed: {result.content}")
+            figures.append(await _figures(b, wall, result.structured_content))
+    return _result(figures)
+
+
+async def _figures(b: Bench, wall: float, out: dict[str, Any]) -> dict[str, Any]:
+    chats = [r for r in await b.fake.requests() if r["path"].endswith("/chat/completions")]
+    upstream = sum(r["finished"] - r["started"] for r in chats)
+    usages = (await b.fake._control.get("/_fake/agent")).json()["usages"]
+    later = usages[1:]
+    share = sum(u["prompt_cache_hit_tokens"] for u in later) / max(1, sum(u["prompt_tokens"] for u in later))
+    return {
+        "wall": wall,
+        "steps": len(out["steps"]),
+        "turns": len(chats),
+        "server": wall - upstream,
+        "bytes": [len(json.dumps(r["json"]).encode()) for r in chats],
+        "share": share,
+        # The prefix is stable when each turn hits at least all of the turn before it (its output is cached too).
+        "stable": sum(u["prompt_cache_hit_tokens"] >= p["prompt_tokens"] for p, u in itertools.pairwise(usages)),
+        "verified": sum(e["verified"] for e in out["evidence"]),
+    }
+
+
+def _result(figures: list[dict[str, Any]]) -> Result:
+    mid = sorted(figures, key=lambda f: f["server"])[len(figures) // 2]
+    per_step = mid["server"] / mid["steps"]
+    sent = mid["bytes"]
+    share = statistics.median(f["share"] for f in figures)
+    rows = [
+        Row("investigate: server time per step", ms(per_step), ms(LATENCY), "", f"{per_step / LATENCY:.2f}x",
+            "< model latency", per_step < LATENCY),
+        Row("investigate: bytes sent per turn", f"{statistics.median(sent):,.0f} B", "", "", "", "median", None),
+        Row("investigate: cache-hit share, turn 2+", f"{share:.0%}", "", "", "", f">= {SHARE_TARGET:.0%}",
+            share >= SHARE_TARGET),
+        Row("investigate: turns hitting all the turn before", f"{mid['stable']}/{mid['turns'] - 1}", "", "", "", "all",
+            mid["stable"] == mid["turns"] - 1),
+    ]  # fmt: skip
+    notes = [
+        f"investigate: {mid['steps']} function calls in {mid['turns']} model turns (one call a turn, then the "
+        f"answer); the fake's model waits {LATENCY * 1000:.0f} ms before each turn. Wall time {mid['wall']:.2f} s, of "
+        f"which the server's own {mid['server'] * 1000:.0f} ms (the rest is upstream). {mid['verified']} citations "
+        f"verified. Bytes sent upstream per turn: {', '.join(f'{n:,}' for n in sent)}. Median of {len(figures)} runs.",
+        "investigate: the cache-hit share is prompt tokens served from the fake's prefix cache (a token is a word "
+        "there; the function definitions, earlier reasoning and calls count, as DeepSeek bills them) over all prompt "
+        "tokens of turns 2-11. Every turn hit the whole turn before it, so the share is the most any prefix cache "
+        "could serve: what is below 100% is each turn's new function result.",
+    ]
+    return Result(rows, {"runs": figures}, notes)

@@ -1,0 +1,31 @@
+"""A model that acts on this machine: DeepSeek calls read-only functions, the server runs them inside the same
+walls as `files`, and what the model cites is checked on disk.
+
+The modules, in the order a call passes through them:
+
+    loop.py        the model/function loop, reusable by any tool (its docstring shows how); DeepSeek's tool rules
+    functions.py   list_dir, glob, grep, read_file: the read-only functions and their schemas
+    workspace.py   the folder investigated: a path the model writes -> a file or folder, judged by context/walk.py
+    patterns.py    globs and grep's regular expressions, on RE2 (linear time)
+    evidence.py    citations (path:LINE, path:START-END) in an answer, checked on disk
+"""
+
+from __future__ import annotations
+
+from mcp_server.agent.functions import READ_ONLY, Function, Outcome
+from mcp_server.agent.loop import Handler, Loop, Run, Task, read_only, thinking_for, with_functions
+from mcp_server.agent.workspace import Workspace
+
+__all__ = [
+    "READ_ONLY",
+    "Function",
+    "Handler",
+    "Loop",
+    "Outcome",
+    "Run",
+    "Task",
+    "Workspace",
+    "read_only",
+    "thinking_for",
+    "with_functions",
+]
