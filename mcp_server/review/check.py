@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from mcp_server.agent.functions import Function
+from mcp_server.agent import Function
 from mcp_server.conversations import Message
 from mcp_server.errors import DeepSeekMCPError
 from mcp_server.quoting import clip

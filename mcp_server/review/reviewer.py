@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import anyio.to_thread
 
-from mcp_server.agent.functions import Function, Outcome
-from mcp_server.agent.loop import Handler
-from mcp_server.agent.workspace import Refused, Workspace
+from mcp_server.agent import Function, Handler, Outcome, Workspace, with_functions
+from mcp_server.agent.workspace import Refused
 from mcp_server.review.findings import (
     MAX_FINDINGS,
     REPORT_FINDING_DESCRIPTION,
@@ -50,11 +49,9 @@ class Reviewer:
         self.workspace = workspace
         self.findings: list[Finding] = []
         self.dropped: list[Dropped] = []
-        self._read_only = read_only
+        self.handle = with_functions(read_only, {REPORT_FINDING.name: self._report_call})
 
-    async def handle(self, call: ToolCall) -> Outcome:
-        if call.name != REPORT_FINDING.name:
-            return await self._read_only(call)
+    async def _report_call(self, call: ToolCall) -> Outcome:
         return await anyio.to_thread.run_sync(self.report, call.arguments, abandon_on_cancel=True)
 
     def report(self, arguments: str) -> Outcome:

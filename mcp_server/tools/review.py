@@ -9,9 +9,7 @@ from typing import Annotated, Literal
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_server.agent.functions import READ_ONLY
-from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
-from mcp_server.agent.workspace import Workspace
+from mcp_server.agent import READ_ONLY, Loop, Run, Task, Workspace, read_only, thinking_for
 from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.errors import InputError

@@ -7,7 +7,7 @@ from typing import Any
 from mcp.types import ContentBlock
 from pydantic import BaseModel
 
-from mcp_server.agent.loop import Run
+from mcp_server.agent import Run
 from mcp_server.review import Change
 from mcp_server.review.check import Checked
 from mcp_server.review.findings import order
