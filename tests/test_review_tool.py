@@ -178,3 +178,47 @@ async def test_over_http_a_review_without_path_is_refused_before_anything_is_rea
     async with connect(settings) as client:
         result = await client.call_tool("review", {})
     assert result.is_error and "over HTTP, pass `path`" in getattr(result.content[0], "text", "")
+
+
+async def test_a_check_that_gives_no_verdict_drops_its_finding_with_a_notice(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    deepseek.agent = reviewer([report(REAL), report(NIT)])
+    deepseek.checker = Checker({"Name is vague": None})
+    out = await run_review(deepseek, repo)
+    assert [f["title"] for f in out["findings"]] == ["step_3 subtracts"]
+    assert [(d["title"], d["reason"]) for d in out["dropped"]] == [("Name is vague", "its check gave no verdict")]
+    assert "1 of 2 findings could not be checked" in " ".join(out["notices"])
+
+
+async def test_a_reviewer_that_never_stops_is_stopped_at_max_steps_and_its_findings_are_still_checked(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    deepseek.agent = Script(turns=[Turn(calls=[report(REAL)])], repeat=True, final="Stopped early.")
+    deepseek.checker = Checker()
+    out = await run_review(deepseek, repo, max_steps=3)
+    assert len(out["steps"]) == 3 and [s["outcome"] for s in out["steps"]][1:] == ["a duplicate", "a duplicate"]
+    assert [f["title"] for f in out["findings"]] == ["step_3 subtracts"] and out["summary"] == "Stopped early."
+    assert any("max_steps (3 function calls)" in n for n in out["notices"])
+
+
+async def test_cancelling_during_the_checks_stops_every_check(deepseek: FakeUpstream, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    deepseek.agent = reviewer([report({**REAL, "line": n, "title": f"F{n}"}) for n in range(1, 7)])
+    deepseek.checker = Checker(latency=3.0)
+
+    def checking(fake: FakeUpstream) -> bool:
+        return sum(len(r.json.get("tools", [])) == 1 for r in fake.chat_requests()) >= PARALLEL
+
+    async with connect(make_settings(deepseek)) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "review", {"path": str(repo)})
+            assert await anyio.to_thread.run_sync(lambda: deepseek.wait_for(checking, 10.0))
+            tg.cancel_scope.cancel()
+        checks = [r for r in deepseek.chat_requests() if len(r.json.get("tools", [])) == 1]
+        assert await anyio.to_thread.run_sync(
+            lambda: deepseek.wait_for(lambda f: all(r.client_disconnected for r in checks), 3.0)
+        )
+    assert len(checks) == PARALLEL  # the other two never started

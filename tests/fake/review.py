@@ -20,9 +20,10 @@ _FINDING = re.compile(r"^Finding \((?:high|medium|low)\) at [^\n]*?:[0-9-]+: ([^
 
 @dataclass
 class Checker:
-    """Verdicts by finding title: (holds, reason). A title not listed holds, with reason "confirmed"."""
+    """Verdicts by finding title: (holds, reason), or None for a checker that answers in text without calling
+    `verdict`. A title not listed holds, with reason "confirmed"."""
 
-    verdicts: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    verdicts: dict[str, tuple[bool, str] | None] = field(default_factory=dict)
     latency: float = 0.0  # seconds before each verdict starts (a model's own time to first token)
     checked: list[str] = field(default_factory=list)  # the titles, in the order the checks arrived
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -33,7 +34,10 @@ class Checker:
         title = found[-1] if found else ""
         with self._lock:
             self.checked.append(title)
-        holds, reason = self.verdicts.get(title, (True, "confirmed"))
+        verdict = self.verdicts.get(title, (True, "confirmed"))
+        if verdict is None:
+            return Turn(content="It probably holds.", reasoning="Hmm.", latency=self.latency)
+        holds, reason = verdict
         call = Call("verdict", {"holds": holds, "reason": reason})
         return Turn(calls=[call], reasoning="Checking the lines.", latency=self.latency)
 
