@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from mcp_server.policy.scan import Scanner
 from mcp_server.review.model import Entry
 
+# Every diff the review runs: no order file, colour, external diff or textconv; submodules by their commit only.
+OPTIONS = ("-O/dev/null", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=dirty", "-M")
 _HUNK = re.compile(r"@@ -[0-9]+(?:,[0-9]+)? \+([0-9]+)(?:,[0-9]+)? @@")
 STATUS = {
     "A": "added",

@@ -15,6 +15,11 @@ class Sides:
     right: str | None
     shown: str  # for the prompt and the result: "the working tree against HEAD (1a2b3c4d)"
 
+    @property
+    def ids(self) -> list[str]:
+        """As git diff takes them: one id compares the working tree with it."""
+        return [self.left] if self.right is None else [self.left, self.right]
+
 
 @dataclass(frozen=True)
 class Entry:
