@@ -51,17 +51,7 @@ async def review(
         reviewer = Reviewer(change, workspace, read_only(workspace))
         run = await _review_pass(app, route, reporter, change, reviewer, focus, effort, max_steps)
         checker = Checker(app.upstream, route, thinking=thinking, effort=effort)
-        await reporter.step(len(run.steps), f"checking {len(reviewer.findings)} findings")
-
-        async def progress(done: int, total: int, checked: Checked) -> None:
-            held = (
-                "holds" if checked.verdict and checked.verdict.holds else "refuted" if checked.verdict else "no verdict"
-            )
-            await reporter.step(
-                len(run.steps) + done, f"checked {done} of {total}: {checked.finding.title[:60]} — {held}"
-            )
-
-        checks = await checker.all(change, reviewer.findings, progress)
+        checks = await _check_pass(checker, reporter, change, reviewer, len(run.steps))
     out = output_of(change, run, reviewer, checks, route)
     return CallToolResult(content=content_of(out), structured_content=out.model_dump())
 
@@ -80,6 +70,21 @@ async def _review_pass(
     loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(change, focus)}]
     return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps))
+
+
+async def _check_pass(
+    checker: Checker, reporter: ProgressReporter, change: Change, reviewer: Reviewer, steps: int
+) -> list[Checked]:
+    """Every finding checked; progress counts on from the review's steps, so it keeps growing."""
+    if not reviewer.findings:
+        return []
+    await reporter.step(steps, f"checking {len(reviewer.findings)} findings")
+
+    async def progress(done: int, total: int, checked: Checked) -> None:
+        said = "holds" if checked.verdict and checked.verdict.holds else "refuted" if checked.verdict else "no verdict"
+        await reporter.step(steps + done, f"checked {done} of {total}: {checked.finding.title[:60]} — {said}")
+
+    return await checker.all(change, reviewer.findings, progress)
 
 
 def _workspace(app: AppContext, change: Change) -> Workspace:
