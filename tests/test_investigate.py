@@ -255,7 +255,19 @@ async def test_near_the_context_budget_further_calls_are_not_run_and_the_model_a
         result = await client.call_tool("investigate", {"question": "q", "paths": [str(project)]})
     out = result.structured_content
     assert out is not None and out["answer"] == "It is big: src/big.py:1."
-    assert [s["outcome"] for s in out["steps"]][0].startswith("lines 1-")
+    assert out["steps"][0]["outcome"].startswith("lines 1-")
     assert len(out["steps"]) == 1 and _tool_results(deepseek)[1].startswith("Refused: the context budget")
     assert any("DEEPSEEK_MCP_MAX_CONTEXT_TOKENS=12,000" in n for n in out["notices"])
     assert deepseek.chat_requests()[-1].json["tool_choice"] == "none"
+
+
+async def test_chat_can_follow_an_investigation_in_the_same_conversation(deepseek: FakeUpstream, project: Path) -> None:
+    deepseek.agent = Script([Turn([Call("read_file", {"path": "src/app.py"})])], final="src/app.py:2 returns 42.")
+    async with connect(make_settings(deepseek)) as client:
+        first = await client.call_tool("investigate", {"question": "what returns?", "paths": [str(project)]})
+        conversation = first.structured_content["conversation_id"]  # type: ignore[index]
+        second = await client.call_tool("chat", {"prompt": "say it shorter", "conversation_id": conversation})
+    assert not second.is_error, second.content
+    sent = deepseek.chat_requests()[-1].json
+    assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert "return 42" in sent["messages"][3]["content"]

@@ -68,15 +68,20 @@ def gather(paths: Sequence[str], job: Job) -> Gathered:
     return Gathered(tuple(sent), tuple(sorted(skipped, key=lambda s: s.path)), text, estimate(text))
 
 
-def check_paths(paths: Sequence[str]) -> None:
+def check_paths(paths: Sequence[str], argument: str = "files") -> None:
+    """The bounds on a list of paths a tool was given (`argument` names the list in messages)."""
     if len(paths) > MAX_PATHS:
-        raise InputError(f"files names {len(paths)} paths; at most {MAX_PATHS} (name folders instead of every file)")
+        raise InputError(
+            f"{argument} names {len(paths)} paths; at most {MAX_PATHS} (name folders instead of every file)"
+        )
     for text in paths:
         if not text.strip():
-            raise InputError("files holds an empty path; pass paths of files or folders")
+            raise InputError(f"{argument} holds an empty path; pass paths of files or folders")
         if len(text) > MAX_PATH_CHARS or "\x00" in text or not utf8(text):
             shown = clip(text.encode("utf-8", "backslashreplace").decode())
-            raise InputError(f"{shown} in files is not a valid path (too long, a NUL or a character that is not text)")
+            raise InputError(
+                f"{shown} in {argument} is not a valid path (too long, a NUL or a character that is not text)"
+            )
 
 
 def resolve_target(text: str, job: Job) -> Target:

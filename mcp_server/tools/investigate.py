@@ -153,7 +153,7 @@ def open_workspace(paths: Sequence[str] | None, app: AppContext) -> Workspace:
         if app.settings.serves_http:
             raise InputError(f"over HTTP, pass `paths`: folders inside {FILE_ROOTS_ENV} to investigate")
         paths = ["."]
-    check_paths(paths)
+    check_paths(paths, "paths")
     job = job_for(app)
     targets = [resolve_target(text, job) for text in dict.fromkeys(paths)]
     folders = [t.real if stat.S_ISDIR(t.info.st_mode) else t.real.parent for t in targets]
