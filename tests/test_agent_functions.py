@@ -97,6 +97,7 @@ def test_reading_stops_at_the_bytes_one_investigation_may_read(workspace: Worksp
 def test_only_the_paths_given_are_visible(workspace: Workspace) -> None:
     scoped = dataclasses.replace(workspace, scopes=("src/app.py",))
     assert "outside the paths given" in _call(scoped, "read_file", path="src/util.py").text
+    assert "outside the paths given" in _call(scoped, "read_file", path=".env").text  # not "named like a secret"
     assert _call(scoped, "list_dir", path="src").text.splitlines()[1:] == ["app.py (file, 33 bytes)"]
 
 

@@ -68,6 +68,8 @@ class Workspace:
     def locate(self, text: str | None) -> tuple[Walk, Found | Entered]:
         """The file or folder `text` names, with the walk that judged it; raises Refused saying why not."""
         parts = _parts(text)
+        if not self.visible("/".join(parts), True):  # before the walk: nothing is said about what lies outside
+            raise Refused(f"{_shown(text)} is outside the paths given to this investigation")
         walk = Walk(self.job())
         found = walk.place(self.root, parts)
         if found is None:
