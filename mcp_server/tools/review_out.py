@@ -117,8 +117,9 @@ def _check_notices(checks: list[Checked]) -> list[str]:
 def content_of(out: ReviewOutput) -> list[ContentBlock]:
     """A short report: the counts, each confirmed finding in a few lines, the model's summary."""
     counts = ", ".join(f"{sum(f.severity == s for f in out.findings)} {s}" for s in ("high", "medium", "low"))
+    found = f"{len(out.findings)} finding{'' if len(out.findings) == 1 else 's'}"
     lines = [
-        f"Review of {out.base}: {len(out.findings)} findings ({counts}); {len(out.refuted)} refuted by the check, "
+        f"Review of {out.base}: {found} ({counts}); {len(out.refuted)} refuted by the check, "
         f"{len(out.dropped)} dropped (lines that do not exist, or unchecked)."
     ]
     for finding in out.findings[:TEXT_FINDINGS]:

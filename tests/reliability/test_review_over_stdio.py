@@ -77,7 +77,7 @@ def test_refuted_and_invented_findings_are_kept_out_of_the_findings(
     assert [(f["title"], f["in_change"], f["check"]) for f in out["findings"]] == [("Sign flipped", True, "confirmed")]
     assert [(r["title"], r["reason"]) for r in out["refuted"]] == [("Nit", "Matter of taste.")]
     assert sorted(d["title"] for d in out["dropped"]) == ["Ghost", "Past"]
-    assert "1 findings (1 high, 0 medium, 0 low); 1 refuted" in text_of(result)
+    assert "1 finding (1 high, 0 medium, 0 low); 1 refuted" in text_of(result)
 
 
 def test_a_secret_in_the_diff_never_leaves_the_machine(upstream: FakeUpstream, server: StdioServer) -> None:
