@@ -212,3 +212,14 @@ async def test_gathering_past_its_time_bound_names_the_bound(tmp_path: Path) -> 
     repo = make_repo(tmp_path)
     with pytest.raises(InputError, match=r"took more than 1e-06 s"):
         await gather_change(str(repo), None, job_in(repo, review_seconds=1e-6))  # type: ignore[arg-type]
+
+
+async def test_a_new_symlink_out_of_the_repository_is_named_and_never_followed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("OUTSIDE-THE-REPOSITORY\n")
+    (repo / "link.txt").symlink_to(outside)
+    change = await gather_change(str(repo), None, job_in(repo))
+    link = change.file("link.txt")
+    assert link is not None and link.summary == "a symlink or special file (not followed)" and link.text is None
+    assert "OUTSIDE-THE-REPOSITORY" not in change.block

@@ -152,7 +152,8 @@ async def texts(
         if item.entry.status == "?" and not item.summary:
             item.section = untracked_patch(item.entry.path, text) if text is not None else ""
             unread = read.get(item.entry.path)
-            item.summary = "" if text is not None else f"{unread.reason if isinstance(unread, Skip) else 'unread'}"
+            if text is None:
+                item.summary = unread.reason if isinstance(unread, Skip) else "a symlink or special file (not followed)"
         files.append(_file(item, text, job, skipped))
     texts = {f.path: f.text for f in files if f.text is not None}
     return files, texts, skipped
