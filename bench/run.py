@@ -28,6 +28,7 @@ import investigate
 import latency
 import ocr
 import redaction
+import review
 import secret_scan
 import state
 from harness import Bench, Fake, require_install, subject_from
@@ -36,7 +37,7 @@ from results import Result, Row
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
     "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr",
-    "redaction", "state", "investigate",
+    "redaction", "state", "investigate", "review",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -98,6 +99,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "redaction": redaction_case,
         "state": lambda: state.run(quick),
         "investigate": lambda: investigate.run(b, reps=n(5, 2)),
+        "review": lambda: review.run(quick),
     }
 
 

@@ -83,6 +83,11 @@ class Limits:
     call_seconds: float = 1800.0
     # One HTTP request body (`serve --http`): the 32 MiB OCR source as base64 (42.7 MiB) with line breaks and JSON-RPC.
     request_bytes: int = 50 * 2**20
+    # `review` (mcp_server/review/): the change one call gathers from git.
+    review_files: int = 300  # changed files looked at; the rest are named in `skipped`
+    review_diff_bytes: int = 4 * 2**20  # what git may print for one command (the diff, a listing, the objects)
+    review_diff_lines: int = 60_000  # lines of diff sent
+    review_seconds: float = 30.0  # each git command, and the whole gathering
 
     def __post_init__(self) -> None:
         for item in fields(self):

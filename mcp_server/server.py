@@ -19,15 +19,16 @@ from mcp_server.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
-from mcp_server.tools import account, chat, fim, investigate, models, ocr, web
+from mcp_server.tools import account, chat, fim, investigate, models, ocr, review, web
 from mcp_server.tools.common import settle_result
 
 INSTRUCTIONS = (
     "DeepSeek models as tools. chat: quick answers. reason: hard problems; returns the thinking trace and the answer "
     "as separate blocks. ocr: images, PDFs, Word and PowerPoint files to markdown with layout boxes. fim: code "
     "completion between a prefix and a suffix. investigate: DeepSeek explores local code read-only and answers with "
-    "citations checked on disk. web_search and web_fetch: the web through DeepSeek (it fetches, not "
-    "this machine). list_models: ids to pass as `model`. balance: what is left on the account. "
+    "citations checked on disk. review: a git change reviewed, each finding checked twice. web_search and "
+    "web_fetch: the web through DeepSeek (it fetches, not this machine). list_models: ids to pass as `model`. "
+    "balance: what is left on the account. "
     "Pass conversation_id from a result to continue a conversation."
 )
 
@@ -125,6 +126,7 @@ TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
     (ocr.ocr, "DeepSeek-OCR", _CALLS_OUT),
     (fim.fim, "Code completion", _CALLS_OUT),
     (investigate.investigate, "Investigate", _CALLS_OUT),
+    (review.review, "Review", _CALLS_OUT),
     (web.web_search, "Web search", _CALLS_OUT),
     (web.web_fetch, "Web page", _CALLS_OUT),
     (models.list_models, "Models", _CALLS_OUT),

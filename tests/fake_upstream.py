@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NoReturn
 
 try:
-    from tests.fake import agent, tools
+    from tests.fake import agent, review, tools
 except ImportError:  # standalone (`python tests/fake_upstream.py`): tests/ itself is on the path
-    from fake import agent, tools  # type: ignore[no-redef]
+    from fake import agent, review, tools  # type: ignore[no-redef]
 
 logger = logging.getLogger("fake_upstream")
 
@@ -937,6 +937,7 @@ class FakeUpstream:
         self.ocr_limits = tools.OcrLimits()  # what the OCR API accepts; a test may lower them
         self.cache = PrefixCache()
         self.agent: agent.Script | None = None  # a scripted model for requests that offer tools (tests/fake/agent.py)
+        self.checker: review.Checker | None = None  # answers requests that offer only `verdict` (tests/fake/review.py)
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -1009,6 +1010,7 @@ class FakeUpstream:
             self._script.clear()
             self.requests.clear()
             self.agent = None
+            self.checker = None
         self.cache.clear()
 
     def wait_for(self, predicate: Callable[[FakeUpstream], bool], timeout: float = 5.0) -> bool:
@@ -1274,7 +1276,10 @@ class FakeUpstream:
             await resp.send_json(200, _chat_body(chat, reply, answer), reply.leading_newlines, reply.keepalive_interval)
 
     async def _agent_turn(self, chat: _Chat, script: agent.Script, reply: Reply, resp: _Responder) -> None:
-        turn = script.next(chat.tool_choice)
+        if self.checker is not None and review.offers_only_verdict(chat.tools):
+            turn = self.checker.turn(chat.messages)
+        else:
+            turn = script.next(chat.tool_choice)
         await resp.pause(turn.latency)
         prompt, hit = self.cache.lookup(chat.messages, chat.tools)
         self.cache.store_output(chat.messages, agent.message(turn, thinking=chat.thinking), chat.tools)

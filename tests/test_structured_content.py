@@ -13,7 +13,9 @@ from mcp.types import TextContent
 
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn
+from tests.fake.review import Checker
 from tests.fake_upstream import FakeUpstream, Reply
+from tests.gitrepos import make_repo
 from tests.samples import png
 
 pytestmark = pytest.mark.anyio
@@ -127,3 +129,21 @@ async def test_investigate_puts_its_steps_evidence_and_notices_in_the_structured
     ]
     assert [(e["quote"], e["verified"]) for e in out["evidence"]] == [("x = 1", True), ("", False)]
     assert "a.py:7 (a.py has 1 lines)" in _seen(out)
+
+
+async def test_review_puts_findings_refuted_dropped_and_its_notices_in_the_structured_result(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    good = {"path": "src/service.py", "line": 10, "severity": "high", "title": "Sign", "detail": "x - 3."}
+    refuted = {**good, "line": 1, "severity": "low", "title": "Nit"}
+    ghost = {**good, "path": "src/ghost.py", "title": "Ghost"}
+    calls = [Call("report_finding", args) for args in (good, refuted, ghost)]
+    deepseek.agent = Script([Turn(calls)], final="A sign flips.")
+    deepseek.checker = Checker({"Nit": (False, "Taste.")})
+    async with connect(make_settings(deepseek)) as client:
+        out = _notices_in_both(await client.call_tool("review", {"path": str(repo)}))
+    assert [f["quote"] for f in out["findings"]] == ["    return x - 3  # changed"]
+    assert out["refuted"][0]["reason"] == "Taste." and out["dropped"][0]["title"] == "Ghost"
+    assert out["summary"] == "A sign flips." and "the working tree" in out["base"]
+    assert ".env" in _seen(out) and out["usage"]["total_tokens"] > 0

@@ -51,19 +51,20 @@ def read_text(found: Found, job: Job) -> str | Skip:
         os.close(fd)
     if len(data) != info.st_size:  # one byte past the cap tells a file that grew from one exactly at it
         return Skip(found.label, "it changed size while it was read; try again")
-    return _decode(found, data, job)
+    return decode(found.label, data, job)
 
 
-def _decode(found: Found, data: bytes, job: Job) -> str | Skip:
+def decode(label: str, data: bytes, job: Job) -> str | Skip:
+    """Bytes read from anywhere (a file, a git object) as text to send, or why they are skipped."""
     if b"\x00" in data:
-        return Skip(found.label, "binary (it holds NUL bytes)")
+        return Skip(label, "binary (it holds NUL bytes)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return Skip(found.label, "binary or not UTF-8 text")
+        return Skip(label, "binary or not UTF-8 text")
     finding = job.scanner.find_bytes(data)  # the bytes as read: re2 runs on them without a copy
     if finding is not None:
-        return Skip(found.label, finding.reason, True)
+        return Skip(label, finding.reason, True)
     return text.removeprefix(_BOM)
 
 

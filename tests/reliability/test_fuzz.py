@@ -27,9 +27,11 @@ from mcp_server.tools.fim import FimOutput
 from mcp_server.tools.investigate import InvestigateOutput
 from mcp_server.tools.models import ModelsOutput
 from mcp_server.tools.ocr import OcrOutput
+from mcp_server.tools.review_out import ReviewOutput
 from mcp_server.tools.web import FetchOutput, SearchOutput
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
 from tests.fake_upstream import Reply
+from tests.gitrepos import make_repo
 from tests.reliability.conftest import PlannedUpstream, StdioServer, server_env, stdio_server, text_of
 from tests.samples import pdf, png
 
@@ -48,6 +50,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "ocr": OcrOutput,
     "web_search": SearchOutput,
     "web_fetch": FetchOutput,
+    "review": ReviewOutput,
     "list_models": ModelsOutput,
     "balance": BalanceOutput,
 }
@@ -59,6 +62,7 @@ EXAMPLES = {
     "ocr": 150,
     "web_search": 100,
     "web_fetch": 100,
+    "review": 30,
     "list_models": 30,
     "balance": 30,
 }
@@ -120,6 +124,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     ),
     # A text file, a binary one, a folder of both and a missing path, relative to the server's working directory.
     "files": st.none() | st.lists(st.sampled_from(["notes/todo.md", "sample.png", "notes", "nope.txt"]), max_size=3),
+    # review: a repository with uncommitted changes, folders that are none, and refs that are options or unknown.
+    "path": st.sampled_from(["repo", "repo/src", ".", "notes", "nope", "/"]),
+    "base": st.none() | st.sampled_from(["HEAD~1", "main..HEAD", "main...HEAD", "--output=/tmp/x", "-p"]) | TEXT,
 }
 
 # --- OCR sources ----------------------------------------------------------------------------------------------------
@@ -179,6 +186,7 @@ def server(workdir: Path) -> Iterator[StdioServer]:
     (workdir / "notes").mkdir()
     (workdir / "notes" / "todo.md").write_text("- fuzz the `files` argument\n")
     (workdir / "notes" / "logo.png").write_bytes(PNG)
+    make_repo(workdir, "repo")  # for review: two commits and uncommitted changes
     with (
         PlannedUpstream("deepseek", DEEPSEEK_KEY, default=quick) as deepseek,
         PlannedUpstream("atlas", ATLAS_KEY, default=quick) as atlas,

@@ -1,0 +1,139 @@
+"""`review`: gathering a change from git beside `git diff` itself, and a whole review against the fake upstream at a
+fixed model latency beside its floor.
+
+Gathering runs `mcp_server.review.gather_change` in this process on this checkout's last 20 commits (every git
+command it runs, the policy, the whole texts, the block), against one `git diff` of the same range. The whole review
+runs the tool through the in-memory MCP client against the fake upstream in a thread of this process, with a scripted
+reviewer (4 model turns: reads, two turns of findings, the summary) and a scripted checker, each turn answering after
+LATENCY seconds. Floor: the model's sequential turns plus the checks (the issue's floor counts only the slowest check,
+since checks run in parallel; with 6 findings checked 4 at a time they take two rounds, and both floors are shown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import ROOT, median
+from results import Result, Row, ms
+
+sys.path.insert(0, str(ROOT))  # the fake upstream and the repository maker live in tests/
+
+from mcp_server.config import Limits, Settings
+from mcp_server.context import Job
+from mcp_server.policy import FileAccess, Scanner, home, secret_places
+from mcp_server.review import gather_change
+from mcp_server.review.check import PARALLEL
+from tests.conftest import DEEPSEEK_KEY, connect, make_settings
+from tests.fake.agent import Call, Script, Turn
+from tests.fake.review import Checker
+from tests.fake_upstream import FakeUpstream
+from tests.gitrepos import make_repo
+
+COMMITS = 20
+LATENCY = 0.5  # seconds before each model turn answers
+FINDINGS = 6
+
+
+def _job() -> Job:
+    limits = Limits()
+    places = secret_places(home())
+    return Job(ROOT, FileAccess.of(Settings()), limits, limits.max_context_tokens, Scanner.of(()), places)
+
+
+def _git_diff(base: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    # git from PATH on this checkout, as a user runs it
+    done = subprocess.run(["git", "diff", "--no-ext-diff", base, "HEAD"], cwd=ROOT, capture_output=True, check=True)
+    return time.perf_counter() - started, len(done.stdout)
+
+
+async def gathering(reps: int) -> Result:
+    base = f"HEAD~{COMMITS}"
+    times: dict[str, list[float]] = {"ours": [], "git": []}
+    change = await gather_change(str(ROOT), f"{base}..HEAD", _job())  # warm the page cache for both
+    for _ in range(reps):
+        started = time.perf_counter()
+        change = await gather_change(str(ROOT), f"{base}..HEAD", _job())
+        times["ours"].append(time.perf_counter() - started)
+        elapsed, git_bytes = _git_diff(base)
+        times["git"].append(elapsed)
+    ours, floor = median(times["ours"]), median(times["git"])
+    block = len(change.block.encode())
+    rows = [
+        Row(f"review: gather last {COMMITS} commits", ms(ours), ms(floor), f"{(ours - floor) * 1000:+.1f} ms",
+            f"{ours / floor:.1f}x", "< 1 s", ours < 1.0),
+        Row("review: bytes gathered", f"{change.diff_bytes / 1024:.0f} KiB diff", f"{git_bytes / 1024:.0f} KiB",
+            "", "", "", None),
+        Row("review: block sent ahead of the prompt", f"{block / 1024:.0f} KiB, ~{change.tokens:,} tokens",
+            f"{len(change.files)} files", "", "", "", None),
+    ]  # fmt: skip
+    notes = [
+        f"review gathering: gather_change on this checkout's last {COMMITS} commits ({len(change.files)} files, "
+        f"{len(change.skipped)} skipped), median of {reps}, page cache warm: it runs git 8 times (top folder, config "
+        "listing, two commit ids, the raw listing, object sizes, the patch, the whole texts), scans every "
+        "hunk and text for keys and renders the block; floor: one `git diff` of the same range, which prints the "
+        "patch alone (no whole files)."
+    ]
+    return Result(rows, {**times, "diff_bytes": change.diff_bytes, "git_bytes": git_bytes, "block": block}, notes)
+
+
+def _script() -> tuple[Script, Checker]:
+    finding = {"path": "src/service.py", "severity": "medium", "detail": "d"}
+    findings = [Call("report_finding", {**finding, "line": n, "title": f"F{n}"}) for n in range(1, FINDINGS + 1)]
+    reads = [Call("read_file", {"path": "src/service.py"}), Call("grep", {"pattern": "def step_"})]
+    half = FINDINGS // 2
+    turns = [Turn(reads), Turn(findings[:half]), Turn(findings[half:])]
+    return Script(turns, final="Summary.", latency=LATENCY), Checker(latency=LATENCY)
+
+
+async def whole(reps: int) -> Result:
+    turns = 4
+    times: list[float] = []
+    hits: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch, FakeUpstream("deepseek", DEEPSEEK_KEY) as fake:
+        repo = make_repo(Path(scratch))
+        settings = dataclasses.replace(make_settings(fake), limits=Limits())
+        async with connect(settings) as client:
+            for _ in range(reps):
+                fake.reset()
+                fake.agent, fake.checker = _script()
+                started = time.perf_counter()
+                result = await client.call_tool("review", {"path": str(repo)})
+                times.append(time.perf_counter() - started)
+                out: Any = result.structured_content
+                assert not result.is_error and len(out["findings"]) == FINDINGS, result.content
+                hits.append(out["usage"]["cache_hit_tokens"] / max(out["usage"]["prompt_tokens"], 1))
+    ours = median(times)
+    floor_issue = (turns + 1) * LATENCY
+    floor_bounded = (turns + math.ceil(FINDINGS / PARALLEL)) * LATENCY
+    rows = [
+        Row(f"review: whole, {FINDINGS} findings, {LATENCY:g} s turns", ms(ours), ms(floor_bounded),
+            f"{(ours - floor_bounded) * 1000:+.0f} ms", f"{ours / floor_bounded:.2f}x", "< floor + 1 s",
+            ours < floor_bounded + 1.0),
+        Row("review: same, beside the issue's floor", ms(ours), ms(floor_issue),
+            f"{(ours - floor_issue) * 1000:+.0f} ms", f"{ours / floor_issue:.2f}x", "", None),
+        Row("review: prompt tokens served from cache", f"{median(hits):.0%}", "", "", "", "", None),
+    ]  # fmt: skip
+    notes = [
+        f"review whole: the tool through the in-memory client, the fake upstream in a thread of this process, every "
+        f"model turn answering after {LATENCY:g} s; a reviewer of {turns} sequential turns (2 reads, {FINDINGS} "
+        f"findings over 2 turns, the summary) and {FINDINGS} checks, {PARALLEL} at a time; median of {reps}. Floors: "
+        f"{turns} turns plus {math.ceil(FINDINGS / PARALLEL)} rounds of checks ({PARALLEL} at a time), and the "
+        "issue's (the turns plus the slowest check, as if every check ran at once). Cache share: cache-hit tokens "
+        "over prompt tokens of every call (the fake's prefix cache in 64-token units): each reviewer turn repeats "
+        "the last, and checks after the first round find the change block cached."
+    ]
+    return Result(rows, {"times": times, "cache_share": hits}, notes)
+
+
+async def run(quick: bool) -> Result:
+    gathered = await gathering(3 if quick else 9)
+    reviewed = await whole(1 if quick else 3)
+    return Result(gathered.rows + reviewed.rows, {**gathered.raw, **reviewed.raw}, gathered.notes + reviewed.notes)

@@ -1,0 +1,23 @@
+"""`review`: a change read safely from git, reviewed by DeepSeek, and every finding checked before it is reported.
+
+The modules, in the order a call passes through them:
+
+    git.py      running git without running anything the repository configures; bounded output and time
+    sides.py    what is compared, from `base`: refs checked, then resolved to commit ids
+    gather.py   from a folder and `base` to the change: the repository's top folder inside the roots, the sides
+    files.py    each changed path through the policy of `files`: secrets withheld, binaries summarised, whole texts
+    diff.py     git's raw listing and patch read; hunks holding a key withheld
+    bounds.py   the diff's bytes and lines, the token budget, and the notices of what was left out
+    render.py   the block DeepSeek receives, byte-identical for the same change
+    findings.py report_finding's contract, and each finding anchored to real lines on arrival
+    reviewer.py the review pass: the investigate loop's functions plus report_finding
+    check.py    the check pass: one independent call per finding, offered only `verdict`, 4 at a time
+    model.py    Sides, Entry, ChangedFile, Change
+"""
+
+from __future__ import annotations
+
+from mcp_server.review.gather import gather_change
+from mcp_server.review.model import Change, ChangedFile, Sides
+
+__all__ = ["Change", "ChangedFile", "Sides", "gather_change"]

@@ -1,0 +1,67 @@
+"""The change within its bounds: the diff's bytes and lines, and the whole within the token budget (whole texts are
+left out first, largest first); and the notices saying what the reviewer did not see."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mcp_server.context.model import Job, Skip
+from mcp_server.errors import InputError
+from mcp_server.quoting import format_size
+from mcp_server.review.model import Change
+from mcp_server.review.render import block_of
+
+
+def bounded(change: Change, job: Job) -> Change:
+    """The diff within its line bound, and the whole within the token budget: whole texts go first, largest first."""
+    lines = sum(f.patch.count("\n") for f in change.files)
+    if lines > job.limits.review_diff_lines:
+        raise InputError(
+            f"the diff has {lines:,} lines, over the {job.limits.review_diff_lines:,} one review sends; pass a "
+            "narrower base (a shorter range) or review a smaller change"
+        )
+    diff_bytes = sum(len(f.patch.encode()) for f in change.files)
+    if diff_bytes > job.limits.review_diff_bytes:
+        raise InputError(
+            f"the diff comes to {format_size(diff_bytes)}, over the {format_size(job.limits.review_diff_bytes)} one "
+            "review sends; pass a narrower base (a shorter range) or review a smaller change"
+        )
+    block, tokens = block_of(change)
+    files = list(change.files)
+    skipped = list(change.skipped)
+    for file in sorted((f for f in files if f.text), key=lambda f: -len(f.text or "")):
+        if tokens <= job.budget:
+            break
+        files[files.index(file)] = replace(file, text=None)
+        skipped.append(Skip(file.path, f"whole text not sent: the change is over the {job.budget:,}-token budget"))
+        block, tokens = block_of(replace(change, files=tuple(files)))
+    if tokens > job.budget:
+        raise InputError(
+            f"the diff alone comes to about {tokens:,} tokens, over the {job.budget:,} this server sends; pass a "
+            "narrower base or review a smaller change"
+        )
+    skipped.sort(key=lambda s: s.path)
+    notices = _notices(skipped)
+    return replace(
+        change,
+        files=tuple(files),
+        skipped=tuple(skipped),
+        block=block,
+        tokens=tokens,
+        diff_bytes=diff_bytes,
+        notices=notices,
+    )
+
+
+def _notices(skipped: list[Skip]) -> tuple[str, ...]:
+    """What the assistant should hear about what the reviewer did not see."""
+    notices: list[str] = []
+    secret = sorted({s.path for s in skipped if s.secret})
+    if secret:
+        named = ", ".join(secret[:8]) + (f" and {len(secret) - 8} more" if len(secret) > 8 else "")
+        notices.append(f"Withheld as secrets, never sent: {named} (see skipped); the review did not cover them.")
+    notices += [f"Not reviewed: {s.reason}." for s in skipped if s.path == "…"]
+    budget = [s.path for s in skipped if "token budget" in s.reason]
+    if budget:
+        notices.append(f"{len(budget)} whole files left out to fit the token budget; their diffs were reviewed.")
+    return tuple(notices)

@@ -1,0 +1,92 @@
+"""`review`: a git change reviewed by DeepSeek through the `investigate` loop, and every finding checked by a second,
+independent call before it is reported (mcp_server/review/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from mcp_server.agent import READ_ONLY, Loop, Run, Task, Workspace, read_only, thinking_for
+from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
+from mcp_server.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
+from mcp_server.errors import InputError
+from mcp_server.progress import ProgressReporter
+from mcp_server.review import Change, gather_change
+from mcp_server.review.check import Checked, Checker
+from mcp_server.review.reviewer import REPORT_FINDING, SYSTEM, Reviewer, prompt
+from mcp_server.upstream.providers import Effort, Route
+
+from .files import job_for
+from .review_out import ReviewOutput, content_of, output_of
+
+
+async def review(
+    # Terse on purpose: every byte of the schema is in the assistant's context on every turn (README: tools/list).
+    # `path` is a git work tree (required over HTTP), `base` a ref or range; both are explained in their errors.
+    ctx: ToolContext,
+    path: str | None = None,
+    base: Annotated[str | None, Field(description="Default: uncommitted, else last commit.")] = None,
+    focus: Annotated[str | None, Field(max_length=MAX_PROMPT_CHARS)] = None,
+    effort: Literal["low", "high", "max"] | None = None,
+    model: str | None = None,
+    max_steps: Annotated[int, Field(le=50)] = 24,  # at least 1: checked below (a `minimum` costs 14 bytes)
+) -> Annotated[CallToolResult, ReviewOutput]:
+    """DeepSeek reviews a git change; each finding is checked twice."""
+    app = app_of(ctx)
+    if max_steps < 1:
+        raise InputError(f"max_steps is {max_steps}; pass 1 to 50 (function calls the reviewer may make)")
+    if path is None and app.settings.serves_http:
+        raise InputError(f"over HTTP, pass `path`: a git work tree inside {FILE_ROOTS_ENV}")
+    route = await app.router.resolve("reason", model)
+    thinking = thinking_for(route)
+    effort = effort or "high"
+    reporter = reporter_for(ctx, "review")
+    async with reporter.running():
+        await reporter.step(0, "gathering the change from git")
+        change = await gather_change(path, base, job_for(app))
+        workspace = _workspace(app, change)
+        reviewer = Reviewer(change, workspace, read_only(workspace))
+        run = await _review_pass(app, route, reporter, change, reviewer, focus, effort, max_steps)
+        checker = Checker(app.upstream, route, thinking=thinking, effort=effort)
+        checks = await _check_pass(checker, reporter, change, reviewer, len(run.steps))
+    out = output_of(change, run, reviewer, checks, route)
+    return CallToolResult(content=content_of(out), structured_content=out.model_dump())
+
+
+async def _review_pass(
+    app: AppContext,
+    route: Route,
+    reporter: ProgressReporter,
+    change: Change,
+    reviewer: Reviewer,
+    focus: str | None,
+    effort: Effort,
+    max_steps: int,
+) -> Run:
+    budget = app.settings.limits.max_context_tokens
+    loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget)
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(change, focus)}]
+    return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps))
+
+
+async def _check_pass(
+    checker: Checker, reporter: ProgressReporter, change: Change, reviewer: Reviewer, steps: int
+) -> list[Checked]:
+    """Every finding checked; progress counts on from the review's steps, so it keeps growing."""
+    if not reviewer.findings:
+        return []
+    await reporter.step(steps, f"checking {len(reviewer.findings)} findings")
+
+    async def progress(done: int, total: int, checked: Checked) -> None:
+        said = "holds" if checked.verdict and checked.verdict.holds else "refuted" if checked.verdict else "no verdict"
+        await reporter.step(steps + done, f"checked {done} of {total}: {checked.finding.title[:60]} — {said}")
+
+    return await checker.all(change, reviewer.findings, progress)
+
+
+def _workspace(app: AppContext, change: Change) -> Workspace:
+    job = job_for(app)
+    return Workspace(Path(change.top), app.files, app.settings.limits, job.scanner, job.places, ("",))

@@ -1,0 +1,225 @@
+"""Gathering a change for `review` from real git repositories: sides, renames, binaries, secrets, bounds, refusals,
+and a repository whose own config names programs that must never run."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mcp_server.config import Limits, Settings
+from mcp_server.context import Job
+from mcp_server.errors import InputError
+from mcp_server.policy import FileAccess, Scanner, home, secret_places
+from mcp_server.review import gather_change
+from mcp_server.review.git import overrides
+from tests.gitrepos import ENV_LINE, GITHUB_TOKEN, SERVICE_V2, arm, git, make_repo, markers, write
+
+pytestmark = pytest.mark.anyio
+
+
+def job_in(folder: Path, roots: tuple[Path, ...] | None = None, **limits: int) -> Job:
+    settings = Settings(file_roots=roots)
+    bounds = dataclasses.replace(Limits(), **limits)
+    return Job(
+        folder, FileAccess.of(settings), bounds, bounds.max_context_tokens, Scanner.of(()), secret_places(home())
+    )
+
+
+async def test_uncommitted_changes_staged_unstaged_and_untracked_are_gathered_against_head(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    change = await gather_change(str(repo), None, job_in(repo))
+    by_path = {f.path: f for f in change.files}
+    assert change.sides.right is None and "against HEAD" in change.sides.shown
+    assert by_path["src/service.py"].status == "modified" and by_path["src/service.py"].text == SERVICE_V2
+    assert "-    return x + 3\n+    return x - 3  # changed" in by_path["src/service.py"].patch
+    assert by_path["src/new_name.py"].old_path == "src/old_name.py" and by_path["src/new_name.py"].status == "renamed"
+    assert by_path["src/fresh.py"].status == "added (not yet tracked)" and "+def fresh" in by_path["src/fresh.py"].patch
+    assert by_path["logo.png"].summary.startswith("binary") and by_path["logo.png"].text is None
+    assert list(by_path) == sorted(by_path)
+
+
+async def test_a_changed_env_file_and_a_hunk_holding_a_key_are_withheld_and_named(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    change = await gather_change(str(repo), None, job_in(repo))
+    reasons = {(s.path, s.reason) for s in change.skipped}
+    assert (".env", "named like a file of keys or credentials (not sent)") in reasons
+    assert ("src/config.py", "a hunk of its diff withheld: it holds a GitHub token") in reasons
+    assert GITHUB_TOKEN not in change.block and ENV_LINE not in change.block and ".env" in change.block
+    assert change.file("src/config.py") is not None and "src/config.py" not in change.texts
+    assert change.notices == (
+        "Withheld as secrets, never sent: .env, src/config.py (see skipped); the review did not cover them.",
+    )
+
+
+async def test_a_clean_tree_is_reviewed_as_its_last_commit_against_its_parent(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "third")
+    change = await gather_change(str(repo), None, job_in(repo))
+    assert change.sides.shown.startswith("the last commit") and change.sides.right is not None
+    assert "src/fresh.py" in change.texts and all(f.status != "added (not yet tracked)" for f in change.files)
+
+
+async def test_a_range_and_a_single_ref_are_compared_as_git_diff_would(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    ranged = await gather_change(str(repo), "main~1..main", job_in(repo))
+    assert [f.path for f in ranged.files] == ["src/config.py"] and ranged.texts["src/config.py"] == "TIMEOUT = 5\n"
+    against = await gather_change(str(repo), "HEAD~1", job_in(repo))
+    assert {"src/config.py", "src/service.py", "src/fresh.py"} <= {f.path for f in against.files}
+
+
+@pytest.mark.parametrize("base", ["--output=/tmp/pwned", "-p", "main;rm", "a b", "HEAD:file"])
+async def test_a_base_that_could_be_an_option_or_is_no_ref_is_refused_before_git_sees_it(
+    tmp_path: Path, base: str
+) -> None:
+    repo = make_repo(tmp_path)
+    with pytest.raises(InputError, match="is not a ref or a range"):
+        await gather_change(str(repo), base, job_in(repo))
+    assert not await anyio.Path("/tmp/pwned").exists()  # noqa: S108 - where the injected option would write
+
+
+async def test_an_unknown_ref_a_folder_that_is_no_repository_and_an_empty_range_each_say_so(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    with pytest.raises(InputError, match="knows no commit 'no-such-branch'"):
+        await gather_change(str(repo), "no-such-branch", job_in(repo))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(InputError, match="is not inside a git repository"):
+        await gather_change(str(plain), None, job_in(plain))
+    with pytest.raises(InputError, match="nothing to review: no difference"):
+        await gather_change(str(repo), "main..main", job_in(repo))
+
+
+async def test_a_repository_with_no_commit_and_no_change_has_nothing_to_review(tmp_path: Path) -> None:
+    repo = tmp_path / "empty"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    with pytest.raises(InputError, match="no commit and no changes"):
+        await gather_change(str(repo), None, job_in(repo))
+
+
+async def test_the_repository_must_lie_inside_the_file_roots(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(InputError, match="DEEPSEEK_MCP_FILE_ROOTS"):
+        await gather_change(str(repo), None, job_in(repo, roots=(elsewhere.resolve(),)))
+    inside = await gather_change(str(repo / "src"), None, job_in(repo, roots=(repo.resolve(),)))
+    assert inside.top == str(repo.resolve())
+
+
+async def test_a_repository_whose_top_folder_is_above_the_roots_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    sub = (repo / "src").resolve()
+    with pytest.raises(InputError, match="top folder"):
+        await gather_change(str(sub), None, job_in(sub, roots=(sub,)))
+
+
+async def test_programs_named_by_the_repositorys_own_config_never_run(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    marker = tmp_path / "marker"
+    arm(repo, marker)
+    (repo / "src/service.py").touch()  # stat-dirty: git must look at the content, through the filter if it can
+    change = await gather_change(str(repo), None, job_in(repo))
+    await gather_change(str(repo), "HEAD~1..HEAD", job_in(repo))
+    assert markers(marker) == []
+    assert change.file("src/service.py") is not None
+    # The same repository makes a plain `git diff` run them: the test would catch a missing override.
+    with contextlib.suppress(subprocess.CalledProcessError):  # the required filter fails, after it ran
+        git(repo, "diff", "HEAD")
+    assert "marker-fsmonitor" in markers(marker) and "marker-process" in markers(marker)
+
+
+async def test_a_filter_defined_in_a_file_the_repository_config_includes_is_blanked_too(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    marker = tmp_path / "marker"
+    write(repo, {".gitattributes": "*.py filter=inc\n", "extra.config": f'[filter "inc"]\n\tclean = touch {marker}\n'})
+    git(repo, "config", "include.path", "../extra.config")
+    (repo / "src/service.py").touch()
+    await gather_change(str(repo), None, job_in(repo))
+    assert markers(marker) == []
+
+
+def test_overrides_blank_only_drivers_outside_the_users_own_config() -> None:
+    listing = "global\0filter.lfs.clean\ngit-lfs clean\0local\0filter.Evil.clean\nx\0local\0diff.a.b.textconv\ny\0"
+    found = overrides(listing)
+    assert "filter.Evil.clean=" in found and "filter.Evil.required=false" in found and "diff.a.b.textconv=" in found
+    assert not any("lfs" in item for item in found)
+
+
+async def test_files_past_the_file_bound_are_named_not_reviewed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    change = await gather_change(str(repo), None, job_in(repo, review_files=3))
+    assert len(change.files) + sum(s.path in (".env",) for s in change.skipped) <= 3
+    assert any("past the 3-file bound" in s.reason for s in change.skipped)
+    assert any(n.startswith("Not reviewed: ") and "3-file bound" in n for n in change.notices)
+
+
+async def test_a_diff_over_its_line_bound_names_the_bound(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    with pytest.raises(InputError, match="over the 5 one review sends"):
+        await gather_change(str(repo), None, job_in(repo, review_diff_lines=5))
+
+
+async def test_git_printing_past_its_byte_bound_is_stopped_with_the_bound_named(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    write(repo, {"src/big.py": "x = 1\n" * 5000})
+    git(repo, "add", "src/big.py")
+    with pytest.raises(InputError, match="printed more than"):
+        await gather_change(str(repo), None, job_in(repo, review_diff_bytes=2000))
+
+
+async def test_new_untracked_files_count_against_the_diff_byte_bound_too(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    write(repo, {"src/big.py": "x = 1\n" * 5000})
+    with pytest.raises(InputError, match=r"over the 19\.5 KiB one review sends"):
+        await gather_change(str(repo), None, job_in(repo, review_diff_bytes=20_000))
+
+
+async def test_a_file_past_the_size_cap_is_summarised(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    write(repo, {"src/service.py": "y = 2\n" * 400})
+    change = await gather_change(str(repo), None, job_in(repo, context_file_bytes=1000))
+    service = change.file("src/service.py")
+    assert service is not None and service.summary.startswith("larger than") and service.patch == ""
+
+
+async def test_a_second_work_tree_is_reviewed_on_its_own_branch(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    git(repo, "stash", "-u", "-q")
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(other))
+    write(other, {"src/feature.py": "FEATURE = True\n"})
+    change = await gather_change(str(other), None, job_in(other))
+    assert [f.path for f in change.files] == ["src/feature.py"] and change.top == str(other.resolve())
+
+
+async def test_the_block_is_the_same_bytes_for_the_same_change(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    first = await gather_change(str(repo), None, job_in(repo))
+    os.utime(repo / "src/service.py")
+    second = await gather_change(str(repo), None, job_in(repo))
+    assert first.block == second.block and str(tmp_path) not in first.block
+
+
+async def test_gathering_past_its_time_bound_names_the_bound(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    with pytest.raises(InputError, match=r"took more than 1e-06 s"):
+        await gather_change(str(repo), None, job_in(repo, review_seconds=1e-6))  # type: ignore[arg-type]
+
+
+async def test_a_new_symlink_out_of_the_repository_is_named_and_never_followed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("OUTSIDE-THE-REPOSITORY\n")
+    (repo / "link.txt").symlink_to(outside)
+    change = await gather_change(str(repo), None, job_in(repo))
+    link = change.file("link.txt")
+    assert link is not None and link.summary == "a symlink or special file (not followed)" and link.text is None
+    assert "OUTSIDE-THE-REPOSITORY" not in change.block
