@@ -28,7 +28,7 @@ INSTRUCTIONS = (
     "completion between a prefix and a suffix. investigate: DeepSeek explores local code read-only and answers with "
     "citations checked on disk. review: a git change reviewed, each finding checked twice. web_search and "
     "web_fetch: the web through DeepSeek (it fetches, not this machine). list_models: ids to pass as `model`. "
-    "balance: what is left on the account. "
+    "balance: what is left on the account and what this server spent. "
     "Pass conversation_id from a result to continue a conversation."
 )
 

@@ -15,7 +15,6 @@ import anyio
 
 from mcp_server.context.model import Job
 from mcp_server.errors import InputError
-from mcp_server.policy import names
 from mcp_server.quoting import clip
 from mcp_server.review import diff, sides
 from mcp_server.review.bounds import bounded
@@ -82,7 +81,7 @@ async def _top(git: Git, shown: str, job: Job) -> str:
     real = await anyio.Path(top).resolve()
     if not job.files.inside(Path(real)):
         raise job.files.refusal(f"{shown} (its repository's top folder, {top})")
-    if names.under_secret_place(str(real), job.places):
+    if job.places.holds(str(real)):
         raise InputError(f"{clip(shown)} is refused: it lies where keys, credentials or system files are kept")
     return str(real)
 

@@ -37,7 +37,7 @@ class BalanceOutput(BaseModel):
 
 
 async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
-    """Show each account's balance per currency, and what this server spent today and this month."""
+    """Account balances per currency, and what this server spent today and this month."""
     app = app_of(ctx)
     providers = [p for p in app.router.providers if p.balance is not None]
     if not providers:

@@ -101,8 +101,7 @@ async def reason(
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     include_reasoning: Annotated[bool, Field(description="Return the thinking trace.")] = True,
 ) -> Annotated[CallToolResult, ReasonOutput]:
-    """Think before answering, for hard problems: returns the reasoning trace and the answer apart. Slow: minutes
-    at effort max."""
+    """For hard problems: returns the thinking trace apart from the answer. Slow: minutes at effort max."""
     ask = Ask(prompt, system, model, max_tokens, temperature, json, conversation_id, tuple(files or ()))
     done = await _complete(ctx, ask, "reason", effort=effort)
     reasoning = done.completion.reasoning if include_reasoning else None
