@@ -19,6 +19,8 @@ The API, for a tool and for a loop that runs many model turns in one call (`inve
     await spending.record(owner, "investigate", cost_usd)                         # a cost with no hold
 
 `check` does not hold anything: a loop calls it between turns to stop at the per-call limit with its best answer.
+`Spend(spending, owner, tool).priced(route, messages, thinking, already, send)` does the hold and the settling
+around one model request of a loop or a check (mcp_server/agent/loop.py, mcp_server/review/check.py).
 `estimate(route, messages, max_tokens, thinking)` gives the USD estimate of one chat request (None: no price).
 """
 
@@ -28,7 +30,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,10 +38,11 @@ from typing import Any
 
 from mcp_server.config import DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
 from mcp_server.errors import DeepSeekMCPError
+from mcp_server.pricing import cache_saving
 from mcp_server.pricing import estimate as price_of
 from mcp_server.state import Spent, Store
 from mcp_server.tokens import estimate_messages
-from mcp_server.upstream.completion import Usage
+from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.providers import Route
 
 log = logging.getLogger(__name__)
@@ -169,3 +172,30 @@ def _period(rows: list[Spent]) -> Period:
         tools[row.tool][1] += row.calls
     period.by_tool = {tool: (round(usd, 8), int(calls)) for tool, (usd, calls) in sorted(tools.items())}
     return period
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Whose limits the model requests of one call count against, and under which tool."""
+
+    spending: Spending
+    owner: str
+    tool: str
+
+    async def priced(
+        self,
+        route: Route,
+        messages: list[dict[str, Any]],
+        thinking: bool,
+        already: float,
+        send: Callable[[], Awaitable[Completion]],
+    ) -> tuple[Completion, float]:
+        """One request held against the limits (after `already` spent in this call), sent, and settled; returns
+        the completion and its cost in USD (0 for a model with no price). Raises BudgetError before sending."""
+        guess = estimate(route, messages, None, thinking=thinking)
+        async with self.spending.hold(self.owner, self.tool, guess, already=already) as hold:
+            completion = await send()
+            provider, model = route.provider.name, route.model
+            cost = price_of(provider, model, completion.usage)
+            await hold.settle(None if cost is None else cost.usd, cache_saving(provider, model, completion.usage))
+        return completion, 0.0 if cost is None else cost.usd

@@ -222,3 +222,19 @@ async def test_cancelling_during_the_checks_stops_every_check(deepseek: FakeUpst
             lambda: deepseek.wait_for(lambda f: all(r.client_disconnected for r in checks), 3.0)
         )
     assert len(checks) == PARALLEL  # the other two never started
+
+
+async def test_every_model_request_of_a_review_and_its_checks_is_counted_against_the_callers_spending(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    deepseek.agent = reviewer([report(REAL), report(NIT)])
+    deepseek.checker = Checker({"Name is vague": (False, "Only taste.")})
+    async with connect(make_settings(deepseek)) as client:
+        with anyio.fail_after(30):
+            result = await client.call_tool("review", {"path": str(repo)})
+            balance = await client.call_tool("balance", {})
+    assert not result.is_error and balance.structured_content is not None
+    spent = balance.structured_content["spent"]["today"]["by_tool"]["review"]
+    # Two reviewer turns (the findings, then the summary) and one check per finding, each priced and recorded.
+    assert spent["calls"] == len(deepseek.chat_requests()) == 4 and spent["usd"] > 0

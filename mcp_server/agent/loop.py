@@ -49,9 +49,8 @@ from mcp_server import spending
 from mcp_server.config import CONTEXT_ENV, MAX_COST_ENV
 from mcp_server.conversations import Message
 from mcp_server.errors import ConfigError
-from mcp_server.pricing import cache_saving
-from mcp_server.pricing import estimate as price_of
 from mcp_server.progress import ProgressReporter
+from mcp_server.spending import Spend
 from mcp_server.tokens import estimate, estimate_messages
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, ToolCall, Usage
@@ -78,15 +77,6 @@ class Task:
     functions: tuple[Function, ...]
     handle: Handler
     max_steps: int
-
-
-@dataclass(frozen=True)
-class Spend:
-    """Whose limits a run's model turns count against, and under which tool."""
-
-    spending: spending.Spending
-    owner: str
-    tool: str
 
 
 @dataclass(frozen=True)
@@ -233,16 +223,16 @@ class Loop:
     async def _turn(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
         if self._spend is None:
             return await self._send(messages, task, run, final=final)
-        spend = self._spend
-        turn = spending.estimate(self._route, messages, None, thinking=self._thinking)
         # The final turn was left room for by _over_cost; it is checked on its own estimate, never refused for the
         # turns before it, so a run stopped by the limit still answers.
-        async with spend.spending.hold(spend.owner, spend.tool, turn, already=0.0 if final else run.spent) as hold:
-            completion = await self._send(messages, task, run, final=final)
-            provider, model = self._route.provider.name, self._route.model
-            cost = price_of(provider, model, completion.usage)
-            await hold.settle(None if cost is None else cost.usd, cache_saving(provider, model, completion.usage))
-        run.spent += 0.0 if cost is None else cost.usd
+        completion, cost = await self._spend.priced(
+            self._route,
+            messages,
+            self._thinking,
+            0.0 if final else run.spent,
+            lambda: self._send(messages, task, run, final=final),
+        )
+        run.spent += cost
         return completion
 
     async def _send(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:

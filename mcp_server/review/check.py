@@ -21,6 +21,7 @@ from mcp_server.errors import DeepSeekMCPError
 from mcp_server.quoting import clip
 from mcp_server.review.findings import Finding, described
 from mcp_server.review.model import Change
+from mcp_server.spending import BudgetError, Spend
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.providers import Effort, Route
@@ -70,7 +71,18 @@ Progress = Callable[[int, int, Checked], Awaitable[None]]
 class Checker:
     """Checks findings of one change against one route."""
 
-    def __init__(self, upstream: UpstreamClient, route: Route, *, thinking: bool, effort: Effort | None) -> None:
+    def __init__(
+        self,
+        upstream: UpstreamClient,
+        route: Route,
+        *,
+        thinking: bool,
+        effort: Effort | None,
+        spend: Spend | None = None,
+        spent: float = 0.0,
+    ) -> None:
+        self._spend = spend
+        self.spent = spent  # USD of this call so far (the review pass, then each check): the per-call limit's count
         self._upstream = upstream
         self._route = route
         self._thinking = thinking
@@ -110,13 +122,24 @@ class Checker:
 
     async def _check(self, change: Change, checked: Checked) -> None:
         provider = self._route.provider
-        try:
-            completion = await self._upstream.stream(
-                provider,
-                provider.url("chat/completions"),
-                self.payload(change, checked.finding),
-                think_tags=provider.think_tags(self._thinking),
+        payload = self.payload(change, checked.finding)
+
+        async def send() -> Completion:
+            return await self._upstream.stream(
+                provider, provider.url("chat/completions"), payload, think_tags=provider.think_tags(self._thinking)
             )
+
+        try:
+            if self._spend is None:
+                completion = await send()
+            else:
+                completion, cost = await self._spend.priced(
+                    self._route, payload["messages"], self._thinking, self.spent, send
+                )
+                self.spent += cost
+        except BudgetError as e:
+            checked.error = f"its check was not sent: {clip(str(e), 300)}"
+            return
         except DeepSeekMCPError as e:
             checked.error = f"its check failed: {clip(str(e), 300)}"
             return

@@ -15,13 +15,14 @@ from pydantic import BaseModel, Field
 
 from mcp_server.agent.evidence import Citation, verify
 from mcp_server.agent.functions import READ_ONLY
-from mcp_server.agent.loop import Loop, Run, Spend, Task, read_only, thinking_for
+from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.workspace import Workspace
 from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.context.gather import check_paths, resolve_target
 from mcp_server.conversations import Message
 from mcp_server.errors import InputError
+from mcp_server.spending import Spend
 from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.providers import Route
 

@@ -10,13 +10,14 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from mcp_server.agent import READ_ONLY, Loop, Run, Task, Workspace, read_only, thinking_for
-from mcp_server.app import AppContext, ToolContext, app_of, reporter_for
+from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.errors import InputError
 from mcp_server.progress import ProgressReporter
 from mcp_server.review import Change, gather_change
 from mcp_server.review.check import Checked, Checker
 from mcp_server.review.reviewer import REPORT_FINDING, SYSTEM, Reviewer, prompt
+from mcp_server.spending import Spend
 from mcp_server.upstream.providers import Effort, Route
 
 from .files import job_for
@@ -49,8 +50,9 @@ async def review(
         change = await gather_change(path, base, job_for(app))
         workspace = _workspace(app, change)
         reviewer = Reviewer(change, workspace, read_only(workspace))
-        run = await _review_pass(app, route, reporter, change, reviewer, focus, effort, max_steps)
-        checker = Checker(app.upstream, route, thinking=thinking, effort=effort)
+        spend = Spend(app.spending, owner_of(ctx), "review")
+        run = await _review_pass(app, route, reporter, change, reviewer, focus, effort, max_steps, spend)
+        checker = Checker(app.upstream, route, thinking=thinking, effort=effort, spend=spend, spent=run.spent)
         checks = await _check_pass(checker, reporter, change, reviewer, len(run.steps))
     out = output_of(change, run, reviewer, checks, route)
     return CallToolResult(content=content_of(out), structured_content=out.model_dump())
@@ -65,9 +67,10 @@ async def _review_pass(
     focus: str | None,
     effort: Effort,
     max_steps: int,
+    spend: Spend,
 ) -> Run:
     budget = app.settings.limits.max_context_tokens
-    loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget)
+    loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget, spend=spend)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(change, focus)}]
     return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps))
 
