@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
+from subprocess import DEVNULL
 
 import anyio
 import pytest
@@ -69,25 +70,22 @@ def _message(method: str, params: dict[str, object], ident: int | None = None) -
 
 async def test_rendering_workers_end_within_seconds_of_a_kill_9_of_the_server(tmp_path: Path) -> None:
     (tmp_path / "slow.pdf").write_bytes(slow_pdf())  # over a minute of CPU for its one page
+    hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    call = {"name": "ocr", "arguments": {"source": str(tmp_path / "slow.pdf")}}
     with FakeUpstream("atlas", ATLAS_KEY) as atlas:
-        with subprocess.Popen(  # noqa: S603 - our own console script
-            [str(SCRIPT)],
-            env={**os.environ, **server_env(atlas=atlas)},
-            cwd=tmp_path,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        async with await anyio.open_process(
+            [str(SCRIPT)], env={**os.environ, **server_env(atlas=atlas)}, cwd=tmp_path, stdout=DEVNULL, stderr=DEVNULL
         ) as server:
             assert server.stdin is not None
-            hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-            server.stdin.write(_message("initialize", hello, 1) + _message("notifications/initialized", {}))
-            call = {"name": "ocr", "arguments": {"source": str(tmp_path / "slow.pdf")}}
-            server.stdin.write(_message("tools/call", call, 2))
-            server.stdin.flush()
+            await server.stdin.send(
+                _message("initialize", hello, 1)
+                + _message("notifications/initialized", {})
+                + _message("tools/call", call, 2)
+            )
             await _until(lambda: any(_cpu_ticks(w) > 50 for w in _workers(server.pid)), 30)  # mid-render
             workers = _workers(server.pid)
             os.kill(server.pid, signal.SIGKILL)
-            server.wait()
+            await server.wait()
             await _until(lambda: all(_stat(w) is None for w in workers), 5)
     assert workers and all(_stat(w) is None for w in workers)
 
@@ -95,15 +93,15 @@ async def test_rendering_workers_end_within_seconds_of_a_kill_9_of_the_server(tm
 async def test_a_worker_past_its_cpu_seconds_ends_itself_with_no_server_to_stop_it(tmp_path: Path) -> None:
     (tmp_path / "slow.pdf").write_bytes(slow_pdf())
     env = {"PATH": os.environ.get("PATH", ""), "DEEPSEEK_MCP_RENDER_CPU_SECONDS": "1"}
-    with subprocess.Popen(  # noqa: S603 - the worker module of this package
-        [sys.executable, "-m", "mcp_server.pdf_worker"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    ) as worker:
+    job = {"op": "render", "path": str(tmp_path / "slow.pdf"), "page": 1, "dpi": 144}
+    frame = BytesIO()
+    write_frame(frame, job | {"max_pixels": 6_553_600, "max_bytes": 8 * 2**20, "jpeg_quality": 85})
+    async with await anyio.open_process([sys.executable, "-m", "mcp_server.pdf_worker"], env=env) as worker:
         assert worker.stdin is not None and worker.stdout is not None
-        job = {"op": "render", "path": str(tmp_path / "slow.pdf"), "page": 1, "dpi": 144}
-        write_frame(worker.stdin, job | {"max_pixels": 6_553_600, "max_bytes": 8 * 2**20, "jpeg_quality": 85})
+        await worker.stdin.send(frame.getvalue())
         with anyio.fail_after(20):
-            answer = await anyio.to_thread.run_sync(worker.stdout.read)
-            code = await anyio.to_thread.run_sync(worker.wait)
+            answer = b"".join([chunk async for chunk in worker.stdout])
+            code = await worker.wait()
     assert answer == b"" and code == -signal.SIGXCPU
 
 
