@@ -26,6 +26,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_PROMPT_CHARS = 1_000_000  # about 300K tokens: a third of DeepSeek's 1M context, far past any pasted file
 FILE_ROOTS_ENV = "DEEPSEEK_MCP_FILE_ROOTS"
 CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
+ALLOW_PRIVATE_URLS_ENV = "DEEPSEEK_MCP_ALLOW_PRIVATE_URLS"
 HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
@@ -92,6 +93,7 @@ class Settings:
     file_roots: tuple[Path, ...] | None = None  # None: no restriction over stdio, no local files over HTTP
     serves_http: bool = False  # set by `serve --http`: callers are remote, so local files need file_roots
     http_tokens: tuple[SecretStr, ...] = ()
+    allow_private_urls: bool = False  # URLs to a self-hosted provider may name addresses inside the user's network
     warnings: tuple[str, ...] = ()  # said once at start-up (stderr) and by `doctor`
 
     @property
@@ -117,6 +119,7 @@ class Settings:
             ),
             file_roots=_file_roots(env),
             http_tokens=tuple(SecretStr(t) for t in _http_tokens(env)),
+            allow_private_urls=_switch(env, ALLOW_PRIVATE_URLS_ENV),
         )
 
 
@@ -229,6 +232,15 @@ def _optional_counts(env: Mapping[str, str]) -> dict[str, int]:
                 raise ConfigError(f"{name} must be at most {most}, got {value}")
             found[field_name] = value
     return found
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), got {raw[:40]!r}")
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -6,6 +6,7 @@ The modules:
     names.py       names and places refused or skipped without reading (.env, *.pem, ~/.ssh, node_modules)
     scan.py        secrets in a file's content (private keys, API keys, the server's own keys)
     redaction.py   the server's own keys out of every result, error and log line, in each printed form
+    urls.py        which URLs a provider that fetches inside the user's network may be handed (no SSRF)
 """
 
 from __future__ import annotations

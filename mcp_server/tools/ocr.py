@@ -97,6 +97,10 @@ async def ocr(
 
         return await read_with_ocr_api(ctx, native, mode, source, pages, include_boxes)
     job = await _job(app, mode, (target or "").strip(), model, include_boxes)
+    if job.route.provider.fetches_locally and media.is_url(source):
+        from mcp_server.policy.urls import check_fetchable
+
+        await check_fetchable(source.strip(), allow_private=app.settings.allow_private_urls)
     opened = await media.open_source(
         source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
     )

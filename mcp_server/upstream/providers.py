@@ -45,6 +45,9 @@ class Provider:
     models_need_key: bool = True
     ocr_api: OcrApi | None = None  # reads whole documents itself (DeepSeek's /v1/tools/ocr)
     web: WebApis | None = None  # web search and page fetching
+    # Fetches image URLs from inside the user's network (a self-hosted server), so a URL must not name an address
+    # there (policy/urls.py); a public provider fetches from its own network.
+    fetches_locally: bool = False
 
     @property
     def name(self) -> str:
@@ -124,7 +127,16 @@ def _openai(settings: ProviderSettings) -> Provider:
     origin = Origin("openai", "OpenAI-compatible server", settings.key_env, settings.base_url)
     model = settings.default_model
     defaults: dict[ToolKind, str] = {"chat": model, "reason": model, "ocr": model} if model else {}
-    return Provider(settings, origin, defaults, ids="any", thinking="template", effort=False, inline_think=True)
+    return Provider(
+        settings,
+        origin,
+        defaults,
+        ids="any",
+        thinking="template",
+        effort=False,
+        inline_think=True,
+        fetches_locally=True,
+    )
 
 
 _BUILDERS = {"deepseek": _deepseek, "atlas": _atlas, "openai": _openai}
