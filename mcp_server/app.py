@@ -22,6 +22,7 @@ from mcp_server.upstream.listing import fetch_rows
 from mcp_server.upstream.providers import Provider, Router
 
 if TYPE_CHECKING:
+    from mcp_server.media.budget import PixelBudget
     from mcp_server.media.renderer import Renderer
 
 
@@ -35,6 +36,15 @@ class AppContext:
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
     _renderer: Renderer | None = None
+    _decodes: PixelBudget | None = None
+
+    def decodes(self) -> PixelBudget:
+        """The server's one budget of pixels being decoded at once, made with the first image."""
+        if self._decodes is None:
+            from mcp_server.media.budget import PixelBudget
+
+            self._decodes = PixelBudget(self.settings.limits.decode_pixels)
+        return self._decodes
 
     def renderer(self) -> Renderer:
         """The PDF rendering workers, made on the first PDF (their module, and their processes, cost nothing

@@ -26,6 +26,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_PROMPT_CHARS = 1_000_000  # about 300K tokens: a third of DeepSeek's 1M context, far past any pasted file
 FILE_ROOTS_ENV = "DEEPSEEK_MCP_FILE_ROOTS"
 CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
+DECODE_PIXELS_ENV = "DEEPSEEK_MCP_DECODE_PIXELS"
 ALLOW_PRIVATE_URLS_ENV = "DEEPSEEK_MCP_ALLOW_PRIVATE_URLS"
 HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
 
@@ -62,6 +63,9 @@ class Limits:
     max_context_tokens: int = 900_000
     render_workers: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))  # PDF rendering processes
     ocr_concurrency: int = 8  # OCR pages in flight per call (rendering, uploading and being read together)
+    # Image pixels being decoded at once, across every call (media/budget.py): about 5 bytes a pixel at the peak, so
+    # 100 Mpx is ~500 MiB, two of the largest images this server decodes (50 Mpx each) at once.
+    decode_pixels: int = 100_000_000
     # `files` on chat and reason (mcp_server/context/): what one call may walk, read and send.
     context_files: int = 2000  # files sent
     context_file_bytes: int = 2**20  # one file; past it the file is skipped (1 MiB is ~300K tokens of code)
@@ -115,6 +119,7 @@ class Settings:
             limits=Limits(
                 max_concurrent_upstream=_whole_number(env, "DEEPSEEK_MCP_MAX_CONCURRENCY", 64, minimum=1),
                 max_context_tokens=_whole_number(env, CONTEXT_ENV, Limits.max_context_tokens, minimum=1000),
+                decode_pixels=_whole_number(env, DECODE_PIXELS_ENV, Limits.decode_pixels, minimum=1_000_000),
                 **_optional_counts(env),
             ),
             file_roots=_file_roots(env),

@@ -102,7 +102,13 @@ async def ocr(
 
         await check_fetchable(source.strip(), allow_private=app.settings.allow_private_urls)
     opened = await media.open_source(
-        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
+        source,
+        pages=pages,
+        limits=media.Limits(),
+        base_dir=Path.cwd(),
+        files=app.files,
+        renderer=app.renderer(),
+        budget=app.decodes(),
     )
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
     async with opened, reporter.running():
