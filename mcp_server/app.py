@@ -35,6 +35,7 @@ class AppContext:
     files: FileAccess
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
+    extras: dict[str, Any] = field(default_factory=dict)  # tools' own state, made on first use (tools/ocr_parts.py)
     _renderer: Renderer | None = None
     _decodes: PixelBudget | None = None
 

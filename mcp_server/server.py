@@ -18,7 +18,7 @@ from mcp_server.config import Settings
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
-from mcp_server.tools import account, chat, fim, models, ocr, web
+from mcp_server.tools import account, chat, fim, models, ocr, ocr_parts, web
 
 INSTRUCTIONS = (
     "DeepSeek models as tools. chat: quick answers. reason: hard problems; returns the thinking trace and the answer "
@@ -85,6 +85,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)
     protocol.register(server, FileAccess.of(settings))
+    ocr_parts.register(server)  # the resources a long ocr result's further pages are read from
     _compact_schemas(server)
     return server
 
