@@ -26,11 +26,12 @@ import files
 import footprint
 import latency
 import ocr
+import ocr_answer
 from harness import Bench, Fake, require_install, subject_from
 from results import Result, Row
 
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
-CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr")
+CASES = ("cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "ocr", "ocr_answer")
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
 
@@ -84,6 +85,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "imports": imports,
         "files": tree,
         "ocr": lambda: ocr.run(b.errlog, quick),
+        "ocr_answer": lambda: ocr_answer.run(b.errlog),
     }
 
 
