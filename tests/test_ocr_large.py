@@ -85,3 +85,14 @@ def test_parts_are_held_for_their_caller_only_and_within_the_byte_bound() -> Non
     assert store.get("alice", alice, 1) is None and store.get("alice", second, 1) == "d" * 60  # her oldest went
     bob, _ = store.put("bob", ["e" * 100])
     assert store.size <= 150 and store.get("bob", bob, 1) == "e" * 100
+
+
+def test_a_first_page_too_long_to_show_whole_is_clipped_inline_and_whole_in_part_one() -> None:
+    from mcp_server.tools.ocr_parts import split_pages
+    from mcp_server.tools.ocr_results import page_out
+
+    long = page_out(1, "word " * INLINE_CHARS, (100, 100), (100, 100), True, "stop")
+    short = page_out(2, "the end", (100, 100), (100, 100), True, "stop")
+    split = split_pages([long, short])
+    assert split.clipped == 1 and len(split.inline) == 1 and len(split.inline[0].markdown) == INLINE_CHARS
+    assert split.ranges == [(1, 1), (2, 2)] and len(json.loads(split.parts[0])["pages"][0]["markdown"]) > INLINE_CHARS

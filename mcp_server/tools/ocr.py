@@ -233,7 +233,7 @@ async def _result(
     )
     # Up to 50 pages of 8K tokens: parsed and split off the event loop, one answer at a time, like the OCR API's.
     out, split = await anyio.to_thread.run_sync(finish, out, pages, limiter=answers_limiter(app_of(ctx)))
-    result, ranges = keep(ctx, split)
+    result, ranges = keep(ctx, split, out.notices)
     return ocr_result(out, opened.kind == "pdf", result, ranges)
 
 

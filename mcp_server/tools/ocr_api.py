@@ -72,7 +72,7 @@ async def read_with_ocr_api(
     work = functools.partial(_answer, body, provider, purpose, document, boxes, api.max_pages)
     out, split = await anyio.to_thread.run_sync(work, limiter=answers_limiter(app))
     del body
-    result, ranges = keep(ctx, split)
+    result, ranges = keep(ctx, split, out.notices)
     return ocr_result(out, document.kind in ("pdf", "docx", "pptx"), result, ranges)
 
 

@@ -43,6 +43,7 @@ class Split:
     inline: list[PageOut] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
     ranges: list[tuple[int, int]] = field(default_factory=list)  # first and last page of each part
+    clipped: int | None = None  # a first page too long to go inline whole: its start inline, all of it in part 1
 
 
 def split_pages(pages: Iterable[PageOut]) -> Split:
@@ -55,10 +56,13 @@ def split_pages(pages: Iterable[PageOut]) -> Split:
     for index, page in enumerate(pages):
         number = page.page if page.page is not None else index + 1
         encoded = page.model_dump_json()
-        if not out.parts and not current and (not out.inline or inline_size + len(encoded) <= INLINE_CHARS):
+        if not out.parts and not current and inline_size + len(encoded) <= INLINE_CHARS:
             out.inline.append(page)
             inline_size += len(encoded)
             continue
+        if not out.inline:  # the first page alone is over the inline bound
+            out.inline.append(page.model_copy(update={"markdown": page.markdown[:INLINE_CHARS], "boxes": []}))
+            out.clipped = number
         if current and current_size + len(encoded) > PART_CHARS:
             _close(out, current, first, last)
             current, current_size = [], 0
@@ -150,11 +154,18 @@ def store_of(app: AppContext) -> ResultStore:
     return store
 
 
-def keep(ctx: ToolContext, split: Split) -> tuple[str | None, list[tuple[int, int]]]:
-    """Store the parts for the caller; the URI template's `result` and the ranges of the parts kept."""
+def keep(ctx: ToolContext, split: Split, notices: list[str]) -> tuple[str | None, list[tuple[int, int]]]:
+    """Store the parts for the caller; the URI template's `result` and the ranges of the parts kept. Parts past the
+    caller's bytes are not kept, and a notice in `notices` says which pages to ask for again."""
     if not split.parts:
         return None, []
     result, kept = store_of(app_of(ctx)).put(owner_of(ctx), split.parts)
+    if kept < len(split.parts):
+        first, last = split.ranges[kept][0], split.ranges[-1][1]
+        notices.append(
+            f"pages {first}-{last} were not kept: a caller's results may hold {OWNER_BYTES // 2**20} MiB; "
+            f'call ocr again with pages: "{first}-{last}" (or fewer) for them'
+        )
     return result, split.ranges[:kept]
 
 

@@ -112,6 +112,11 @@ def finish(out: OcrOutput, pages: Iterable[PageOut]) -> tuple[OcrOutput, Split]:
 
     split = split_pages(watched())
     out.pages = split.inline
+    if split.clipped is not None:
+        out.notices.append(
+            f"{_where(split.inline[0])} is too long to show whole: its first {len(split.inline[0].markdown):,} "
+            "characters are inline, without boxes; all of it, boxes included, is in part 1 (below)"
+        )
     out.notices += page_notices(flagged)
     return out, split
 
