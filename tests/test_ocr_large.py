@@ -4,20 +4,25 @@ the caller reads with resources/read."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import time
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ResourceLink, TextContent, TextResourceContents
 
 from mcp_server.tools.ocr_parts import INLINE_CHARS, ResultStore
-from tests.conftest import connect, make_settings
+from tests.conftest import connect, make_settings, upstream_env
 from tests.fake.ocr_answers import big_ocr_answer
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.samples import blank_pdf
+from tests.test_http_and_cli import ALICE, BOB, http_server
 
 pytestmark = pytest.mark.anyio
 PAGES, BOXES = 1000, 400
@@ -96,3 +101,28 @@ def test_a_first_page_too_long_to_show_whole_is_clipped_inline_and_whole_in_part
     split = split_pages([long, short])
     assert split.clipped == 1 and len(split.inline) == 1 and len(split.inline[0].markdown) == INLINE_CHARS
     assert split.ranges == [(1, 1), (2, 2)] and len(json.loads(split.parts[0])["pages"][0]["markdown"]) > INLINE_CHARS
+
+
+async def test_over_http_the_parts_are_read_by_the_token_that_made_them_and_by_no_other(
+    deepseek: FakeUpstream,
+) -> None:
+    source = "data:application/pdf;base64," + base64.b64encode(blank_pdf(72, 72, pages=20)).decode()
+    deepseek.script(Reply(path="/v1/tools/ocr", body=big_ocr_answer(20, 400), content_type="application/json"))
+    env = {**upstream_env(deepseek), "DEEPSEEK_MCP_HTTP_TOKEN": f"{ALICE},{BOB}"}
+    with http_server(env) as url:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {ALICE}"}) as alice_http,
+            Client(streamable_http_client(url, http_client=alice_http)) as alice,
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {BOB}"}) as bob_http,
+            Client(streamable_http_client(url, http_client=bob_http)) as bob,
+        ):
+            result = await alice.call_tool("ocr", {"source": source})
+            assert not result.is_error, result.content
+            out = result.structured_content
+            assert out is not None and out["parts"]
+            uri = out["parts_uri"].format(part=1)
+            mine = await alice.read_resource(uri)
+            with pytest.raises(Exception, match="not held"):
+                await bob.read_resource(uri)
+    (item,) = mine.contents
+    assert isinstance(item, TextResourceContents) and json.loads(item.text)["pages"][0]["page"] == out["parts"][0][0]
