@@ -61,6 +61,7 @@ def main() -> int:
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # pdfium's bitmap is capped by the job; Pillow only wraps it
+    write_frame(stdout, {"ready": True})  # the server times pages from here, not from a cold start
     while True:
         try:
             request = _read(stdin)

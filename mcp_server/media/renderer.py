@@ -31,6 +31,7 @@ from mcp_server.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
 log = logging.getLogger(__name__)
 
 PAGE_TIMEOUT = 60.0  # seconds one page may take to render and encode
+START_TIMEOUT = 30.0  # seconds a worker may take to start and load pdfium
 CPU_MARGIN = 5  # seconds of CPU a page may use past PAGE_TIMEOUT before its worker ends itself (the server stops it
 # at PAGE_TIMEOUT; the worker's own limit matters when no server is left to do so)
 MEMORY_LIMIT = 1024**3  # address space of one worker (idle: 40 MB); a page that needs more fails alone
@@ -77,6 +78,9 @@ class _Worker:
         encoded = json.dumps(request).encode()
         assert self.process.stdin is not None
         await self.process.stdin.send(len(encoded).to_bytes(4, "big") + encoded + bytes(4))
+        return await self.answer()
+
+    async def answer(self) -> tuple[dict[str, Any], bytes]:
         header = json.loads(
             await self._out.receive_exactly(parse_lengths(await self._out.receive_exactly(4), MAX_HEADER))
         )
@@ -223,6 +227,19 @@ class Renderer:
             return Failed(f"could not be rendered: no rendering worker could be started ({exc.strerror or exc})")
         worker = _Worker(process)
         self._all.add(worker)
+        # The worker says when pdfium and Pillow are loaded: a page's time starts then, not at a cold start on a
+        # busy machine.
+        try:
+            with anyio.fail_after(START_TIMEOUT):
+                ready, _ = await worker.answer()
+        except BaseException as exc:
+            await self._end(worker, "it did not start")
+            if not isinstance(exc, TimeoutError | anyio.EndOfStream | anyio.BrokenResourceError | OSError | ValueError):
+                raise
+            return Failed("could not be rendered: a rendering worker did not start")
+        if ready.get("ready") is not True:
+            await self._end(worker, "its first frame was not `ready`")
+            return Failed("could not be rendered: a rendering worker did not start")
         return worker
 
     async def _end(self, worker: _Worker, why: str, *args: Any) -> None:
