@@ -27,6 +27,7 @@ import footprint
 import investigate
 import latency
 import ocr
+import ocr_answer
 import redaction
 import review
 import secret_scan
@@ -37,7 +38,7 @@ from results import Result, Row
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
     "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr",
-    "redaction", "state", "investigate", "review",
+    "ocr_answer", "redaction", "state", "investigate", "review",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -96,6 +97,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "files": tree,
         "secrets": lambda: secret_scan.run_async(reps=n(5, 2)),
         "ocr": lambda: ocr.run(b.errlog, quick),
+        "ocr_answer": lambda: ocr_answer.run(b.errlog),
         "redaction": redaction_case,
         "state": lambda: state.run(quick),
         "investigate": lambda: investigate.run(b, reps=n(5, 2)),

@@ -24,6 +24,7 @@ from mcp_server.upstream.listing import fetch_rows
 from mcp_server.upstream.providers import Provider, Router
 
 if TYPE_CHECKING:
+    from mcp_server.media.budget import PixelBudget
     from mcp_server.media.renderer import Renderer
 
 # Of anyio's 40 worker threads (shared by every call), how many one caller's file work may hold at once: walking and
@@ -42,6 +43,7 @@ class AppContext:
     spending: Spending
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
+    extras: dict[str, Any] = field(default_factory=dict)  # tools' own state, made on first use (tools/ocr_parts.py)
     _renderer: Renderer | None = None
     _file_threads: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
 
@@ -58,6 +60,16 @@ class AppContext:
         """`work` (blocking file work on worker threads), run within `owner`'s share of the threads."""
         async with self.threads_for(owner):
             return await work
+
+    _decodes: PixelBudget | None = None
+
+    def decodes(self) -> PixelBudget:
+        """The server's one budget of pixels being decoded at once, made with the first image."""
+        if self._decodes is None:
+            from mcp_server.media.budget import PixelBudget
+
+            self._decodes = PixelBudget(self.settings.limits.decode_pixels)
+        return self._decodes
 
     def renderer(self) -> Renderer:
         """The PDF rendering workers, made on the first PDF (their module, and their processes, cost nothing

@@ -27,6 +27,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_PROMPT_CHARS = 1_000_000  # about 300K tokens: a third of DeepSeek's 1M context, far past any pasted file
 FILE_ROOTS_ENV = "DEEPSEEK_MCP_FILE_ROOTS"
 CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"
+DECODE_PIXELS_ENV = "DEEPSEEK_MCP_DECODE_PIXELS"
+ALLOW_PRIVATE_URLS_ENV = "DEEPSEEK_MCP_ALLOW_PRIVATE_URLS"
 HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the variable, not a token
 CALL_SECONDS_ENV = "DEEPSEEK_MCP_MAX_CALL_SECONDS"
 REQUEST_BYTES_ENV = "DEEPSEEK_MCP_MAX_REQUEST_BYTES"
@@ -71,6 +73,9 @@ class Limits:
     max_context_tokens: int = 900_000
     render_workers: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))  # PDF rendering processes
     ocr_concurrency: int = 8  # OCR pages in flight per call (rendering, uploading and being read together)
+    # Image pixels being decoded at once, across every call (media/budget.py): about 5 bytes a pixel at the peak, so
+    # 100 Mpx is ~500 MiB, two of the largest images this server decodes (50 Mpx each) at once.
+    decode_pixels: int = 100_000_000
     # `files` on chat and reason (mcp_server/context/): what one call may walk, read and send.
     context_files: int = 2000  # files sent
     context_file_bytes: int = 2**20  # one file; past it the file is skipped (1 MiB is ~300K tokens of code)
@@ -112,6 +117,7 @@ class Settings:
     file_roots: tuple[Path, ...] | None = None  # None: no restriction over stdio, no local files over HTTP
     serves_http: bool = False  # set by `serve --http`: callers are remote, so local files need file_roots
     http_tokens: tuple[SecretStr, ...] = ()
+    allow_private_urls: bool = False  # URLs to a self-hosted provider may name addresses inside the user's network
     warnings: tuple[str, ...] = ()  # said once at start-up (stderr) and by `doctor`
     # Where conversations and spending live (mcp_server/state/): "memory", a redis(s):// URL, or a SQLite file.
     # Settings made in code keep state in memory; from_env defaults to the file in the user's state folder.
@@ -140,6 +146,7 @@ class Settings:
                 max_context_tokens=_whole_number(env, CONTEXT_ENV, Limits.max_context_tokens, minimum=1000),
                 call_seconds=_positive_float(env, CALL_SECONDS_ENV, Limits.call_seconds),
                 request_bytes=_whole_number(env, REQUEST_BYTES_ENV, Limits.request_bytes, minimum=64 * 1024),
+                decode_pixels=_whole_number(env, DECODE_PIXELS_ENV, Limits.decode_pixels, minimum=1_000_000),
                 **_optional_counts(env),
             ),
             file_roots=_file_roots(env),
@@ -147,6 +154,7 @@ class Settings:
             state=_state(env),
             max_cost_per_call=_usd(env, MAX_COST_ENV),
             daily_budget=_usd(env, DAILY_BUDGET_ENV),
+            allow_private_urls=_switch(env, ALLOW_PRIVATE_URLS_ENV),
         )
 
 
@@ -259,6 +267,15 @@ def _optional_counts(env: Mapping[str, str]) -> dict[str, int]:
                 raise ConfigError(f"{name} must be at most {most}, got {value}")
             found[field_name] = value
     return found
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), got {raw[:40]!r}")
 
 
 def _log_level(env: Mapping[str, str]) -> str:

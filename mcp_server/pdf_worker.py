@@ -17,8 +17,10 @@ import json
 import math
 import os
 import resource
+import signal
 import struct
 import sys
+import threading
 import time
 from collections import OrderedDict
 from io import BytesIO
@@ -27,6 +29,8 @@ from typing import IO, Any
 MAX_HEADER = 64 * 1024
 MAX_PAYLOAD = 64 * 1024 * 1024
 _OPEN_DOCUMENTS = 4
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_WATCH_SECONDS = 1.0
 _documents: OrderedDict[str, Any] = OrderedDict()
 
 
@@ -49,12 +53,15 @@ def main() -> int:
     """Serve requests until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the pipe, whatever a library prints
+    _tie_to_parent(int(os.environ.get("DEEPSEEK_MCP_RENDER_PARENT", "0") or 0))
     _widen_pipe(stdout.fileno())
     _cap_memory(int(os.environ.get("DEEPSEEK_MCP_RENDER_MEMORY", "0") or 0))
+    cpu_seconds = int(os.environ.get("DEEPSEEK_MCP_RENDER_CPU_SECONDS", "0") or 0)
     _pdfium()
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # pdfium's bitmap is capped by the job; Pillow only wraps it
+    write_frame(stdout, {"ready": True})  # the server times pages from here, not from a cold start
     while True:
         try:
             request = _read(stdin)
@@ -62,6 +69,7 @@ def main() -> int:
             return 1
         if request is None:
             return 0
+        _cap_cpu(cpu_seconds)
         header, payload = _answer(request)
         write_frame(stdout, header, payload)
         _close_deleted()
@@ -156,6 +164,40 @@ def _render(job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         "encode_ms": round((time.perf_counter() - rendered) * 1e3, 2),
     }
     return header, data
+
+
+def _tie_to_parent(parent: int) -> None:
+    """End this worker when the server ends, however it ends (kill -9 included): a page can take a minute of CPU, and
+    only the server enforces the page's time. On Linux the kernel sends SIGKILL when the parent dies; everywhere, a
+    thread checks once a second whether the parent is still the one that started the worker."""
+    if parent <= 0:
+        return
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the server died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_WATCH_SECONDS)
+    os._exit(1)  # reparented: the server is gone, and nobody will read this worker's answer
+
+
+def _cap_cpu(seconds: int) -> None:
+    """The next request may use `seconds` of CPU on top of what this worker has used so far; past that the kernel
+    ends the worker (SIGXCPU), whether or not a server is left to enforce the page's time limit."""
+    if seconds <= 0:
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no RLIMIT_CPU on this system: the server's cap
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime) + seconds
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
 
 
 def _widen_pipe(fd: int) -> None:

@@ -19,7 +19,7 @@ from mcp_server.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.schema import input_schema, output_schema
-from mcp_server.tools import account, chat, fim, investigate, models, ocr, review, web
+from mcp_server.tools import account, chat, fim, investigate, models, ocr, ocr_parts, review, web
 from mcp_server.tools.common import settle_result
 
 INSTRUCTIONS = (
@@ -116,6 +116,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)
     protocol.register(server, FileAccess.of(settings))
+    ocr_parts.register(server)  # the resources a long ocr result's further pages are read from
     _compact_schemas(server)
     return server
 

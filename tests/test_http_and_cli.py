@@ -141,6 +141,25 @@ def test_doctor_passes_against_a_live_provider_and_never_prints_the_key(
     assert DEEPSEEK_KEY not in out and DEEPSEEK_KEY[:8] not in out
 
 
+def test_doctor_shows_the_ocr_route_of_each_mode_as_the_readme_routing_table_does(
+    deepseek: FakeUpstream, atlas: FakeUpstream, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in upstream_env(deepseek).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ATLASCLOUD_API_KEY", raising=False)
+    main(["doctor"])
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "ocr markdown ocr_api: DeepSeek's OCR API (rich_layout_recognition)" in lines
+    assert "ocr text ocr_api: DeepSeek's OCR API (text_recognition)" in lines
+    assert "ocr figure, describe, locate vision: deepseek:deepseek-flash" in lines
+    assert not any(line.startswith("default for ocr") for line in lines)
+    for name, value in upstream_env(deepseek, atlas).items():
+        monkeypatch.setenv(name, value)
+    main(["doctor"])
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "ocr figure, describe, locate deepseek_ocr: atlas:deepseek-ai/deepseek-ocr" in lines
+
+
 def test_doctor_fails_clearly_without_keys_and_when_a_provider_rejects_the_key(
     deepseek: FakeUpstream, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

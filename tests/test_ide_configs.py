@@ -370,3 +370,13 @@ def test_claude_add_script_refuses_to_run_without_a_deepseek_key(tmp_path: Path)
     assert result.returncode != 0
     assert argv is None
     assert "DEEPSEEK_API_KEY" in result.stderr
+
+
+def test_every_text_that_names_atlas_cloud_for_ocr_says_which_modes_it_adds() -> None:
+    # A DeepSeek key alone reads markdown and text with DeepSeek's OCR API: Atlas Cloud no longer "enables" OCR.
+    for path in sorted(p for p in CONFIGS.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8")
+        assert "enables the OCR tool" not in text, path
+        for line in text.splitlines():
+            if re.search(r"atlas", line, re.IGNORECASE) and "OCR" in line:
+                assert "figure, describe" in line, f"{path.name}: {line.strip()}"

@@ -2,7 +2,7 @@
 # Registers deepseek-mcp with Claude Code for your user (every project).
 # The key comes from your shell, never from this file:
 #   export DEEPSEEK_API_KEY=...        # required
-#   export ATLASCLOUD_API_KEY=...      # optional, enables the OCR tool
+#   export ATLASCLOUD_API_KEY=...      # optional: DeepSeek-OCR for ocr figure, describe, locate
 # The server name goes before --env on purpose: --env takes several values
 # and would otherwise swallow the name ("Invalid environment variable format").
 set -euo pipefail

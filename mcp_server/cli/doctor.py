@@ -55,7 +55,8 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
     finally:
         await upstream.aclose()
     if router.providers:
-        checks += [_default(router, tool) for tool in TOOLS]
+        checks += [_default(router, tool) for tool in TOOLS if tool != "ocr"]
+        checks += _ocr_routes(router)
     checks += await _state(settings)
     checks.append(Check("protocol versions", None, ", ".join(SUPPORTED_PROTOCOL_VERSIONS)))
     return checks
@@ -101,6 +102,30 @@ async def _reachable(upstream: UpstreamClient, provider: Provider) -> Check:
         return Check(name, False, str(exc))
     count = len(body.get("data") or []) if isinstance(body, dict) else 0
     return Check(name, True, f"{count} models in {(time.monotonic() - started) * 1000:.0f} ms ({provider.base_url})")
+
+
+OCR_MODES = ("markdown", "text", "figure", "describe", "locate")
+
+
+def _ocr_routes(router: Router) -> list[Check]:
+    """Which route reads each `ocr` mode without `model`, as README's routing table shows: modes that share a route
+    on one line (an http(s) URL always takes the chat route)."""
+    routes: dict[str, list[str]] = {}
+    for mode in OCR_MODES:
+        routes.setdefault(_ocr_route(router, mode), []).append(mode)
+    return [Check(f"ocr {', '.join(modes)}", None, route) for route, modes in routes.items()]
+
+
+def _ocr_route(router: Router, mode: str) -> str:
+    native = router.ocr_api(mode)
+    if native is not None and native.ocr_api is not None:
+        return f"ocr_api: {native.origin.label}'s OCR API ({native.ocr_api.purpose(mode)})"
+    try:
+        route = router.route("ocr")
+    except DeepSeekMCPError as exc:
+        return str(exc)
+    kind = "deepseek_ocr" if route.traits.deepseek_ocr else "vision"
+    return f"{kind}: {route.provider.name}:{route.model}"
 
 
 def _default(router: Router, tool: ToolKind) -> Check:

@@ -58,6 +58,18 @@ def prepare_image(data: bytes, kind: ImageFormat, limits: Limits, label: str) ->
     return part, notes
 
 
+def header_pixels(data: bytes, kind: ImageFormat) -> int:
+    """Width times height from the image's header, nothing decoded; 0 when the header cannot be read (prepare_image
+    then says why)."""
+    Image = _pil()
+    try:
+        with Image.open(BytesIO(data), formats=[_PIL_FORMAT[kind]]) as img:
+            width, height = img.size
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error):
+        return 0
+    return int(width) * int(height)
+
+
 def _pil() -> Any:
     """Pillow's Image module, its own decompression-bomb check off: `check_pixels` is stricter (50 Mpx, not 89 and
     179), runs on the same header, and names the size and the cap instead of warning on stderr."""

@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 
+import anyio
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
 from mcp_server.errors import InputError
@@ -31,6 +32,8 @@ async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, r
         numbers = parse_pages(pages, counted, limits.max_pages)
     except BaseException:
         _remove(path)
+        with anyio.CancelScope(shield=True):
+            await renderer.forget(path)  # the worker that counted it holds it open: deleted, but still on disk
         raise
 
     async def render(page_number: int) -> ImagePart:

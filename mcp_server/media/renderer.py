@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -30,6 +31,9 @@ from mcp_server.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
 log = logging.getLogger(__name__)
 
 PAGE_TIMEOUT = 60.0  # seconds one page may take to render and encode
+START_TIMEOUT = 30.0  # seconds a worker may take to start and load pdfium
+CPU_MARGIN = 5  # seconds of CPU a page may use past PAGE_TIMEOUT before its worker ends itself (the server stops it
+# at PAGE_TIMEOUT; the worker's own limit matters when no server is left to do so)
 MEMORY_LIMIT = 1024**3  # address space of one worker (idle: 40 MB); a page that needs more fails alone
 # An allowlist: a denylist of names like *KEY* let DATABASE_URL or GITHUB_PAT through.
 _PASSED = frozenset({"PATH", "HOME", "LANG", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT", "PYTHONPATH", "VIRTUAL_ENV"})
@@ -74,6 +78,9 @@ class _Worker:
         encoded = json.dumps(request).encode()
         assert self.process.stdin is not None
         await self.process.stdin.send(len(encoded).to_bytes(4, "big") + encoded + bytes(4))
+        return await self.answer()
+
+    async def answer(self) -> tuple[dict[str, Any], bytes]:
         header = json.loads(
             await self._out.receive_exactly(parse_lengths(await self._out.receive_exactly(4), MAX_HEADER))
         )
@@ -171,27 +178,43 @@ class Renderer:
 
     async def _ask(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes] | Failed:
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._start()
-            if isinstance(worker, Failed):
-                return worker
-            try:
-                with anyio.fail_after(self._page_timeout):
-                    header, payload = await worker.ask(request)
-            except TimeoutError:
-                await self._end(worker, "a page took longer than %.0f s", self._page_timeout)
-                return Failed(f"took longer than {self._page_timeout:.0f} s to render; the page is too complex")
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ValueError):
-                await self._end(worker, "a rendering worker stopped (exit code %s)", worker.process.returncode)
-                return Failed(
-                    "could not be rendered: the renderer stopped on it (the PDF may be damaged, or the page needs "
-                    f"more than {self._memory_limit // 2**20} MiB)"
-                )
-            except BaseException:
-                await self._end(worker, "a page's call was cancelled")  # the page stops now, not when it is done
-                raise
-            self._idle.append(worker)
-        failed = header.get("failed")
-        return Failed(str(failed)[:500]) if failed is not None else (header, payload)
+            answer: tuple[dict[str, Any], bytes] | Failed | None = None
+            if self._idle:
+                # An idle worker may have died since its last page (killed, out of memory): its pipe breaks on this
+                # request, and the page goes to a fresh worker instead of failing as if the PDF were damaged.
+                answer = await self._exchange(self._idle.pop(), request, reused=True)
+            if answer is None:
+                worker = await self._start()
+                answer = worker if isinstance(worker, Failed) else await self._exchange(worker, request, reused=False)
+        assert answer is not None  # a fresh worker's failure is a Failed
+        if isinstance(answer, Failed):
+            return answer
+        failed = answer[0].get("failed")
+        return Failed(str(failed)[:500]) if failed is not None else answer
+
+    async def _exchange(
+        self, worker: _Worker, request: dict[str, Any], *, reused: bool
+    ) -> tuple[dict[str, Any], bytes] | Failed | None:
+        """One request to `worker` (a slot held); None when a reused worker turned out to be gone."""
+        try:
+            with anyio.fail_after(self._page_timeout):
+                header, payload = await worker.ask(request)
+        except TimeoutError:
+            await self._end(worker, "a page took longer than %.0f s", self._page_timeout)
+            return Failed(f"took longer than {self._page_timeout:.0f} s to render; the page is too complex")
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ValueError):
+            await self._end(worker, "a rendering worker stopped (exit code %s)", worker.process.returncode)
+            if reused:
+                return None
+            return Failed(
+                "could not be rendered: the renderer stopped on it (the PDF may be damaged, or the page needs "
+                f"more than {self._memory_limit // 2**20} MiB)"
+            )
+        except BaseException:
+            await self._end(worker, "a page's call was cancelled")  # the page stops now, not when it is done
+            raise
+        self._idle.append(worker)
+        return header, payload
 
     async def _start(self) -> _Worker | Failed:
         # -P: nothing from the working directory (the user's project) is importable in the worker, so a json.py
@@ -204,6 +227,19 @@ class Renderer:
             return Failed(f"could not be rendered: no rendering worker could be started ({exc.strerror or exc})")
         worker = _Worker(process)
         self._all.add(worker)
+        # The worker says when pdfium and Pillow are loaded: a page's time starts then, not at a cold start on a
+        # busy machine.
+        try:
+            with anyio.fail_after(START_TIMEOUT):
+                ready, _ = await worker.answer()
+        except BaseException as exc:
+            await self._end(worker, "it did not start")
+            if not isinstance(exc, TimeoutError | anyio.EndOfStream | anyio.BrokenResourceError | OSError | ValueError):
+                raise
+            return Failed("could not be rendered: a rendering worker did not start")
+        if ready.get("ready") is not True:
+            await self._end(worker, "its first frame was not `ready`")
+            return Failed("could not be rendered: a rendering worker did not start")
         return worker
 
     async def _end(self, worker: _Worker, why: str, *args: Any) -> None:
@@ -217,4 +253,6 @@ class Renderer:
         """What a worker needs to start Python and find its libraries, nothing more: no key, token or URL."""
         env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith("LC_")}
         env["DEEPSEEK_MCP_RENDER_MEMORY"] = str(self._memory_limit)
+        env["DEEPSEEK_MCP_RENDER_PARENT"] = str(os.getpid())  # the worker ends when this process does
+        env["DEEPSEEK_MCP_RENDER_CPU_SECONDS"] = str(math.ceil(self._page_timeout) + CPU_MARGIN)
         return env

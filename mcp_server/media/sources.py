@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
 from mcp_server.errors import InputError
+from mcp_server.media.budget import PixelBudget
 from mcp_server.media.files import read_file, readable, resolve
 from mcp_server.media.formats import describe, image_format, sniff
-from mcp_server.media.images import prepare_image
+from mcp_server.media.images import header_pixels, prepare_image
 from mcp_server.media.messages import clip, too_large
 from mcp_server.media.model import ImagePart, Limits, Source
 from mcp_server.media.pages import parse_pages
@@ -50,9 +51,10 @@ async def open_source(
     base_dir: Path,
     files: FileAccess,
     renderer: Renderer,
+    budget: PixelBudget | None = None,
 ) -> Source:
     """Read and validate a path, http(s) URL, data: URL or base64 string; raise InputError for anything unusable.
-    PDF pages are rendered by `renderer`'s worker processes."""
+    PDF pages are rendered by `renderer`'s worker processes; an image is decoded within `budget` (the server's)."""
     text = source.strip()
     if not text:
         raise InputError("the source is empty; pass a local path, an http(s) URL, a data: URL or base64")
@@ -68,7 +70,7 @@ async def open_source(
         )
     else:
         data, label = await _read_path_or_base64(text, limits, base_dir, files)
-    return await _open_bytes(data, label, pages, limits, renderer)
+    return await _open_bytes(data, label, pages, limits, renderer, budget or PixelBudget(limits.max_decode_pixels))
 
 
 def _url_source(url: str, pages: str | None, limits: Limits) -> Source:
@@ -129,7 +131,9 @@ def _looks_like_base64(compact: str) -> bool:
     return len(compact) >= _MIN_BASE64_CHARS and len(compact) % 4 == 0 and _BASE64_RE.fullmatch(compact) is not None
 
 
-async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits, renderer: Renderer) -> Source:
+async def _open_bytes(
+    data: bytes, label: str, pages: str | None, limits: Limits, renderer: Renderer, budget: PixelBudget
+) -> Source:
     if not data:
         raise InputError(f"{label} is empty; pass an image or PDF with content")
     if len(data) > limits.max_source_bytes:
@@ -143,7 +147,9 @@ async def _open_bytes(data: bytes, label: str, pages: str | None, limits: Limits
     if image is None:
         raise office_refusal(label, kind)
     numbers = parse_pages(pages, 1, limits.max_pages)
-    part, notes = await anyio.to_thread.run_sync(prepare_image, data, image, limits, label)
+    pixels = await anyio.to_thread.run_sync(header_pixels, data, image)
+    async with budget.hold(pixels):  # waits while other calls' decodes hold the server's budget
+        part, notes = await anyio.to_thread.run_sync(prepare_image, data, image, limits, label)
     return Source("image", 1, numbers, notes, _ready(part))
 
 

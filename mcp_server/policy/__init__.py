@@ -10,6 +10,7 @@ The modules:
     scan.py        secrets in a file's content, judged, in encoded runs too, and the server's own keys
     encodings.py   a secret's base64 and hex spellings
     redaction.py   the server's own keys out of every result, error and log line, in each printed form
+    urls.py        which URLs a provider that fetches inside the user's network may be handed (no SSRF)
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut
-from .ocr_results import OcrOutput, OcrRoute, PageOut, ocr_result, page_out
+from .ocr_parts import answers_limiter, keep
+from .ocr_results import OcrOutput, OcrRoute, PageOut, finish, ocr_result, page_out
 
 if TYPE_CHECKING:
     from mcp_server import media
@@ -97,15 +98,25 @@ async def ocr(
 
         return await read_with_ocr_api(ctx, native, mode, source, pages, include_boxes)
     job = await _job(app, mode, (target or "").strip(), model, include_boxes)
+    if job.route.provider.fetches_locally and media.is_url(source):
+        from mcp_server.policy.urls import check_fetchable
+
+        await check_fetchable(source.strip(), allow_private=app.settings.allow_private_urls)
     opening = media.open_source(
-        source, pages=pages, limits=media.Limits(), base_dir=Path.cwd(), files=app.files, renderer=app.renderer()
+        source,
+        pages=pages,
+        limits=media.Limits(),
+        base_dir=Path.cwd(),
+        files=app.files,
+        renderer=app.renderer(),
+        budget=app.decodes(),
     )
     opened = await app.file_work(owner_of(ctx), opening)  # reading and sniffing run on threads every caller shares
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
     async with opened, reporter.running():
         results = await _run_pages(app, job, opened, reporter)
     notices = [_URL_NOTICE.format(model=job.route.model)] if native is not None else []
-    return _result(job, opened, results, notices)
+    return await _result(ctx, job, opened, results, notices)
 
 
 _URL_NOTICE = (
@@ -200,16 +211,20 @@ async def _ask(app: AppContext, job: Job, part: media.ImagePart, reporter: Progr
     return await app.upstream.stream(provider, provider.url("chat/completions"), payload, on_retry=reporter.notice)
 
 
-def _result(
-    job: Job, opened: media.Source, results: list[tuple[media.ImagePart, Completion]], notices: list[str]
+async def _result(
+    ctx: ToolContext,
+    job: Job,
+    opened: media.Source,
+    results: list[tuple[media.ImagePart, Completion]],
+    notices: list[str],
 ) -> CallToolResult:
-    pages = [_page(job, part, completion) for part, completion in results]
+    pages = (_page(job, part, completion) for part, completion in results)
     usage = sum((c.usage for _, c in results), Usage())
     from mcp_server import media
 
     route: OcrRoute = "deepseek_ocr" if job.route.traits.deepseek_ocr else "vision"
     out = OcrOutput(
-        pages=pages,
+        pages=[],
         route=route,
         model=results[0][1].model or job.route.model if results else job.route.model,
         provider=job.route.provider.name,
@@ -217,7 +232,10 @@ def _result(
         cost=CostOut.of(job.route.provider.name, job.route.model, usage),
         notices=media.notes_for(opened, [part for part, _ in results]) + notices,
     )
-    return ocr_result(out, numbered=opened.kind == "pdf")
+    # Up to 50 pages of 8K tokens: parsed and split off the event loop, one answer at a time, like the OCR API's.
+    out, split = await anyio.to_thread.run_sync(finish, out, pages, limiter=answers_limiter(app_of(ctx)))
+    result, ranges = keep(ctx, split, out.notices)
+    return ocr_result(out, opened.kind == "pdf", result, ranges)
 
 
 def _page(job: Job, part: media.ImagePart, completion: Completion) -> PageOut:

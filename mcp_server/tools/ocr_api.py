@@ -7,6 +7,8 @@ allows in all is enforced here too, since its keep-alive newlines would otherwis
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,8 @@ from mcp_server.upstream.providers import Provider
 from mcp_server.upstream.tool_apis import OcrApi
 
 from .common import CostOut, UsageOut
-from .ocr_results import OcrOutput, PageOut, ocr_result, page_out
+from .ocr_parts import Split, answers_limiter, keep
+from .ocr_results import OcrOutput, PageOut, finish, ocr_result, page_out
 
 if TYPE_CHECKING:
     from mcp_server.media import Document
@@ -64,11 +67,24 @@ async def read_with_ocr_api(
             body = await _upload(ctx, provider, api, purpose, document, reporter)
     finally:
         document.close()
-    raw, usage = _parse(body, provider)
     boxes = include_boxes if include_boxes is not None else mode == "markdown"
-    out_pages, notices = _pages(raw, document, boxes, api.max_pages)
+    # A 1,000-page answer with hundreds of boxes a page takes seconds to parse and serialise: never on the event
+    # loop, where it would hold up every other call, and one answer at a time (answers_limiter).
+    work = functools.partial(_answer, body, provider, purpose, document, boxes, api.max_pages)
+    out, split = await anyio.to_thread.run_sync(work, limiter=answers_limiter(app))
+    del body
+    result, ranges = keep(ctx, split, out.notices)
+    return ocr_result(out, document.kind in ("pdf", "docx", "pptx"), result, ranges)
+
+
+def _answer(
+    body: Any, provider: Provider, purpose: str, document: Document, boxes: bool, max_pages: int
+) -> tuple[OcrOutput, Split]:
+    """The answer's pages as `ocr` output, split into the inline pages and parts (runs in a worker thread)."""
+    raw, usage = _parse(body, provider)
+    pages, notices = _pages(raw, document, boxes, max_pages)
     out = OcrOutput(
-        pages=out_pages,
+        pages=[],
         route="ocr_api",
         model=purpose,
         provider=provider.name,
@@ -76,7 +92,7 @@ async def read_with_ocr_api(
         cost=CostOut.from_cost(pricing.ocr_pages(len(raw))),
         notices=document.notes + notices,
     )
-    return ocr_result(out, numbered=document.kind in ("pdf", "docx", "pptx"))
+    return finish(out, pages)
 
 
 async def _upload(
@@ -147,8 +163,9 @@ def _usage(raw: Any) -> Usage:
     return Usage(prompt_tokens=tokens_in, completion_tokens=tokens_out, cache_miss_tokens=tokens_in, total_tokens=total)
 
 
-def _pages(raw: list[RawPage], document: Document, boxes: bool, max_pages: int) -> tuple[list[PageOut], list[str]]:
-    """Each answered page under its page number, with boxes in its frame's pixels; notices for what did not map."""
+def _pages(raw: list[RawPage], document: Document, boxes: bool, max_pages: int) -> tuple[Iterator[PageOut], list[str]]:
+    """Each answered page under its page number, with boxes in its frame's pixels, made one at a time as the
+    iterator is read; notices for what did not map."""
     numbered: list[tuple[int, RawPage]] = []
     notices: list[str] = []
     sent = document.numbers
@@ -163,10 +180,10 @@ def _pages(raw: list[RawPage], document: Document, boxes: bool, max_pages: int) 
         numbered, remark = _selected(numbered, document.selection, max_pages)
         notices.append(remark)
     single = document.kind not in ("pdf", "docx", "pptx")
-    out = [
+    out = (
         page_out(None if single else n, p.text, document.sizes.get(n), document.sizes.get(n), boxes, p.finish_reason)
         for n, p in numbered
-    ]
+    )
     return out, notices
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 import anyio
+import anyio.to_thread
 import httpx2
 
 from mcp_server.config import Settings
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_JSON_BODY = 16 * 1024 * 1024
 _MAX_DOCUMENT_BODY = 96 * 1024 * 1024  # an OCR answer for 1,000 dense pages; JSON-parsed, so about 3x this in memory
+_PARSE_ON_LOOP = 1024 * 1024  # a JSON body larger than this is parsed in a worker thread, two at a time
 _DRAIN_SECONDS = 0.05  # what follows `[DONE]` is the body's last chunk, sent with it: a server that holds the
 # body open must not delay a finished answer by more than this (the connection is then closed, not pooled)
 
@@ -80,6 +82,7 @@ class UpstreamClient:
         self._owns_http = http is None
         self._client = http
         self._limiter = anyio.CapacityLimiter(settings.limits.max_concurrent_upstream)
+        self._parsing = anyio.CapacityLimiter(2)  # large JSON bodies parsed in threads at once
 
     @property
     def _http(self) -> httpx2.AsyncClient:
@@ -329,7 +332,10 @@ class UpstreamClient:
                 retryable=False,
             )
         try:
-            return json.loads(body)  # leading newlines (DeepSeek's queue keep-alive) are whitespace to JSON
+            if len(body) <= _PARSE_ON_LOOP:
+                return json.loads(body)  # leading newlines (DeepSeek's queue keep-alive) are whitespace to JSON
+            # An OCR answer of tens of MB takes seconds to parse: in a thread, so other calls go on meanwhile.
+            return await anyio.to_thread.run_sync(json.loads, body, limiter=self._parsing)
         except ValueError:
             kind = self._redact(response.headers.get("content-type", "no content type")[:100])
             raise StreamError(

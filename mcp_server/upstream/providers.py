@@ -49,6 +49,9 @@ class Provider:
     # (self-hosted DeepSeek-V3.1 weights: their card's non-thinking tool template, vLLM's deepseek_v31 parser), or
     # not at all (None).
     tool_calls: Literal["thinking", "plain"] | None = "thinking"
+    # Fetches image URLs from inside the user's network (a self-hosted server), so a URL must not name an address
+    # there (policy/urls.py); a public provider fetches from its own network.
+    fetches_locally: bool = False
 
     @property
     def name(self) -> str:
@@ -129,7 +132,15 @@ def _openai(settings: ProviderSettings) -> Provider:
     model = settings.default_model
     defaults: dict[ToolKind, str] = {"chat": model, "reason": model, "ocr": model} if model else {}
     return Provider(
-        settings, origin, defaults, ids="any", thinking="template", effort=False, inline_think=True, tool_calls="plain"
+        settings,
+        origin,
+        defaults,
+        ids="any",
+        thinking="template",
+        effort=False,
+        inline_think=True,
+        tool_calls="plain",
+        fetches_locally=True,
     )
 
 
