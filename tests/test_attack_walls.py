@@ -1,0 +1,121 @@
+"""Attacks on the walls around local files: each test is a reproducer that fails while the leak it shows is open.
+
+Every test asserts on what the fake upstream RECEIVED (its chat requests), with a fake HOME, so no real key folder
+is touched. A passing test means that wall held against that attack."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.conftest import connect, make_settings
+from tests.fake.agent import Call, Script, Turn
+from tests.fake_upstream import FakeUpstream
+from tests.gitrepos import git, write
+
+pytestmark = pytest.mark.anyio
+
+# A ~/.pgpass line: host:port:database:user:password. The password has digits, upper and lower case.
+PGPASS_PASSWORD = "Sup3rS3cretPgPw"
+PGPASS = f"db.internal:5432:*:app:{PGPASS_PASSWORD}\n"
+
+
+def _sent(fake: FakeUpstream) -> bytes:
+    return b"".join(r.body for r in fake.chat_requests())
+
+
+@pytest.fixture
+def fake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME of the test's own: the policy's home-relative places (~/.ssh, ~/.pgpass ...) are looked for here."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+async def _chat_files(fake: FakeUpstream, files: list[str], env: dict[str, str] | None = None) -> Any:
+    async with connect(make_settings(fake, env=env)) as client:
+        with anyio.fail_after(30):
+            return await client.call_tool("chat", {"prompt": "Summarise.", "files": files})
+
+
+async def _review(fake: FakeUpstream, folder: Path, env: dict[str, str] | None = None, **arguments: Any) -> Any:
+    async with connect(make_settings(fake, env=env)) as client:
+        with anyio.fail_after(30):
+            return await client.call_tool("review", {"path": str(folder), **arguments})
+
+
+# --- review: git reads a repository outside DEEPSEEK_MCP_FILE_ROOTS ---------------------------------------------
+
+
+async def test_review_of_a_folder_whose_git_file_points_outside_the_file_roots_sends_nothing_from_outside(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside" / "private-repo"
+    outside.mkdir(parents=True)
+    git(outside, "init", "-q", "-b", "main")
+    write(outside, {"README.md": "# private\n"})
+    git(outside, "add", "-A")
+    git(outside, "commit", "-q", "-m", "first")
+    write(outside, {"notes.txt": "OUTSIDE-THE-ROOTS-7f3a: the merger terms are 41 million\n"})
+    git(outside, "add", "-A")
+    git(outside, "commit", "-q", "-m", "second")
+    roots = tmp_path / "roots"
+    project = roots / "project"
+    project.mkdir(parents=True)
+    (project / ".git").write_text(f"gitdir: {outside / '.git'}\n")  # a worktree-style link out of the roots
+    deepseek.agent = Script([], final="Nothing to report.")
+    result = await _review(deepseek, project, env={"DEEPSEEK_MCP_FILE_ROOTS": str(roots)}, base="HEAD~1..HEAD")
+    assert b"OUTSIDE-THE-ROOTS-7f3a" not in _sent(deepseek), "a commit of a repository outside the roots was sent"
+    assert result.is_error or not deepseek.chat_requests()
+
+
+# --- hard links: the identities of the secret places are gathered within a budget --------------------------------
+
+
+async def test_a_hard_link_to_home_pgpass_is_refused_even_when_a_big_browser_profile_comes_first(
+    deepseek: FakeUpstream, fake_home: Path, tmp_path: Path
+) -> None:
+    profile = fake_home / ".mozilla" / "firefox" / "abc.default" / "storage"
+    for shard in range(21):
+        folder = profile / f"s{shard}"
+        folder.mkdir(parents=True)
+        for n in range(1000):
+            (folder / f"{n}.sqlite").touch()
+    (fake_home / ".pgpass").write_text(PGPASS)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("print('hello')\n")
+    os.link(fake_home / ".pgpass", project / "db_hosts.txt")  # an innocent name for ~/.pgpass
+    result = await _chat_files(deepseek, [str(project)])
+    assert PGPASS_PASSWORD.encode() not in _sent(deepseek), "~/.pgpass went out through a hard link"
+    assert not result.is_error
+
+
+async def test_a_hard_link_to_home_pgpass_is_refused(deepseek: FakeUpstream, fake_home: Path, tmp_path: Path) -> None:
+    (fake_home / ".pgpass").write_text(PGPASS)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("print('hello')\n")
+    os.link(fake_home / ".pgpass", project / "db_hosts.txt")
+    result = await _chat_files(deepseek, [str(project)])
+    assert PGPASS_PASSWORD.encode() not in _sent(deepseek)
+    assert not result.is_error and "db_hosts.txt" in str(result.structured_content)
+
+
+async def test_a_hard_link_to_the_projects_own_env_file_is_refused_like_a_symlink_to_it(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("print('hello')\n")
+    (project / ".env").write_text('SMTP_PASSWORD="correct horse battery staple"\n')
+    os.symlink(project / ".env", project / "env_link.txt")  # refused: a symlink to a secret
+    os.link(project / ".env", project / "mail_settings.txt")  # the same file by another name
+    result = await _chat_files(deepseek, [str(project)])
+    assert not result.is_error
+    assert b"correct horse battery staple" not in _sent(deepseek), ".env went out through a hard link"
