@@ -119,3 +119,50 @@ async def test_a_hard_link_to_the_projects_own_env_file_is_refused_like_a_symlin
     result = await _chat_files(deepseek, [str(project)])
     assert not result.is_error
     assert b"correct horse battery staple" not in _sent(deepseek), ".env went out through a hard link"
+
+
+# --- review: a secret place by path (not by folder name) in a dotfiles repository --------------------------------
+
+
+async def test_review_of_a_dotfiles_repository_sends_no_diff_of_a_file_under_a_home_secret_place(
+    deepseek: FakeUpstream, fake_home: Path
+) -> None:
+    git(fake_home, "init", "-q", "-b", "main")  # a home directory kept in git, as dotfiles users do
+    place = ".config/gcloud/configurations/config_default"
+    write(fake_home, {".bashrc": "alias ll='ls -l'\n", place: "[core]\naccount = me@corp.example\n"})
+    git(fake_home, "add", "-A")
+    git(fake_home, "commit", "-q", "-m", "dotfiles")
+    write(fake_home, {place: "[core]\naccount = me@corp.example\nproject = PLACE-MARKER-gcloud-4e1d\n"})
+    write(fake_home, {".bashrc": "alias ll='ls -la'\n"})
+    deepseek.agent = Script([], final="Nothing to report.")
+    result = await _review(deepseek, fake_home)
+    assert not result.is_error, result.content
+    assert b"PLACE-MARKER-gcloud-4e1d" not in _sent(deepseek), "a diff under ~/.config/gcloud was sent"
+
+
+# --- the content scanner: secrets a real user has, under names the name rules do not know ------------------------
+
+MISSED = {  # name: (content, the secret looked for in what was sent)
+    # PGPASSFILE=pgpass is the usual name in containers; the format has no keyword.
+    "pgpass": (PGPASS, PGPASS_PASSWORD),
+    # A generated passphrase of letters only (diceware, 1Password's "memorable" passwords).
+    "config/app.ini": ("[database]\npassword = correcthorsebatterystaple\n", "correcthorsebatterystaple"),
+    "deploy/values.yaml": ('db:\n  password: "correct horse battery staple"\n', "correct horse battery staple"),
+    "settings.toml": (
+        'DATABASE_URL = "postgres://app:correcthorsebattery@db.internal:5432/app"\n',
+        "app:correcthorsebattery@",
+    ),
+    "scripts/backup.sh": ("#!/bin/sh\nmysqldump -u root -pXk9v2LmQp7 app > dump.sql\n", "Xk9v2LmQp7"),
+}
+
+
+@pytest.mark.parametrize("name", list(MISSED))
+async def test_a_users_real_secret_under_an_innocent_name_is_not_sent(
+    deepseek: FakeUpstream, tmp_path: Path, name: str
+) -> None:
+    project = tmp_path / "project"
+    content, secret = MISSED[name]
+    write(project, {"app.py": "print('hello')\n", name: content})
+    result = await _chat_files(deepseek, [str(project)])
+    assert not result.is_error
+    assert secret.encode() not in _sent(deepseek), f"{name} went out whole"
