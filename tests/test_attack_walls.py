@@ -166,3 +166,48 @@ async def test_a_users_real_secret_under_an_innocent_name_is_not_sent(
     result = await _chat_files(deepseek, [str(project)])
     assert not result.is_error
     assert secret.encode() not in _sent(deepseek), f"{name} went out whole"
+
+
+# --- the content scanner's false positives: ordinary configuration hidden from the model -------------------------
+
+ORDINARY = {
+    # Bitnami charts' values.yaml: the NAME of a Kubernetes Secret to use, not a secret.
+    "charts/db/values.yaml": "auth:\n  existingSecret: postgres-creds-v2\n  username: app\n",
+    # Django's PASSWORD_HASHERS choice, as a settings file writes it.
+    "config/security.yaml": "password_hasher: argon2id\nsession_ttl: 3600\n",
+    # A reference to where a secret lives (Google Secret Manager), not its value.
+    "deploy/secrets-ref.yaml": "jwt_secret_ref: projects/p1/secrets/jwt/versions/3\n",
+}
+
+
+@pytest.mark.parametrize("name", list(ORDINARY))
+async def test_ordinary_configuration_that_only_names_a_secret_is_sent(
+    deepseek: FakeUpstream, tmp_path: Path, name: str
+) -> None:
+    project = tmp_path / "project"
+    write(project, {"app.py": "print('hello')\n", name: ORDINARY[name]})
+    result = await _chat_files(deepseek, [str(project)])
+    assert not result.is_error
+    needle = {"charts": "postgres-creds-v2", "config": "argon2id", "deploy": "projects/p1/secrets"}[name.split("/")[0]]
+    assert needle.encode() in _sent(deepseek), f"{name} was withheld as a secret"
+
+
+# --- investigate: the model reads and cites a hard link to the project's .env ------------------------------------
+
+
+async def test_investigate_neither_reads_nor_quotes_a_hard_link_to_the_env_file(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    write(project, {"app.py": "print('hello')\n", ".env": 'SMTP_PASSWORD="correct horse battery staple"\n'})
+    os.link(project / ".env", project / "mail_settings.txt")
+    deepseek.agent = Script(
+        [Turn([Call("read_file", {"path": ".env"}), Call("read_file", {"path": "mail_settings.txt"})])],
+        final="The SMTP password is at mail_settings.txt:1.",
+    )
+    async with connect(make_settings(deepseek)) as client:
+        with anyio.fail_after(30):
+            result = await client.call_tool("investigate", {"question": "mail setup?", "paths": [str(project)]})
+    assert not result.is_error, result.content
+    assert b"correct horse battery staple" not in _sent(deepseek), "the .env went to the model through a hard link"
+    assert "correct horse battery staple" not in str(result.structured_content), "and was quoted as evidence"
