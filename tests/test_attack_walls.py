@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
+from mcp_server.policy import places
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream
@@ -78,14 +79,15 @@ async def test_review_of_a_folder_whose_git_file_points_outside_the_file_roots_s
 
 
 async def test_a_hard_link_to_home_pgpass_is_refused_even_when_a_big_browser_profile_comes_first(
-    deepseek: FakeUpstream, fake_home: Path, tmp_path: Path
+    deepseek: FakeUpstream, fake_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The budget of identities gathered (20,000) scaled down to 200, so the test makes 250 files instead of 21,000
+    # (the real size was run too: same leak, 8 s).
+    monkeypatch.setattr(places, "MAX_LINKED", 200)
     profile = fake_home / ".mozilla" / "firefox" / "abc.default" / "storage"
-    for shard in range(21):
-        folder = profile / f"s{shard}"
-        folder.mkdir(parents=True)
-        for n in range(1000):
-            (folder / f"{n}.sqlite").touch()
+    profile.mkdir(parents=True)
+    for n in range(250):
+        (profile / f"{n}.sqlite").touch()
     (fake_home / ".pgpass").write_text(PGPASS)
     project = tmp_path / "project"
     project.mkdir()
@@ -211,3 +213,22 @@ async def test_investigate_neither_reads_nor_quotes_a_hard_link_to_the_env_file(
     assert not result.is_error, result.content
     assert b"correct horse battery staple" not in _sent(deepseek), "the .env went to the model through a hard link"
     assert "correct horse battery staple" not in str(result.structured_content), "and was quoted as evidence"
+
+
+async def test_review_sends_no_diff_of_a_tracked_file_replaced_by_a_hard_link_to_home_pgpass(
+    deepseek: FakeUpstream, fake_home: Path, tmp_path: Path
+) -> None:
+    (fake_home / ".pgpass").write_text(PGPASS)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"app.py": "print('hello')\n", "db_hosts.txt": "db.internal:5432\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    (repo / "db_hosts.txt").unlink()
+    os.link(fake_home / ".pgpass", repo / "db_hosts.txt")  # files and investigate refuse this file (test above)
+    write(repo, {"app.py": "print('hello, world')\n"})
+    deepseek.agent = Script([], final="Nothing to report.")
+    result = await _review(deepseek, repo)
+    assert not result.is_error, result.content
+    assert PGPASS_PASSWORD.encode() not in _sent(deepseek), "~/.pgpass went out in the diff of a hard link to it"
