@@ -5,6 +5,7 @@ is touched. A passing test means that wall held against that attack."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,45 @@ async def test_review_sends_no_diff_of_a_tracked_file_replaced_by_a_hard_link_to
     result = await _review(deepseek, repo)
     assert not result.is_error, result.content
     assert PGPASS_PASSWORD.encode() not in _sent(deepseek), "~/.pgpass went out in the diff of a hard link to it"
+
+
+async def test_review_sends_no_lines_of_a_private_key_whose_armour_falls_outside_the_hunk(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    body = [base64.b64encode(bytes((n * 37 + i * 11) % 256 for i in range(48))).decode() for n in range(25)]
+    key = [
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "MIIEpAIBAAKCAQEA" + body[0][16:],
+        *body[1:],
+        "-----END RSA PRIVATE KEY-----",
+    ]
+    script = "#!/bin/sh\ncat > /etc/app/deploy_key <<'KEY'\n{}\nKEY\n"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"bootstrap.sh": script.format("\n".join(key))})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    key[14] = key[14][::-1]  # one line of the body changes: the hunk holds body lines only, no armour
+    write(repo, {"bootstrap.sh": script.format("\n".join(key))})
+    deepseek.agent = Script([], final="Nothing to report.")
+    result = await _review(deepseek, repo)
+    assert not result.is_error, result.content
+    sent = _sent(deepseek)
+    assert [line for line in key[2:-1] if line.encode() in sent] == [], "lines of the private key were sent"
+
+
+async def test_review_sends_no_diff_from_a_backup_copy_of_a_key_folder(deepseek: FakeUpstream, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"app.py": "print('hello')\n", ".ssh.bak/config": "Host bastion\n  User ops\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    write(repo, {".ssh.bak/config": "Host bastion\n  User ops\n  HostName BACKUP-PLACE-MARKER-10.9.8.7\n"})
+    files = await _chat_files(deepseek, [str(repo / ".ssh.bak" / "config")])
+    assert files.is_error  # `files` refuses it: a backup of a key folder is a secret place
+    deepseek.agent = Script([], final="Nothing to report.")
+    result = await _review(deepseek, repo)
+    assert not result.is_error, result.content
+    assert b"BACKUP-PLACE-MARKER" not in _sent(deepseek), "a diff under .ssh.bak/ was sent"
