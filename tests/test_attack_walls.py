@@ -155,6 +155,8 @@ MISSED = {  # name: (content, the secret looked for in what was sent)
         'DATABASE_URL = "postgres://app:correcthorsebattery@db.internal:5432/app"\n',
         "app:correcthorsebattery@",
     ),
+    # Docker Compose's documented secrets pattern: `secrets: db_password: file: ./db_password.txt`, the bare value.
+    "secrets/db_password.txt": ("Xk9v2LmQp7-compose\n", "Xk9v2LmQp7-compose"),
     "scripts/backup.sh": ("#!/bin/sh\nmysqldump -u root -pXk9v2LmQp7 app > dump.sql\n", "Xk9v2LmQp7"),
 }
 
