@@ -277,3 +277,21 @@ async def test_review_sends_no_diff_from_a_backup_copy_of_a_key_folder(deepseek:
     result = await _review(deepseek, repo)
     assert not result.is_error, result.content
     assert b"BACKUP-PLACE-MARKER" not in _sent(deepseek), "a diff under .ssh.bak/ was sent"
+
+
+async def test_review_sends_no_utf16_password_that_gitattributes_mark_as_text(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {".gitattributes": "*.reg diff\n", "settings.reg": "Windows Registry Editor\r\n".encode("utf-16")})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    secret = 'Windows Registry Editor\r\n"DbPassword"="Xk9v2LmQp7!"\r\n'
+    write(repo, {"settings.reg": secret.encode("utf-16")})  # a Windows .reg export is UTF-16
+    deepseek.agent = Script([], final="Nothing to report.")
+    result = await _review(deepseek, repo)
+    assert not result.is_error, result.content
+    spelled = "\\u0000".join("Xk9v2LmQp7").encode()  # as JSON spells the UTF-16 bytes git printed
+    assert spelled not in _sent(deepseek), "a UTF-16 password went out in the diff"
