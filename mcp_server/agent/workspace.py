@@ -9,6 +9,7 @@ content). A refusal is text for the model, never an exception: it is told why an
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from mcp_server.config import Limits
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.walk import Entered, Walk
+from mcp_server.errors import InputError
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.places import Places
 from mcp_server.policy.scan import Scanner
@@ -41,6 +43,7 @@ class Workspace:
     scopes: tuple[str, ...] = ("",)  # labels of the paths given, below `root` ("" is all of it)
     stop: threading.Event = field(default_factory=threading.Event)  # set when the call is cancelled
     bytes_read: int = 0
+    _secret_ids: frozenset[tuple[int, int]] | None = field(default=None, repr=False)
 
     def visible(self, label: str, folder: bool) -> bool:
         """Whether a path is among those given, or (a folder) on the way to one of them."""
@@ -50,9 +53,22 @@ class Workspace:
 
     def job(self) -> Job:
         """A fresh job per function call: its clock (limits.context_seconds) and entry count start at zero."""
-        return Job(
+        job = Job(
             self.root, self.files, self.limits, self.limits.max_context_tokens, self.scanner, self.places, self.stop
         )
+        job.more_secrets = self.secret_ids
+        return job
+
+    def secret_ids(self) -> frozenset[tuple[int, int]]:
+        """The identities of the files named like secrets in the folder investigated, gathered once, when a file with
+        more than one link is first read (so a hard link to the .env is refused), within the walk's bounds."""
+        if self._secret_ids is None:
+            job = self.job()
+            job.more_secrets = None
+            with contextlib.suppress(InputError):  # past the walk's bound of entries or seconds: those met before
+                Walk(job).folder(self.root, "")
+            self._secret_ids = frozenset(job.secret_ids)
+        return self._secret_ids
 
     def folder(self, text: str | None) -> tuple[Walk, Entered]:
         found = self.locate(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,11 @@ class Job:
     places: Places  # where nothing is read (policy.secret_places)
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
+    # The (device, inode) of the files the walk skipped as secret by name (.env): another name for one of them, a
+    # hard link, is refused like a symlink to it. `more_secrets` gives those of the rest of the folder, when the walk
+    # covered only part of it (investigate reads one path at a time).
+    secret_ids: set[tuple[int, int]] = field(default_factory=set)
+    more_secrets: Callable[[], frozenset[tuple[int, int]]] | None = None
     _opener: Opener | None = field(default=None, repr=False)
 
     def open_file(self, real: str) -> int:
@@ -75,6 +81,10 @@ class Job:
         if self._opener is None:
             self._opener = Opener(self.places)
         return self._opener.open(real)
+
+    def named_secret(self, identity: tuple[int, int]) -> bool:
+        """Whether a file of this identity was skipped as secret by name under another name (a hard link to it)."""
+        return identity in self.secret_ids or (self.more_secrets is not None and identity in self.more_secrets())
 
     def close(self) -> None:
         """Release the folder descriptor kept between reads (also released when the job is collected)."""

@@ -23,7 +23,7 @@ def read_text(found: Found, job: Job) -> str | Skip:
     """The file's text, or why it is skipped (a FIFO swapped in since the walk cannot block: O_NONBLOCK).
 
     The file opened is the one checked: no symlink on its path is followed, it lies in no secret place, and it is
-    no hard link to a file in one (policy.opening, policy.places)."""
+    no hard link to a file in one (policy.opening, policy.places) nor to a file the walk skipped as secret by name."""
     cap = job.limits.context_file_bytes
     try:
         fd = job.open_file(found.real)
@@ -37,6 +37,8 @@ def read_text(found: Found, job: Job) -> str | Skip:
             return Skip(found.label, "not a regular file (a device, pipe or socket)")
         if info.st_nlink > 1 and job.places.linked((info.st_dev, info.st_ino)):
             return Skip(found.label, "it is a hard link to a file where keys or credentials are kept", True)
+        if info.st_nlink > 1 and job.named_secret((info.st_dev, info.st_ino)):
+            return Skip(found.label, "it is a hard link to a file named like a secret", True)
         if info.st_size > cap:
             return Skip(found.label, f"larger than {format_size(cap)} (the cap per file)")
         if job.files.roots is not None:  # no roots: nothing to check, and no Path to build for 5,000 files

@@ -202,6 +202,7 @@ class Walk:
     def _candidate(self, name: str, real: str, label: str, rules: Rules, info: os.stat_result) -> None:
         if names.secret_name(name):
             self._skip(label, "named like a secret", True)
+            self.job.secret_ids.add((info.st_dev, info.st_ino))  # a hard link to it elsewhere is refused too
         elif rules.ignored(real, False):
             self._skip(label, "gitignored")
         elif names.generated_name(name) or name in names.VCS:

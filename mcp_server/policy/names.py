@@ -32,6 +32,8 @@ HOME_SECRET_DIRS = (
     ".local/share/fish", ".claude/.credentials.json", ".config/containers/auth.json", ".databrickscfg",
     "Library/Keychains", "Library/Cookies", "AppData/Roaming/Microsoft/Credentials",
 )  # fmt: skip
+# Browser and mail profiles among them: tens of thousands of files, gathered last (policy/places.py).
+BROWSER_DIRS = (".mozilla", ".config/google-chrome", ".config/chromium", ".thunderbird", "Library/Cookies")
 SYSTEM_SECRET_PATHS = (
     "/etc/shadow", "/etc/gshadow", "/etc/master.passwd", "/etc/ssh", "/etc/ssl/private", "/proc", "/sys", "/dev",
     "/run/secrets", "/var/run/secrets",  # Docker and Kubernetes mount their secrets here

@@ -7,7 +7,9 @@ parameter, so the Windows and macOS rules are tested on Linux.
 
 A hard link is another name for the same file: one inside a project to `~/.docker/config.json` has an innocent
 path. So the (device, inode) of the files in the places are gathered once, lazily (only when a file with more than
-one link is met), at most MAX_LINKED files, and a file with the same identity is refused.
+one link is met), and a file with the same identity is refused. They are gathered in four groups of at most
+MAX_LINKED files each, the secret files at the top of home and /etc first and browser profiles last, so a big
+profile cannot use up the budget before ~/.pgpass is reached.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from mcp_server.policy.names import HOME_SECRET_DIRS, SECRET_DIRS, SYSTEM_SECRET_PATHS, secret_name, unbackup
+from mcp_server.policy.names import (
+    BROWSER_DIRS,
+    HOME_SECRET_DIRS,
+    SECRET_DIRS,
+    SYSTEM_SECRET_PATHS,
+    secret_name,
+    unbackup,
+)
 
 WINDOWS = os.name == "nt"
 FOLDS = sys.platform in ("darwin", "win32")  # the default file systems there ignore case
@@ -83,16 +92,27 @@ class Places:
         return identity in self._linked["all"]
 
     def _identities(self) -> set[tuple[int, int]]:
+        """Gathered in groups, each within its own budget, the likeliest targets first: the files secret by name at
+        the top of home and /etc (~/.pgpass, ~/.netrc, /etc/shadow-), then the key folders (~/.ssh, ~/.aws, /etc/ssh
+        ...), then the other home places, then browser profiles (tens of thousands of files, so they cannot use
+        up the budget of the others)."""
         found: set[tuple[int, int]] = set()
-        budget = [MAX_LINKED]
-        for place in self.paths:
-            if not place.startswith(("/proc", "/sys", "/dev")):
-                _gather(place, found, budget, 0)
-        for folder in ("/etc", self.home):  # /etc/shadow-, ~/.netrc, ~/.claude.json: secret by name beside others
+        top: list[str] = []  # files at the top of home and /etc that are secret by name or a backup of a place
+        folders: list[str] = []  # backups of key folders at the top (~/.ssh.bak)
+        for folder in ("/etc", self.home):
             if folder is not None:
                 for name in _names(folder):
-                    if secret_name(name) or self.holds(f"{folder}/{name}"):
-                        _gather(f"{folder}/{name}", found, budget, _DEPTH)
+                    path = f"{folder}/{name}"
+                    if secret_name(name) or self.holds(path):
+                        (folders if os.path.isdir(path) and not os.path.islink(path) else top).append(path)
+        home = [] if self.home is None else [f"{self.home}/{name}" for name in HOME_SECRET_DIRS]
+        browsers = [f"{self.home}/{name}" for name in BROWSER_DIRS if self.home is not None]
+        keys = [p for p in self.paths if p not in home and not p.startswith(("/proc", "/sys", "/dev"))]
+        others = [p for p in home if p not in browsers]
+        for group, depth in ((top, _DEPTH), (keys + folders, 0), (others, 0), (browsers, 0)):
+            budget = [MAX_LINKED]
+            for place in group:
+                _gather(place, found, budget, depth)
         return found
 
 
