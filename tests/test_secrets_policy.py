@@ -4,6 +4,7 @@ case and separators, hard links, a folder swapped for a symlink mid-walk, and a 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -88,14 +89,58 @@ def test_the_reason_names_the_kind_and_the_line() -> None:
         "LS0tLS1CRUdJTi" * 70_000,
         "'sk-test-DEEPSEEK' " * 50_000,
         ("ab12" * 20 + " ") * 12_000,
+        "mysql -u a -p" * 75_000,
+        "h:5432:d:u:" * 90_000,
+        'password: "' + "correct horse " * 70_000,
+        ("a_b-" * 12 + " ") * 20_000,
     ],
-    ids=["letters", "assignments", "sk", "long-value", "urls", "pem-heads", "base64-pem", "own-pieces", "runs"],
+    ids=[
+        "letters",
+        "assignments",
+        "sk",
+        "long-value",
+        "urls",
+        "pem-heads",
+        "base64-pem",
+        "own-pieces",
+        "runs",
+        "mysql-p",
+        "pgpass",
+        "open-quote",
+        "base64url-runs",
+    ],
 )
 def test_the_scan_is_linear_on_a_megabyte_of_garbage(garbage: str) -> None:
     scanner = Scanner.of((DEEPSEEK_KEY,))
     started = time.perf_counter()
     scanner.find(garbage)
     assert time.perf_counter() - started < 2.0  # a backtracking pattern takes minutes on these
+
+
+def test_a_password_encoded_in_base64url_is_found() -> None:
+    # `?` and `>` encode as `-` and `_` in base64url, so no stretch of standard base64 is 40 characters long.
+    encoded = base64.urlsafe_b64encode(b"x?>?password = 'Tr0u?b4do?r&3x?q>>?'\n?>?>" * 3).decode()
+    assert Scanner.of(()).finding(f"blob: {encoded}\n") == "a password assignment (encoded)"
+
+
+def test_a_key_in_a_long_base64_run_is_decoded_after_a_hundred_short_runs() -> None:
+    short = "\n".join(base64.b64encode(bytes([n]) * 33).decode() for n in range(100))  # 44 characters each
+    config = base64.b64encode(b"[client]\nhost = db.internal\npassword = 'Tr0ub4dor&3xq'\n" * 2).decode()
+    assert Scanner.of(()).finding(f"{short}\nblob: {config}\n") == "a password assignment (encoded)"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'auth: "dev-a1b2c3d4.us.auth0.com"\n',
+        'vault_secret: "kv/data/app/prod-2024"\n',
+        'PASSWORD_TOO_SHORT = "Your password must be at least 12 characters"\n',
+        'password_help: "choose something memorable"\n',
+        "DATABASE_URL=postgres://postgres:postgres@localhost:5432/app\n",
+    ],
+)
+def test_hosts_paths_messages_and_local_defaults_under_secret_names_are_not_secrets(text: str) -> None:
+    assert Scanner.of(()).find(text) is None
 
 
 # --- the tool's path: a folder of secrets, and each one named --------------------------------------------------------

@@ -109,7 +109,11 @@ def resolve_target(text: str, job: Job) -> Target:
         raise InputError(
             f"{clip(text)} is refused: it lies where keys, credentials or system files are kept; nothing was sent"
         )
-    if not stat.S_ISDIR(info.st_mode) and (names.secret_name(real.name) or names.secret_name(Path(logical).name)):
+    if not stat.S_ISDIR(info.st_mode) and (
+        names.secret_name(real.name)
+        or names.secret_name(Path(logical).name)
+        or names.bare_secret(real.parent.name, real.name)
+    ):
         raise InputError(f"{clip(text)} is refused: it is named like a file of keys or credentials; nothing was sent")
     return Target(text, logical, real, info)
 

@@ -200,7 +200,7 @@ class Walk:
         return None
 
     def _candidate(self, name: str, real: str, label: str, rules: Rules, info: os.stat_result) -> None:
-        if names.secret_name(name):
+        if names.secret_name(name) or names.bare_secret(os.path.basename(os.path.dirname(real)), name):
             self._skip(label, "named like a secret", True)
             self.job.secret_ids.add((info.st_dev, info.st_ino))  # a hard link to it elsewhere is refused too
         elif rules.ignored(real, False):

@@ -46,7 +46,8 @@ _SECRET_FILES = frozenset(
         ".histfile", ".lesshst", ".viminfo", "authorized_keys", "known_hosts", "secrets.json", "secrets.yaml",
         "secrets.yml", "secrets.toml", "secrets.ini", "secrets.txt", "shadow", "gshadow", "rclone.conf", ".yarnrc",
         ".yarnrc.yml", ".terraformrc", "terraform.rc", ".claude.json", ".credentials.json", "auth.json",
-        ".gitcookies", ".databrickscfg", "kubeconfig", ".kubeconfig", ".envrc", ".dockerconfigjson",
+        ".gitcookies", ".databrickscfg", "kubeconfig", ".kubeconfig", ".envrc", ".dockerconfigjson", "pgpass",
+        "pgpass.conf",
     }
 )  # fmt: skip
 # Name patterns as suffixes and prefixes (str.endswith/startswith on a tuple run at C speed: `files: ["/"]` meets
@@ -93,6 +94,25 @@ def secret_name(name: str) -> bool:
         return parts[-1] not in _CODE_SUFFIXES
     json = lowered.endswith(".json")
     return json and (lowered.startswith("service-account") or "credentials" in lowered)
+
+
+# A file holding one bare password: Docker Compose's `secrets: db_password: file: ./db_password.txt`, root_passwd.
+_PASSWORD_WORDS = ("password", "passwd")
+_BARE_ENDS = ("", "txt", "secret", "pw", "pass")
+
+
+def bare_secret(folder: str, name: str) -> bool:
+    """Whether a file's name and its folder's say it holds one bare value: `db_password.txt`, and a text file (or one
+    without an extension) in a folder called `secrets`, as Docker Compose and Kubernetes mount them."""
+    lowered = unbackup(name.lower())
+    stem, dot, end = lowered.rpartition(".")
+    if not dot:
+        stem, end = lowered, ""
+    if end not in _BARE_ENDS:
+        return False
+    if any(word in stem for word in _PASSWORD_WORDS) and stem != "passwd":  # /etc/passwd holds no password
+        return True
+    return folder.lower() in ("secrets", "secret")
 
 
 def unbackup(name: str) -> str:

@@ -143,9 +143,9 @@ _NAME = (
 ASSIGNMENT = Rule(
     "an assignment",
     _NAMES,
+    # The value: to the closing quote when quoted (a passphrase has spaces), else to the first space or quote.
     rb"(?i)" + _NAME + rb"[A-Za-z0-9_.-]*(?:[\"']?[ \t]*(?::=|=>|\?=|=|:|>)|[\"'][ \t]*,)[ \t]*"
-    rb"[bBrRuUfF]{0,2}[\"'`]?"
-    rb"([^\s\"'`;,<]+)",
+    rb"[bBrRuUfF]{0,2}(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|[\"'`]?([^\s\"'`;,<]+))",
     "assignment",
     nocase=True,
 )
@@ -164,11 +164,27 @@ HEADER = Rule(
     "header",
     nocase=True,
 )
+# A ~/.pgpass line, host:port:database:user:password (the file has no keyword; the usual ports wake the rule).
+PGPASS = Rule(
+    "a .pgpass password",
+    (b":543", b":*:", b":6432:"),
+    rb"(?m)^[A-Za-z0-9._*\[\]-]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:(\S+)[ \t]*\r?$",
+    "url",
+)
+# A password on a MySQL or MariaDB command line: `mysqldump -u root -pXk9v2LmQp7` (no space after -p).
+MYSQL_P = Rule(
+    "a password on a mysql command line",
+    (b"mysql", b"mariadb"),
+    rb"(?i:\b(?:mysql[a-z_-]*|mariadb[a-z_-]*))[ \t][^\r\n]{0,200}?[ \t]-p"
+    rb"([^\s'\"$`;|&]{3,}|'[^'\r\n]{3,}'|\"[^\"\r\n]{3,}\")",
+    "url",
+    nocase=True,
+)
 # .netrc lines (machine x login y password z) and a Kubernetes Secret's data.
 NETRC = Rule("a .netrc password", (b"machine",), rb"\bmachine[ \t]+\S+[ \t]+login[ \t]+\S+[ \t]+password[ \t]+\S")
 K8S_SECRET = Rule("a Kubernetes Secret", (b"Secret",), rb"(?m)^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", "k8s")
 
-JUDGED: tuple[Rule, ...] = (ASSIGNMENT, URL, HEADER, NETRC, K8S_SECRET)
+JUDGED: tuple[Rule, ...] = (ASSIGNMENT, URL, HEADER, PGPASS, MYSQL_P, NETRC, K8S_SECRET)
 
 # Names whose value is no secret even though they hold a secret-ish word: where a secret is, not what it is.
 SAFE_NAME_ENDS = (
@@ -178,5 +194,8 @@ SAFE_NAME_ENDS = (
     "source", "store", "helper", "label", "hint", "message", "msg", "error", "required", "enabled", "set", "flag",
     "prefix", "suffix", "char", "chars", "re", "text", "attr", "key_id", "version", "bits", "algorithm", "alg",
     "scheme", "provider", "location", "manager", "limit", "max", "min", "handler", "callback", "hook", "fn", "func",
-    "module", "plugin", "backend", "service", "host", "port", "user", "username", "login", "keys", "tokens",
+    "module", "plugin", "backend", "service", "host", "port", "user", "username", "login", "keys", "tokens", "ref",
+    "reference", "hasher", "hashers", "secret_name", "arn", "help", "description", "desc", "title", "tooltip",
 )  # fmt: skip
+# Names whose value is where a secret is kept, whatever they end with: Bitnami charts' `existingSecret`.
+SAFE_NAME_STARTS = ("existing",)

@@ -37,7 +37,7 @@ _ALL = (*rules.TOKENS, *rules.JUDGED)
 _EACH = tuple(re2.compile(rule.pattern) for rule in _ALL)
 
 
-_RUN = rb"[A-Za-z0-9+/]{40,}={0,2}"  # base64 (hex is a subset): decoded and looked inside
+_RUN = rb"[A-Za-z0-9+/_-]{40,}={0,2}"  # base64 and base64url (hex is a subset): decoded and looked inside
 _RUNS = re2.compile(_RUN)
 # What a gate's entry wakes besides rules (rules are woken by their index in _ALL).
 _WAKE_RUNS, _WAKE_OWN, _WAKE_SPLIT = -1, -2, -3
@@ -78,8 +78,10 @@ _K8S_DATA = re2.compile(rb"(?m)^(?:data|stringData):[ \t]*\r?\n[ \t]+[A-Za-z0-9_
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 # Two string literals side by side, joined by nothing, +, ., & or a line continuation: "sk-abc" "def", 'a' + 'b'.
 _JOINT = re2.compile(rb"[\"'`][ \t]*(?:\+|\.|&|\\)?[ \t]*(?:\r?\n[ \t]*)?(?:\+|\.|&)?[ \t]*[bfruBFRU]{0,2}[\"'`]")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")  # base64url as base64
 _PRINTABLE = bytes(range(32, 127)) + b"\t\r\n"
-_MAX_RUNS = 64  # base64/hex runs decoded per text
+_MAX_RUNS = 64  # short base64/hex runs decoded per text; longer ones, that can hold a key, within _MAX_DECODED only
+_LONG_RUN = 120  # characters: a run this long can hold a key (a PEM header and some of its body)
 _MAX_RUN = 1 << 16  # characters of one run decoded
 _MAX_DECODED = 1 << 20  # characters decoded in all for one file, nested runs included
 _DEPTH = 2  # base64 inside base64 (a kubeconfig in a Secret), no deeper
@@ -98,6 +100,23 @@ _PLACEHOLDER_STARTS = ("your", "my_", "my-", "<", "{", "$", "%", "#{", "@", "*",
                        "os.environ", "os.getenv", "getenv", "secrets.", "vault:", "ref+", "!")  # fmt: skip
 _FILE_ENDS = (".pem", ".key", ".json", ".yaml", ".yml", ".txt", ".crt", ".cfg", ".conf", ".ini", ".env", ".toml",
               ".py", ".sh", ".gpg", ".p12", ".pfx", ".jks", ".der", ".asc", ".pub", ".html", ".md")  # fmt: skip
+# Credentials that are a local default or a documentation example, not a secret (in URLs, .pgpass, -p).
+_DEFAULTS = frozenset(
+    {"foo", "bar", "baz", "qux", "quux", "test", "testing", "user", "admin", "guest", "root", "demo", "abc", "abc123",
+     "123", "1234", "12345", "123456", "password1", "passw0rd", "p4ssw0rd", "letmein", "qwerty", "postgres", "mysql",
+     "pw", "pwd", "passw", "s3cret", "topsecret", "mypassword", "mysecretpassword", "tiger", "scott"}
+)  # fmt: skip
+# Words of a message, not of a passphrase; and words of a name, not of a password.
+_PROSE = frozenset(
+    {"a", "an", "the", "is", "are", "be", "to", "of", "in", "on", "for", "and", "or", "not", "your", "you", "please",
+     "enter", "must", "with", "this", "that", "it", "no", "invalid", "wrong", "incorrect", "required", "missing",
+     "empty", "new", "old", "current", "confirm", "at", "least", "characters", "from", "by", "as", "was", "has",
+     "have", "will", "can", "cannot", "should", "if", "do", "does", "my", "our", "too", "short", "long", "here"}
+)  # fmt: skip
+_NAMED = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "word", "name", "user", "config", "setting",
+          "default", "value", "field", "input", "env", "var", "hash", "salt", "login")  # fmt: skip
+_PATH = re.compile(r"(?:[a-z0-9._-]+/){2,}[a-z0-9._-]*")  # lower-case segments: base64 has upper case, + and =
+_HOST = re.compile(r"(?:[a-z0-9-]+\.){2,}[a-z]{2,12}")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _SEGMENTS = re.compile(r"[_.:/\\-]+")
 
@@ -186,9 +205,14 @@ def _first(index: int, data: bytes) -> Finding | None:
 
 def _inside_runs(data: bytes, depth: int, scanner: Scanner, budget: list[int]) -> Finding | None:
     """What the base64 and hex runs of `data` encode, scanned the same way; `budget` bounds the decoding."""
-    for count, m in enumerate(_RUNS.finditer(data)):
-        if count == _MAX_RUNS or budget[0] <= 0:
+    short = 0
+    for m in _RUNS.finditer(data):
+        if budget[0] <= 0:
             break
+        if m.end() - m.start() < _LONG_RUN:
+            short += 1
+            if short > _MAX_RUNS:
+                continue
         run = m.group()[: min(_MAX_RUN, budget[0])]
         budget[0] -= len(run)
         decoded = _decoded(run)
@@ -207,7 +231,7 @@ def _decoded(run: bytes) -> bytes | None:
         if len(run) % 2 == 0 and all(c in b"0123456789abcdefABCDEF" for c in run[:64]):
             raw = binascii.unhexlify(run)
         else:
-            body = run.rstrip(b"=")
+            body = run.rstrip(b"=").translate(_URLSAFE)
             raw = base64.b64decode(body[: len(body) - len(body) % 4] or b"", validate=True)
     except (binascii.Error, ValueError):
         return None
@@ -224,12 +248,28 @@ def _judge(index: int, data: bytes, m: Any) -> str | None:
         return rule.kind if any(48 <= c <= 57 for c in m.group()) else None
     if rule.check == "k8s":
         return rule.kind if _K8S_DATA.search(data) is not None else None
-    value = m.group(1)[:400].decode("ascii", "replace")
-    if rule is rules.URL:
-        return rule.kind if _real_value(value, 3) else None
+    group = next((g for g in range(1, (m.re.groups or 1) + 1) if m.start(g) >= 0), 1)
+    value = m.group(group)[:400].decode("ascii", "replace")
+    if rule.check == "url":
+        return (
+            rule.kind if _credential(value, m.group().decode("ascii", "replace") if rule is rules.URL else "") else None
+        )
     if rule is rules.HEADER:
         return rule.kind if _real_value(value, 12) and _random(value) else None
-    return _assignment(data, m.start(), m.start(1), value)
+    return _assignment(data, m.start(), m.start(group), value)
+
+
+def _credential(value: str, url: str) -> bool:
+    """Whether a password in a URL, a .pgpass line or on a command line is one: any value but a placeholder, a
+    variable, or (in a URL) the user name again (postgres:postgres@, guest:guest@: a local default)."""
+    value = value.strip("'\"")
+    lowered = value.lower()
+    if len(value) < 3 or lowered in _PLACEHOLDERS or lowered in _DEFAULTS or lowered.startswith(_PLACEHOLDER_STARTS):
+        return False
+    if "xxx" in lowered or "***" in value or "..." in value:
+        return False
+    user = url.partition("://")[2].partition(":")[0].rpartition("/")[2]
+    return not user or user.lower() != lowered
 
 
 def _assignment(data: bytes, start: int, value_start: int, value: str) -> str | None:
@@ -240,10 +280,12 @@ def _assignment(data: bytes, start: int, value_start: int, value: str) -> str | 
     words = _CAMEL.sub(r"\1_\2", name).lower().replace("-", "_").replace(".", "_").strip("_")
     if words.endswith(rules.SAFE_NAME_ENDS) and not words.endswith(("token", "secret", "password", "key", "auth")):
         return None
+    if any(word.startswith(rules.SAFE_NAME_STARTS) for word in words.split("_")):
+        return None
     quoted = value_start > 0 and data[value_start - 1] in b"\"'`"
     value = value.rstrip(")]}\\").removesuffix("\\n")
     password = any(word in words for word in ("pass", "pwd", "pw", "psk"))
-    if not _real_value(value, 6 if password else 8, quoted=quoted):
+    if not _real_value(value, 6 if password else 8, quoted=quoted, password=password):
         return None
     if not password and not _random(value):
         return None
@@ -268,7 +310,7 @@ def _name_tail(data: bytes, start: int) -> str:
     return data[start:end].decode("ascii", "replace")
 
 
-def _real_value(value: str, shortest: int, quoted: bool = True) -> bool:
+def _real_value(value: str, shortest: int, quoted: bool = True, password: bool = False) -> bool:
     """Whether a value is a secret rather than a placeholder, a name, a path, a type or code."""
     lowered = value.lower()
     if len(value) < shortest or len(set(value)) < 4 or lowered in _PLACEHOLDERS:
@@ -281,7 +323,30 @@ def _real_value(value: str, shortest: int, quoted: bool = True) -> bool:
         return False
     if value.endswith(":"):  # a prompt ("Password:")
         return False
-    return not all(part.isalpha() for part in _SEGMENTS.split(value) if part)  # names: DEEPSEEK_API_KEY, self.token
+    if _PATH.fullmatch(value) or _HOST.fullmatch(value):  # kv/data/app/prod-2024, dev-a1b2.us.auth0.com
+        return False
+    if any(c.isspace() for c in value):  # only a quoted value has spaces: a passphrase, or a message
+        return password and _passphrase(value)
+    parts = [part for part in _SEGMENTS.split(value) if part]
+    if not all(part.isalpha() for part in parts):
+        return True
+    return password and len(parts) == 1 and _letters(value)  # else a name: DEEPSEEK_API_KEY, self.token
+
+
+def _passphrase(value: str) -> bool:
+    """Whether a quoted password with spaces is a passphrase ("correct horse battery staple"), not a message
+    ("password is too short", "Enter your password")."""
+    words = value.lower().split()
+    if not 2 <= len(words) <= 10 or len(value) < 12:
+        return False
+    return all(word.isalnum() and word not in _PROSE for word in words) and not any(w in value.lower() for w in _NAMED)
+
+
+def _letters(value: str) -> bool:
+    """Whether a password of letters alone is one (a diceware or "memorable" password, `correcthorsebatterystaple`)
+    rather than an identifier: 12 letters or more, all lower case (camelCase and CONSTANTS are names), holding
+    no word that names things (`passwordfield`, `defaultconfig`)."""
+    return len(value) >= 12 and value.islower() and not any(word in value for word in _NAMED)
 
 
 def _random(value: str) -> bool:
