@@ -37,7 +37,7 @@ _ALL = (*rules.TOKENS, *rules.JUDGED)
 _EACH = tuple(re2.compile(rule.pattern) for rule in _ALL)
 
 
-_RUN = rb"[A-Za-z0-9+/_-]{40,}={0,2}"  # base64 and base64url (hex is a subset): decoded and looked inside
+_RUN = rb"[A-Za-z0-9+/][A-Za-z0-9+/_-]{39,}={0,2}"  # base64 and base64url (hex is a subset): decoded and looked inside
 _RUNS = re2.compile(_RUN)
 # What a gate's entry wakes besides rules (rules are woken by their index in _ALL).
 _WAKE_RUNS, _WAKE_OWN, _WAKE_SPLIT = -1, -2, -3
