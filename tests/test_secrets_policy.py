@@ -137,6 +137,7 @@ def test_a_key_in_a_long_base64_run_is_decoded_after_a_hundred_short_runs() -> N
         'PASSWORD_TOO_SHORT = "Your password must be at least 12 characters"\n',
         'password_help: "choose something memorable"\n',
         "DATABASE_URL=postgres://postgres:postgres@localhost:5432/app\n",
+        "REDIS_URL=redis://app:app_password@cache:6379/0\n",
     ],
 )
 def test_hosts_paths_messages_and_local_defaults_under_secret_names_are_not_secrets(text: str) -> None:

@@ -268,6 +268,8 @@ def _credential(value: str, url: str) -> bool:
         return False
     if "xxx" in lowered or "***" in value or "..." in value:
         return False
+    if lowered.replace("_", "").replace("-", "").isalpha() and any(word in lowered for word in _NAMED[:4]):
+        return False  # app_password, db-secret: a placeholder's words
     user = url.partition("://")[2].partition(":")[0].rpartition("/")[2]
     return not user or user.lower() != lowered
 
