@@ -7,12 +7,14 @@ and an alternation of the keywords at 38 MB/s; re2 runs them at 160 and 500 MB/s
 str, which it must encode), and one alternation of all the rules at 7 MB/s (its automaton outgrows re2's memory),
 hence the set and the rules apart. A match that needs judgement (an assignment to a secret-ish name,
 a URL's password, an Authorization header) is judged here: placeholders, variables, types, environment-variable
-names and file paths are not secrets; a password needs a digit or a symbol, other values some entropy.
+names, file paths and host names are not secrets; a password needs a digit or a symbol, or is a passphrase (quoted,
+with spaces) or 12 lower-case letters or more; other values some entropy. A URL's, a .pgpass line's or a mysql
+`-p` password is one unless it is a placeholder, a variable, or a local default (the user name again).
 
-Then what hides one level down: runs of base64 or hex are decoded (bounded) and their text scanned the same way,
-so a private key base64-encoded in a kubeconfig (`client-key-data`) or a Kubernetes Secret is found. The server's
-own keys are looked for in every spelling: plain, as Python or JSON print them, base64 at any alignment, hex, and
-split across two adjacent string literals.
+Then what hides one level down: runs of base64, base64url or hex are decoded (bounded) and their text scanned the
+same way, so a private key base64-encoded in a kubeconfig (`client-key-data`) or a Kubernetes Secret is found. The
+server's own keys are looked for in every spelling: plain, as Python or JSON print them, base64 at any alignment,
+hex, and split across two adjacent string literals.
 """
 
 from __future__ import annotations
