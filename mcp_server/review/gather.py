@@ -1,9 +1,12 @@
 """From a folder and a `base` to the change a reviewer receives: sides, the changed files, their diff and text.
 
-Each changed path passes the same policy as `files` (mcp_server/policy/): a path named like a secret is left out
-before git prints its diff; the whole text of each file is read through context/read.py (regular, capped, UTF-8,
-scanned for keys), and every hunk of the diff is scanned for keys too, so a key added to a source file is withheld
-with its hunk. Binary files, submodules, lock files and files past the size cap are summarised in one line.
+The repository's top folder, git folder, shared git folder and object stores (alternates included) must lie inside
+the file roots and in no secret place: git reads commits from all of them. Each changed path passes the same policy
+as `files` (mcp_server/policy/): a path in a secret place or named like a secret, or a working-tree file that is a
+hard link to one, is left out before git prints its diff; the whole text of each file is read through
+context/read.py (regular, capped, UTF-8, scanned for keys) and the text before the change is scanned too: a file
+either side of which holds a key has its whole diff withheld, and every other hunk is scanned for keys as well.
+Binary files, submodules, lock files and files past the size cap are summarised in one line.
 """
 
 from __future__ import annotations
