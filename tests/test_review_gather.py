@@ -159,6 +159,24 @@ async def test_a_repository_borrowing_objects_from_outside_the_roots_is_refused(
     assert [f.path for f in with_outside.files] == ["src/service.py"]
 
 
+async def test_a_repository_whose_pack_is_a_symlink_out_of_the_roots_is_refused(tmp_path: Path) -> None:
+    outside = make_repo(tmp_path)
+    git(outside, "gc", "-q")
+    roots = (tmp_path / "roots").resolve()
+    roots.mkdir()
+    clone = roots / "clone"
+    git(tmp_path, "clone", "-q", "--no-local", str(outside), str(clone))
+    pack_dir = clone / ".git" / "objects" / "pack"
+    pack = next(p for p in pack_dir.iterdir() if p.suffix == ".pack")
+    moved = tmp_path / pack.name
+    pack.rename(moved)
+    pack.symlink_to(moved)  # git follows it and reads the commits from outside the roots
+    with pytest.raises(InputError, match="linked pack or folder lies outside DEEPSEEK_MCP_FILE_ROOTS"):
+        await gather_change(str(clone), "HEAD~1..HEAD", job_in(clone, roots=(roots,)))
+    allowed = await gather_change(str(clone), "HEAD~1..HEAD", job_in(clone, roots=(roots, roots.parent)))
+    assert allowed.files
+
+
 async def test_a_repository_whose_git_folder_is_in_a_secret_place_is_refused(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     project = tmp_path / "project"

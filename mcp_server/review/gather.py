@@ -28,6 +28,7 @@ from mcp_server.review.model import Change, Entry, Sides
 
 MAX_STORES = 16  # object stores one repository reads: its own and those it borrows from (alternates)
 MAX_ALTERNATES_BYTES = 64 * 1024
+MAX_PACK_ENTRIES = 10_000  # files in objects/pack (a pack, its index, .rev, .keep ...)
 
 
 async def gather_change(folder: str | None, base: str | None, job: Job) -> Change:
@@ -120,8 +121,8 @@ async def _stores(git: Git, shown: str, job: Job) -> None:
         if not job.files.inside(Path(real)):
             raise InputError(
                 f"{clip(shown)} is refused: its repository's {what} lies outside {FILE_ROOTS_ENV} (a `.git` file's "
-                "gitdir, a worktree's commondir or objects/info/alternates points out of them); review a repository "
-                "whose git data is inside them"
+                "gitdir, a worktree's commondir, objects/info/alternates or a symlink among its objects points out of "
+                "them); review a repository whose git data is inside them"
             )
         if job.places.holds(real):
             raise InputError(
@@ -137,6 +138,28 @@ async def _stores(git: Git, shown: str, job: Job) -> None:
                 )
             for alternate in await anyio.to_thread.run_sync(_alternates, path, real):
                 places.append(("alternate object store", alternate))
+            for link in await anyio.to_thread.run_sync(_links, real):
+                places.append(("object store's linked pack or folder", link))
+
+
+def _links(objects: str) -> list[str]:
+    """The symlinks among an object store's packs and fan-out folders (`pack/pack-1a2b.pack -> elsewhere`), each
+    to be judged like the store; at most MAX_PACK_ENTRIES entries of `pack/` are looked at."""
+    found: list[str] = []
+    for folder, most in ((objects, 300), (f"{objects}/pack", MAX_PACK_ENTRIES)):
+        try:
+            with os.scandir(folder) as listing:
+                for count, entry in enumerate(listing):
+                    if count == most:
+                        raise InputError(
+                            f"the repository's {folder.rpartition('/')[2]} folder holds more than {most:,} entries; "
+                            "review refuses it (run `git gc`)"
+                        )
+                    if entry.is_symlink():
+                        found.append(entry.path)
+        except OSError:
+            continue
+    return found
 
 
 def _alternates(given: str, real: str) -> list[str]:
