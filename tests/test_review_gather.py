@@ -16,7 +16,7 @@ from mcp_server.config import Limits, Settings
 from mcp_server.context import Job
 from mcp_server.errors import InputError
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
-from mcp_server.review import gather_change
+from mcp_server.review import diff, gather_change
 from mcp_server.review.git import overrides
 from tests.gitrepos import ENV_LINE, GITHUB_TOKEN, SERVICE_V2, arm, git, make_repo, markers, write
 
@@ -44,14 +44,19 @@ async def test_uncommitted_changes_staged_unstaged_and_untracked_are_gathered_ag
     assert list(by_path) == sorted(by_path)
 
 
-async def test_a_changed_env_file_and_a_hunk_holding_a_key_are_withheld_and_named(tmp_path: Path) -> None:
+async def test_a_changed_env_file_and_the_whole_diff_of_a_file_holding_a_key_are_withheld_and_named(
+    tmp_path: Path,
+) -> None:
     repo = make_repo(tmp_path)
     change = await gather_change(str(repo), None, job_in(repo))
     reasons = {(s.path, s.reason) for s in change.skipped}
     assert (".env", "named like a file of keys or credentials (not sent)") in reasons
-    assert ("src/config.py", "a hunk of its diff withheld: it holds a GitHub token") in reasons
+    withheld = "its diff and whole text withheld: after the change it holds a GitHub token (line 2)"
+    assert ("src/config.py", withheld) in reasons
+    config = change.file("src/config.py")
+    assert config is not None and config.patch == "" and config.summary.startswith("withheld")
     assert GITHUB_TOKEN not in change.block and ENV_LINE not in change.block and ".env" in change.block
-    assert change.file("src/config.py") is not None and "src/config.py" not in change.texts
+    assert "src/config.py" not in change.texts
     assert change.notices == (
         "Withheld as secrets, never sent: .env, src/config.py (see skipped); the review did not cover them.",
     )
@@ -119,6 +124,103 @@ async def test_a_repository_whose_top_folder_is_above_the_roots_is_refused(tmp_p
     sub = (repo / "src").resolve()
     with pytest.raises(InputError, match="top folder"):
         await gather_change(str(sub), None, job_in(sub, roots=(sub,)))
+
+
+async def test_a_second_work_tree_whose_shared_repository_is_outside_the_roots_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    git(repo, "stash", "-u", "-q")
+    roots = (tmp_path / "roots").resolve()
+    roots.mkdir()
+    other = roots / "other"
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(other))
+    write(other, {"src/feature.py": "FEATURE = True\n"})
+    with pytest.raises(InputError, match="git folder lies outside DEEPSEEK_MCP_FILE_ROOTS"):
+        await gather_change(str(other), None, job_in(other, roots=(roots,)))
+    both = await gather_change(str(other), None, job_in(other, roots=(roots, repo.resolve())))
+    assert [f.path for f in both.files] == ["src/feature.py"]
+
+
+async def test_a_repository_borrowing_objects_from_outside_the_roots_is_refused(tmp_path: Path) -> None:
+    outside = make_repo(tmp_path)
+    roots = (tmp_path / "roots").resolve()
+    roots.mkdir()
+    clone = roots / "clone"
+    git(tmp_path, "clone", "-q", "--shared", str(outside), str(clone))  # objects/info/alternates -> outside
+    write(clone, {"src/service.py": "CHANGED = 1\n"})
+    with pytest.raises(InputError, match="alternate object store lies outside DEEPSEEK_MCP_FILE_ROOTS"):
+        await gather_change(str(clone), None, job_in(clone, roots=(roots,)))
+    objects = clone / ".git" / "objects"
+    relative = f"../../../../{outside.name}/.git/objects"  # from roots/clone/.git/objects, back out of the roots
+    (objects / "info" / "alternates").write_text(f"# a comment\n{relative}\n")  # as git joins it: out of the roots
+    with pytest.raises(InputError, match="alternate object store lies outside"):
+        await gather_change(str(clone), None, job_in(clone, roots=(roots,)))
+    (objects / "info" / "alternates").write_text(f"# a comment\n{outside.resolve() / '.git' / 'objects'}\n")
+    with_outside = await gather_change(str(clone), None, job_in(clone, roots=(roots, outside.resolve())))
+    assert [f.path for f in with_outside.files] == ["src/service.py"]
+
+
+async def test_a_repository_whose_pack_is_a_symlink_out_of_the_roots_is_refused(tmp_path: Path) -> None:
+    outside = make_repo(tmp_path)
+    git(outside, "gc", "-q")
+    roots = (tmp_path / "roots").resolve()
+    roots.mkdir()
+    clone = roots / "clone"
+    git(tmp_path, "clone", "-q", "--no-local", str(outside), str(clone))
+    pack_dir = clone / ".git" / "objects" / "pack"
+    pack = next(p for p in pack_dir.iterdir() if p.suffix == ".pack")
+    moved = tmp_path / pack.name
+    pack.rename(moved)
+    pack.symlink_to(moved)  # git follows it and reads the commits from outside the roots
+    with pytest.raises(InputError, match="linked pack or folder lies outside DEEPSEEK_MCP_FILE_ROOTS"):
+        await gather_change(str(clone), "HEAD~1..HEAD", job_in(clone, roots=(roots,)))
+    allowed = await gather_change(str(clone), "HEAD~1..HEAD", job_in(clone, roots=(roots, roots.parent)))
+    assert allowed.files
+
+
+async def test_a_repository_whose_git_folder_is_in_a_secret_place_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    keys = tmp_path / ".password-store"
+    (repo / ".git").rename(keys)
+    (project / ".git").write_text(f"gitdir: {keys}\n")
+    with pytest.raises(InputError, match=r"git folder .* lies where keys, credentials or system files are kept"):
+        await gather_change(str(project), None, job_in(project))
+
+
+async def test_a_file_that_held_a_key_before_the_change_has_its_diff_withheld_and_its_new_text_sent(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"deploy.py": f"TOKEN = '{GITHUB_TOKEN}'\n" + "\n" * 20 + "STEPS = 1\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    write(repo, {"deploy.py": f"TOKEN = '{GITHUB_TOKEN}'\n" + "\n" * 20 + "STEPS = 2\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "second")
+    write(repo, {"deploy.py": "TOKEN = os.environ['TOKEN']\n" + "\n" * 20 + "STEPS = 2\n"})
+    change = await gather_change(str(repo), None, job_in(repo))
+    file = change.file("deploy.py")
+    assert file is not None and file.patch == "" and file.text is not None and file.text.startswith("TOKEN = os")
+    assert [(s.reason, s.secret) for s in change.skipped] == [
+        ("its diff withheld: before the change it holds a GitHub token (line 1)", True)
+    ]
+    assert GITHUB_TOKEN not in change.block
+
+
+def test_a_hunk_holding_a_key_is_withheld_from_a_diff_on_its_own() -> None:
+    section = f"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+t = '{GITHUB_TOKEN}'\n@@ -9 +9 @@\n-b\n+c\n"
+    kept, held = diff.withhold(section, Scanner.of(()))
+    assert held == ["a GitHub token"] and GITHUB_TOKEN not in kept
+    assert "[this hunk is withheld: it holds a GitHub token]" in kept and "-b\n+c\n" in kept
+
+
+def test_a_section_holding_nul_or_text_that_was_not_utf8_is_binary() -> None:
+    header = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n"
+    assert diff.binary(header + "-a\x00\n+b\x00\n") and diff.binary(header + "+caf\ufffd\n")
+    assert not diff.binary(header + "-a\n+caf\u00e9\n")
 
 
 async def test_programs_named_by_the_repositorys_own_config_never_run(tmp_path: Path) -> None:

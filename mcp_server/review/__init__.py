@@ -4,7 +4,7 @@ The modules, in the order a call passes through them:
 
     git.py      running git without running anything the repository configures; bounded output and time
     sides.py    what is compared, from `base`: refs checked, then resolved to commit ids
-    gather.py   from a folder and `base` to the change: the repository's top folder inside the roots, the sides
+    gather.py   from a folder and `base` to the change: the top folder and git's stores inside the roots, the sides
     files.py    each changed path through the policy of `files`: secrets withheld, binaries summarised, whole texts
     diff.py     git's raw listing and patch read; hunks holding a key withheld
     bounds.py   the diff's bytes and lines, the token budget, and the notices of what was left out

@@ -48,6 +48,10 @@ def sections(patch: str) -> list[str]:
 
 
 def binary(section: str) -> bool:
+    """Binary by git's word, or by the bytes as read.decode judges a file's: a NUL, or what is not UTF-8 (decoded
+    with U+FFFD in its place). A `.gitattributes` marking a UTF-16 file as text makes git print it, NULs and all."""
+    if "\x00" in section or "\ufffd" in section:
+        return True
     return any(line.startswith(("Binary files ", "GIT binary patch")) for line in section.splitlines()[:8])
 
 

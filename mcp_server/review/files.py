@@ -31,10 +31,12 @@ class Item:
     summary: str = ""
     section: str = ""
     size: int = 0
+    old_size: int = 0
 
 
-def classify(listed: list[Entry], job: Job) -> tuple[list[Item], list[Skip]]:
-    """Each path through the policy's names: secrets left out, generated and vendored files summarised."""
+def classify(listed: list[Entry], top: str, job: Job) -> tuple[list[Item], list[Skip]]:
+    """Each path through the policy (its places and names, as `files` judges them): secrets left out before git
+    prints a diff of them, generated and vendored files summarised."""
     items: list[Item] = []
     skipped: list[Skip] = []
     for index, entry in enumerate(listed):
@@ -42,7 +44,7 @@ def classify(listed: list[Entry], job: Job) -> tuple[list[Item], list[Skip]]:
             rest = len(listed) - index
             skipped.append(Skip("…", f"{rest:,} more changed files past the {index:,}-file bound, not reviewed"))
             break
-        reason = _secret(entry)
+        reason = _secret(entry, top, job)
         if reason is not None:
             skipped.append(Skip(entry.path, reason, True))
         elif not _text_path(entry.path):
@@ -52,14 +54,29 @@ def classify(listed: list[Entry], job: Job) -> tuple[list[Item], list[Skip]]:
     return items, skipped
 
 
-def _secret(entry: Entry) -> str | None:
+def _secret(entry: Entry, top: str, job: Job) -> str | None:
     for path in entry.paths:
-        parts = path.split("/")
-        if any(part in names.SECRET_DIRS for part in parts[:-1]):
-            return "in a folder of keys or credentials (not sent)"
-        if names.secret_name(parts[-1]):
+        if job.places.holds(f"{top}/{path}"):
+            return "in a place where keys or credentials are kept (not sent)"
+        if names.secret_name(path.rpartition("/")[2]):
             return "named like a file of keys or credentials (not sent)"
     return None
+
+
+def linked(top: str, items: list[Item], job: Job) -> list[Skip]:
+    """Working-tree files that are hard links to a file in a secret place (another name for ~/.pgpass), withheld
+    before git reads them: their path says nothing (blocking: the places' identities may be gathered)."""
+    found: list[Skip] = []
+    for item in items:
+        for path in item.entry.paths:
+            try:
+                info = os.lstat(os.path.join(top, path))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1 and job.places.linked((info.st_dev, info.st_ino)):
+                found.append(Skip(item.entry.path, "a hard link to a file where keys or credentials are kept", True))
+                break
+    return found
 
 
 def _summary_by_name(entry: Entry) -> str:
@@ -84,7 +101,8 @@ async def sizes(git: Git, top: str, chosen: Sides, items: list[Item], job: Job) 
         entry = item.entry
         size = known.get(entry.new_id) if set(entry.new_id) - _ZERO else _disk_size(top, entry)
         item.size = size or 0
-        largest = max(item.size, known.get(entry.old_id, 0))
+        item.old_size = known.get(entry.old_id, 0)
+        largest = max(item.size, item.old_size)
         if largest > cap:
             item.summary = f"larger than {format_size(cap)} (the cap per file; diff not sent)"
 
@@ -137,17 +155,26 @@ async def texts(
     git: Git, top: str, chosen: Sides, items: list[Item], job: Job
 ) -> tuple[list[ChangedFile], dict[str, str], list[Skip]]:
     """Each file's whole text after the change (read through the policy), and the file as the reviewer gets it."""
-    wanted = [i for i in items if not i.summary and i.entry.status != "D" and i.entry.new_mode.startswith("100")]
+    wanted = [i for i in items if not i.summary and i.entry.status != "D" and _blob(i.entry.new_mode)]
     if chosen.right is None:
         read = await anyio.to_thread.run_sync(_read_disk, top, wanted, job, abandon_on_cancel=True)
     else:
         read = await _read_objects(git, wanted, job)
+    before = await _secrets_before(git, items, job)
     files: list[ChangedFile] = []
     skipped: list[Skip] = []
     for item in items:
         text = read.get(item.entry.path)
-        if isinstance(text, Skip):
+        held = before.get(item.entry.path)
+        if isinstance(text, Skip) and text.secret and item.section and not item.summary:
+            held = f"after the change {text.reason}"
+        elif isinstance(text, Skip):
             skipped.append(replace(text, reason=f"whole text not sent: {text.reason}"))
+        if held is not None:  # the key's other lines may fall outside any hunk: no line of the file is sent
+            what = "its diff withheld" if isinstance(text, str) else "its diff and whole text withheld"
+            skipped.append(Skip(item.entry.path, f"{what}: {held}", True))
+            item.summary = "withheld: the file holds a secret (see skipped)"
+        if isinstance(text, Skip):
             text = None
         if item.entry.status == "?" and not item.summary:
             item.section = untracked_patch(item.entry.path, text) if text is not None else ""
@@ -185,19 +212,40 @@ def _read_disk(top: str, wanted: list[Item], job: Job) -> dict[str, str | Skip]:
 
 
 async def _read_objects(git: Git, wanted: list[Item], job: Job) -> dict[str, str | Skip]:
+    blobs = await _blobs(git, [(item.entry.new_id, item.size) for item in wanted])
+    return {item.entry.path: decode(item.entry.path, data, job) for item, data in zip(wanted, blobs, strict=True)}
+
+
+async def _secrets_before(git: Git, items: list[Item], job: Job) -> dict[str, str]:
+    """Per path whose diff is to be sent: what secret the file held before the change, by the Scanner."""
+    old = [i for i in items if i.section and not i.summary and set(i.entry.old_id) - _ZERO and _blob(i.entry.old_mode)]
+    blobs = await _blobs(git, [(item.entry.old_id, item.old_size) for item in old])
+    found: dict[str, str] = {}
+    for item, data in zip(old, blobs, strict=True):
+        finding = job.scanner.find_bytes(data)
+        if finding is not None:
+            found[item.entry.path] = f"before the change {finding.reason}"
+    return found
+
+
+async def _blobs(git: Git, wanted: list[tuple[str, int]]) -> list[bytes]:
+    """The objects' bytes, in the order asked, from one `cat-file --batch` bounded by their known sizes."""
     if not wanted:
-        return {}
-    request = "\n".join(item.entry.new_id for item in wanted).encode()
-    out = await git.run(["cat-file", "--batch"], stdin=request, out_bytes=sum(i.size + 200 for i in wanted) + 4096)
-    read: dict[str, str | Skip] = {}
+        return []
+    request = "\n".join(object_id for object_id, _ in wanted).encode()
+    out = await git.run(["cat-file", "--batch"], stdin=request, out_bytes=sum(size + 200 for _, size in wanted) + 4096)
+    blobs: list[bytes] = []
     offset = 0
-    for item in wanted:
+    for _ in wanted:
         header_end = out.index(b"\n", offset)
         size = int(out[offset:header_end].split()[2])
-        data = out[header_end + 1 : header_end + 1 + size]
+        blobs.append(out[header_end + 1 : header_end + 1 + size])
         offset = header_end + 1 + size + 1
-        read[item.entry.path] = decode(item.entry.path, data, job)
-    return read
+    return blobs
+
+
+def _blob(mode: str) -> bool:
+    return mode.startswith("100")  # a regular file (644 or 755): not a symlink, submodule or deletion
 
 
 def _text_path(path: str) -> bool:

@@ -1,9 +1,12 @@
 """From a folder and a `base` to the change a reviewer receives: sides, the changed files, their diff and text.
 
-Each changed path passes the same policy as `files` (mcp_server/policy/): a path named like a secret is left out
-before git prints its diff; the whole text of each file is read through context/read.py (regular, capped, UTF-8,
-scanned for keys), and every hunk of the diff is scanned for keys too, so a key added to a source file is withheld
-with its hunk. Binary files, submodules, lock files and files past the size cap are summarised in one line.
+The repository's top folder, git folder, shared git folder and object stores (alternates included) must lie inside
+the file roots and in no secret place: git reads commits from all of them. Each changed path passes the same policy
+as `files` (mcp_server/policy/): a path in a secret place or named like a secret, or a working-tree file that is a
+hard link to one, is left out before git prints its diff; the whole text of each file is read through
+context/read.py (regular, capped, UTF-8, scanned for keys) and the text before the change is scanned too: a file
+either side of which holds a key has its whole diff withheld, and every other hunk is scanned for keys as well.
+Binary files, submodules, lock files and files past the size cap are summarised in one line.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ from pathlib import Path
 
 import anyio
 
+from mcp_server.config import FILE_ROOTS_ENV
 from mcp_server.context.model import Job
 from mcp_server.errors import InputError
 from mcp_server.quoting import clip
 from mcp_server.review import diff, sides
 from mcp_server.review.bounds import bounded
-from mcp_server.review.files import classify, patches, sizes, texts
+from mcp_server.review.files import classify, linked, patches, sizes, texts
 from mcp_server.review.git import Bounds, Git, GitError, describe
 from mcp_server.review.model import Change, Entry, Sides
+
+MAX_STORES = 16  # object stores one repository reads: its own and those it borrows from (alternates)
+MAX_ALTERNATES_BYTES = 64 * 1024
+MAX_PACK_ENTRIES = 10_000  # files in objects/pack (a pack, its index, .rev, .keep ...)
 
 
 async def gather_change(folder: str | None, base: str | None, job: Job) -> Change:
@@ -46,8 +54,13 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     top = await _top(Git(_folder(folder, job), bounds), folder or ".", job)
     git = Git(top, bounds)
     await git.disarm()
+    await _stores(git, folder or ".", job)
     chosen, listed = await _choose(git, base)
-    items, skipped = classify(listed, job)
+    items, skipped = classify(listed, top, job)
+    if chosen.right is None:
+        links = await anyio.to_thread.run_sync(linked, top, items, job, abandon_on_cancel=True)
+        items = [item for item in items if item.entry.path not in {s.path for s in links}]
+        skipped += links
     await sizes(git, top, chosen, items, job)
     await patches(git, chosen, items, job)
     files, read, more = await texts(git, top, chosen, items, job)
@@ -84,6 +97,95 @@ async def _top(git: Git, shown: str, job: Job) -> str:
     if job.places.holds(str(real)):
         raise InputError(f"{clip(shown)} is refused: it lies where keys, credentials or system files are kept")
     return str(real)
+
+
+async def _stores(git: Git, shown: str, job: Job) -> None:
+    """Refuse a work tree whose git folder, shared git folder or object stores (its `.git` file's `gitdir:`, a
+    worktree's `commondir`, `objects/info/alternates`) lie outside the file roots or in a secret place: git would
+    read commits from there and the review would send them."""
+    out = await git.run(["rev-parse", "--absolute-git-dir", "--git-common-dir"])
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if len(lines) != 2:
+        raise InputError(f"git cannot tell where the repository of {clip(shown)} keeps its data; check `git status`")
+    git_dir = lines[0]
+    common = lines[1] if os.path.isabs(lines[1]) else os.path.join(git.folder, lines[1])
+    places = [("git folder", git_dir), ("shared git folder", common), ("object store", f"{common}/objects")]
+    checked: set[str] = set()
+    stores = 0
+    while places:
+        what, path = places.pop(0)
+        real = await anyio.to_thread.run_sync(os.path.realpath, path)
+        if real in checked:
+            continue
+        checked.add(real)
+        if not job.files.inside(Path(real)):
+            raise InputError(
+                f"{clip(shown)} is refused: its repository's {what} lies outside {FILE_ROOTS_ENV} (a `.git` file's "
+                "gitdir, a worktree's commondir, objects/info/alternates or a symlink among its objects points out of "
+                "them); review a repository whose git data is inside them"
+            )
+        if job.places.holds(real):
+            raise InputError(
+                f"{clip(shown)} is refused: its repository's {what} ({clip(real)}) lies where keys, credentials or "
+                "system files are kept"
+            )
+        if what.endswith("object store"):
+            stores += 1
+            if stores > MAX_STORES:
+                raise InputError(
+                    f"{clip(shown)} is refused: its repository borrows objects from more than {MAX_STORES} stores "
+                    "(objects/info/alternates)"
+                )
+            for alternate in await anyio.to_thread.run_sync(_alternates, path, real):
+                places.append(("alternate object store", alternate))
+            for link in await anyio.to_thread.run_sync(_links, real):
+                places.append(("object store's linked pack or folder", link))
+
+
+def _links(objects: str) -> list[str]:
+    """The symlinks among an object store's packs and fan-out folders (`pack/pack-1a2b.pack -> elsewhere`), each
+    to be judged like the store; at most MAX_PACK_ENTRIES entries of `pack/` are looked at."""
+    found: list[str] = []
+    for folder, most in ((objects, 300), (f"{objects}/pack", MAX_PACK_ENTRIES)):
+        try:
+            with os.scandir(folder) as listing:
+                for count, entry in enumerate(listing):
+                    if count == most:
+                        raise InputError(
+                            f"the repository's {folder.rpartition('/')[2]} folder holds more than {most:,} entries; "
+                            "review refuses it (run `git gc`)"
+                        )
+                    if entry.is_symlink():
+                        found.append(entry.path)
+        except OSError:
+            continue
+    return found
+
+
+def _alternates(given: str, real: str) -> list[str]:
+    """The object stores `objects/info/alternates` names, read within a bound: absolute, or relative to `objects`
+    (both as git joins them, lexically, and as the file system would); `#` comments skipped."""
+    try:
+        with open(f"{real}/info/alternates", "rb") as file:
+            data = file.read(MAX_ALTERNATES_BYTES + 1)
+    except OSError:
+        return []
+    if len(data) > MAX_ALTERNATES_BYTES:
+        raise InputError(
+            f"the repository's objects/info/alternates is over {MAX_ALTERNATES_BYTES:,} bytes; review refuses it"
+        )
+    found: list[str] = []
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith('"'):
+            raise InputError("the repository's objects/info/alternates names a quoted path; review refuses it")
+        if os.path.isabs(text):
+            found.append(text)
+        else:
+            found += [os.path.normpath(os.path.join(given, text)), os.path.join(real, text)]
+    return found
 
 
 async def _choose(git: Git, base: str | None) -> tuple[Sides, list[Entry]]:

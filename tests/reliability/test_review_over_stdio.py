@@ -87,7 +87,8 @@ def test_a_secret_in_the_diff_never_leaves_the_machine(upstream: FakeUpstream, s
     assert not result.is_error, text_of(result)
     sent = b"".join(r.body for r in upstream.requests)
     assert GITHUB_TOKEN.encode() not in sent and ENV_LINE.encode() not in sent and b"hunter2" not in sent
-    assert b"[this hunk is withheld: it holds a GitHub token]" in sent and b"Focus on: security" in sent
+    assert b"src/config.py: its diff and whole text withheld: after the change it holds a GitHub token" in sent
+    assert b"Focus on: security" in sent
     out = result.structured_content
     assert out is not None and {".env", "src/config.py"} <= {s["path"] for s in out["skipped"]}
     assert out["steps"][0]["outcome"].startswith("refused")
