@@ -77,6 +77,7 @@ class Task:
     functions: tuple[Function, ...]
     handle: Handler
     max_steps: int
+    name: str = "investigation"  # what the notice at a bound calls the run ("The review stopped at ...")
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class Loop:
             why = self._bound(run, task, tokens, deadline) or self._over_cost(run, messages)
             if why is not None:
                 run.notices.append(
-                    f"The investigation stopped at {why}; the answer is the model's best from what it read."
+                    f"The {task.name} stopped at {why}; the answer is the model's best from what it read."
                 )
                 messages.append({"role": "user", "content": FINAL_PROMPT.format(why=why)})
         run.trail = messages[start:]

@@ -72,7 +72,7 @@ async def _review_pass(
     budget = app.settings.limits.max_context_tokens
     loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget, spend=spend)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(change, focus)}]
-    return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps))
+    return await loop.run(messages, Task((*READ_ONLY, REPORT_FINDING), reviewer.handle, max_steps, name="review"))
 
 
 async def _check_pass(

@@ -337,3 +337,10 @@ def peak_in_flight(fake: FakeUpstream, path_suffix: str = "/chat/completions") -
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    """One fake DeepSeek for a module's stdio server (files, secrets, investigate and review over stdio)."""
+    with FakeUpstream("deepseek", DEEPSEEK_KEY) as fake:
+        yield fake

@@ -13,19 +13,12 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import DEEPSEEK_KEY
 from tests.fake_upstream import FakeUpstream
 from tests.projects import ENV_SECRET, KEY_MATERIAL, SENT, SKIPPED, make_project
 from tests.reliability.conftest import StdioServer, server_env, stdio_server, text_of
 from tests.test_http_and_cli import ALICE, http_server
 
 pytestmark = pytest.mark.reliability
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream("deepseek", DEEPSEEK_KEY) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

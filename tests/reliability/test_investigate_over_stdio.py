@@ -14,7 +14,6 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.agent_project import INJECTION, MARKERS, make_agent_project
-from tests.conftest import DEEPSEEK_KEY
 from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream
 from tests.reliability.conftest import StdioServer, server_env, stdio_server, text_of
@@ -33,12 +32,6 @@ def _trap_script() -> Script:
         ],
         final="main returns 42 at src/app.py:2; src/app.py:9 is wrong.",
     )
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream("deepseek", DEEPSEEK_KEY) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

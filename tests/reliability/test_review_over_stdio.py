@@ -14,7 +14,6 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import DEEPSEEK_KEY
 from tests.fake.agent import Call, Script, Turn
 from tests.fake.review import Checker
 from tests.fake_upstream import FakeUpstream
@@ -28,12 +27,6 @@ REAL = {"path": "src/service.py", "line": 10, "severity": "high", "title": "Sign
 NIT = {"path": "src/service.py", "line": 2, "severity": "low", "title": "Nit", "detail": "Taste."}
 GHOST = {"path": "src/ghost.py", "line": 1, "severity": "high", "title": "Ghost", "detail": "Invented."}
 PAST_END = {"path": "src/fresh.py", "line": 40, "end_line": 41, "severity": "medium", "title": "Past", "detail": "-"}
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream("deepseek", DEEPSEEK_KEY) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

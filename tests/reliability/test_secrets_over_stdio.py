@@ -22,12 +22,6 @@ DOCKER_MARKER = "DOCKER-MARKER-c41e"
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream("deepseek", DEEPSEEK_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def home(workdir: Path) -> Path:
     folder = workdir / "home"
     (folder / ".docker").mkdir(parents=True)
