@@ -1,0 +1,221 @@
+"""Attacks on the state stores, the conversation bounds, the budget and the secrets around them.
+
+Each test here shows a defect found by attacking the integrated branch: it fails on the code it was written
+against, and passes once the defect is fixed. The report that goes with it names the cause and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp.types import CallToolResult, TextContent
+
+from mcp_server.config import Limits, Settings
+from mcp_server.errors import ConfigError
+from mcp_server.state import Bounds, Record
+from mcp_server.state.sqlite import SqliteStore
+from tests.conftest import connect, make_settings
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.redis_server import RedisServer, redis_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+def _text(result: CallToolResult) -> str:
+    return "\n".join(b.text for b in result.content if isinstance(b, TextContent))
+
+
+# --- the SQLite file on disk ---------------------------------------------------------------------------------------
+
+
+async def test_a_symlink_planted_at_the_state_path_is_not_written_through(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    # Another local user (or a careless `ln -s`) points the state file at a file of the victim's choosing: the
+    # server must refuse it, not create a database there (think ~/.bashrc, authorized_keys, a cron file).
+    elsewhere = tmp_path / "victim"
+    elsewhere.mkdir()
+    target = elsewhere / "authorized_keys"
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "state.db").symlink_to(target)
+    settings = make_settings(deepseek, env={"DEEPSEEK_MCP_STATE": str(state / "state.db")})
+    async with connect(settings) as client:
+        with anyio.fail_after(30):
+            await client.call_tool("chat", {"prompt": "hello"})
+    assert not target.exists(), "the server created and wrote a SQLite database through the planted symlink"
+
+
+def test_an_existing_state_file_readable_by_others_is_made_private_or_refused(tmp_path: Path) -> None:
+    # A state file that already exists with mode 0666 (made by an older version, a restore, a umask 000 shell)
+    # holds every conversation and the spending: the store keeps using it as it is.
+    path = tmp_path / "state.db"
+    path.touch()
+    path.chmod(0o666)
+
+    async def use() -> None:
+        store = SqliteStore(path, Bounds.of(Limits()))
+        try:
+            await store.save(Record("c", "", 6, 1.0, "secret"))
+        except Exception:  # noqa: BLE001 - refusing the file is an acceptable answer too
+            return
+        finally:
+            await store.aclose()
+
+    anyio.run(use)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    readable = sqlite3.connect(path).execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    assert not (readable and mode & 0o077), f"conversations were written to a state file of mode {oct(mode)}"
+
+
+def test_a_state_file_in_a_world_writable_folder_is_refused(tmp_path: Path) -> None:
+    # In a folder anyone may write (/tmp, a shared mount), another user can replace state.db or its -wal file
+    # between two calls, or plant the symlink above: the store uses it without a word.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    path = shared / "state.db"
+
+    async def use() -> bool:
+        store = SqliteStore(path, Bounds.of(Limits()))
+        try:
+            await store.save(Record("c", "", 1, 1.0, "x"))
+        except Exception:  # noqa: BLE001 - a refusal is what is asked for
+            return False
+        finally:
+            await store.aclose()
+        return True
+
+    assert not anyio.run(use), "conversations were stored in a folder every user may write"
+
+
+# --- the bounds ---------------------------------------------------------------------------------------------------
+
+
+async def test_a_system_prompt_that_json_escapes_large_cannot_store_past_the_byte_bound(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    # The system prompt is counted as its UTF-8 bytes, but stored as JSON: a control character is 1 byte counted
+    # and 6 bytes (\u0001) stored. Ten 100 KB prompts pass a 1 MiB bound as 6 MB on disk (or in Redis / memory).
+    bound = 1024 * 1024
+    path = tmp_path / "state.db"
+    settings = make_settings(
+        deepseek, env={"DEEPSEEK_MCP_STATE": str(path)}, limits=Limits(conversations_total_bytes=bound)
+    )
+    async with connect(settings) as client:
+        for n in range(10):
+            with anyio.fail_after(30):
+                result = await client.call_tool("chat", {"prompt": f"q{n}", "system": "\x01" * 100_000})
+            assert not result.is_error, _text(result)
+    db = sqlite3.connect(path)
+    (stored,) = db.execute("SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM conversations").fetchone()
+    db.close()
+    assert stored <= bound, f"{stored:,} bytes of conversations stored under a bound of {bound:,}"
+
+
+# --- hostile or corrupt state ----------------------------------------------------------------------------------------
+
+
+async def test_a_malformed_conversation_in_redis_gets_an_error_naming_the_store_not_a_crash(
+    deepseek: FakeUpstream, redis: RedisServer
+) -> None:
+    import redis as redis_client
+
+    settings = make_settings(deepseek, env={"DEEPSEEK_MCP_STATE": redis.url})
+    async with connect(settings) as client:
+        first = await client.call_tool("chat", {"prompt": "start"})
+        cid = (first.structured_content or {})["conversation_id"]
+        raw = redis_client.Redis.from_url(redis.url)
+        raw.set(f"deepseek-mcp:c:{cid}", "written by someone else")
+        raw.close()
+        with anyio.fail_after(30):
+            broken = await client.call_tool("chat", {"prompt": "go on", "conversation_id": cid})
+    assert broken.is_error
+    assert "bug" not in _text(broken) and "DEEPSEEK_MCP_STATE" in _text(broken), _text(broken)
+
+
+async def test_a_conversation_row_of_wrong_types_in_sqlite_gets_an_error_naming_the_store_not_a_crash(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    settings = make_settings(deepseek, env={"DEEPSEEK_MCP_STATE": str(path)})
+    async with connect(settings) as client:
+        first = await client.call_tool("chat", {"prompt": "start"})
+        cid = (first.structured_content or {})["conversation_id"]
+        db = sqlite3.connect(path)
+        db.execute("UPDATE conversations SET body = ? WHERE id = ?", ('{"system": 5, "turns": [7]}', cid))
+        db.commit()
+        db.close()
+        with anyio.fail_after(30):
+            broken = await client.call_tool("chat", {"prompt": "go on", "conversation_id": cid})
+    assert broken.is_error
+    assert "bug" not in _text(broken) and "DEEPSEEK_MCP_STATE" in _text(broken), _text(broken)
+
+
+# --- the budget ----------------------------------------------------------------------------------------------------
+
+
+async def test_a_call_stopped_mid_answer_at_the_deadline_still_counts_against_the_budget(
+    deepseek: FakeUpstream,
+) -> None:
+    # The prompt was sent and the provider was generating (and billing) when the call deadline stopped it: the
+    # hold is released and nothing is recorded, so calls that run out of time spend without limit.
+    env = {"DEEPSEEK_MCP_DAILY_BUDGET": "5", "DEEPSEEK_MCP_MAX_CALL_SECONDS": "1"}
+    async with connect(make_settings(deepseek, env=env)) as client:
+        for _ in range(3):
+            deepseek.script(Reply(content="word " * 2000, token_delay=0.01))
+            with anyio.fail_after(30):
+                stopped = await client.call_tool("reason", {"prompt": "a long answer " * 2000})
+            assert stopped.is_error and "took longer than" in _text(stopped)
+        shown = await client.call_tool("balance", {})
+    today = (shown.structured_content or {})["spent"]["today"]
+    assert len(deepseek.chat_requests()) == 3
+    assert today["calls"] >= 3 and today["usd"] > 0, f"3 paid requests reached the provider; recorded: {today}"
+
+
+# --- the Redis password ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cr/etPASSWORDvalue@127.0.0.1:6379/0",  # a base64 password with a '/', not percent-encoded
+        "redis://default:Xy+9/PASSWORDvalue@cache:6379/0",
+    ],
+)
+def test_a_redis_password_with_a_slash_never_appears_in_the_state_error(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DEEPSEEK_MCP_STATE": url})
+    assert "PASSWORDvalue" not in str(caught.value), str(caught.value)
+
+
+def test_a_redis_password_whose_first_part_is_digits_never_appears_in_the_stores_name() -> None:
+    # "1234/PASSWORDvalue" parses as host `u`, port 1234, path "/PASSWORDvalue@cache:6379/0": accepted, and the
+    # store's name (doctor, every store error, `balance` to every HTTP caller) prints the rest of the password.
+    from mcp_server.state import open_store
+
+    try:
+        settings = Settings.from_env({"DEEPSEEK_MCP_STATE": "redis://u:1234/PASSWORDvalue@cache:6379/0"})
+    except ConfigError as exc:
+        assert "PASSWORDvalue" not in str(exc)
+        return
+    store = open_store(settings)
+    assert "PASSWORDvalue" not in store.name, store.name
+
+
+def test_the_settings_repr_never_shows_the_redis_password() -> None:
+    # The API keys are hidden from repr(Settings); the state URL's password is not.
+    settings = Settings.from_env({"DEEPSEEK_MCP_STATE": f"redis://:hunter2-{os.getpid()}@127.0.0.1:6379/0"})
+    assert "hunter2" not in repr(settings)
