@@ -266,3 +266,22 @@ async def test_a_key_fragment_in_a_successful_answer_is_redacted(deepseek: FakeU
             result = await client.call_tool("reason", {"prompt": "repeat what you were given"})
     assert not result.is_error
     assert fragment not in result.model_dump_json(), "a configured key's characters came back in a result"
+
+
+async def test_a_caller_cannot_spend_past_the_daily_budget_by_naming_a_model_with_no_price(
+    deepseek: FakeUpstream, atlas: FakeUpstream
+) -> None:
+    # Atlas Cloud bills for every model, but pricing.py has no Atlas price: any caller (any HTTP token) that names
+    # `atlas:<model>` is never refused by either limit and adds $0, so the daily budget of $0.000001 lets
+    # unlimited paid requests through.
+    from tests.fake_upstream import ATLAS_MODELS
+
+    env = {"DEEPSEEK_MCP_DAILY_BUDGET": "0.000001", "DEEPSEEK_MCP_MAX_COST_PER_CALL": "0.0000005"}
+    async with connect(make_settings(deepseek, atlas, env=env)) as client:
+        for _ in range(3):
+            with anyio.fail_after(30):
+                await client.call_tool("chat", {"prompt": "x" * 50_000, "model": f"atlas:{ATLAS_MODELS[0]}"})
+        shown = await client.call_tool("balance", {})
+    today = (shown.structured_content or {})["spent"]["today"]
+    sent = len(atlas.chat_requests())
+    assert sent <= 1 or today["usd"] > 0.000001, f"{sent} paid requests of 50,000 characters passed a $0.000001 budget"
