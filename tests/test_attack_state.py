@@ -285,3 +285,55 @@ async def test_a_caller_cannot_spend_past_the_daily_budget_by_naming_a_model_wit
     today = (shown.structured_content or {})["spent"]["today"]
     sent = len(atlas.chat_requests())
     assert sent <= 1 or today["usd"] > 0.000001, f"{sent} paid requests of 50,000 characters passed a $0.000001 budget"
+
+
+# --- the call deadline -----------------------------------------------------------------------------------------------
+
+
+async def test_a_process_holding_the_state_files_opening_lock_cannot_hold_a_call_past_its_deadline(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    # Opening the SQLite file waits on a byte of the .locks file with a blocking lockf and no timeout, on a worker
+    # thread the call's deadline cannot cancel: a process stopped while opening (Ctrl-Z, a debugger, a hung NFS)
+    # holds every server on that file past DEEPSEEK_MCP_MAX_CALL_SECONDS, for good.
+    import subprocess
+    import sys
+
+    from mcp_server.state import file_locks
+
+    path = tmp_path / "state.db"
+    locks = tmp_path / "state.db.locks"
+    holder_code = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({str(locks)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        f"fcntl.lockf(fd, fcntl.LOCK_EX, 1, {file_locks.INIT_BYTE})\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(  # noqa: S603, ASYNC220 - a plain child that only holds a lock
+        [sys.executable, "-c", holder_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    env = {"DEEPSEEK_MCP_STATE": str(path), "DEEPSEEK_MCP_MAX_CALL_SECONDS": "1"}
+    returned = anyio.Event()
+    late = False
+
+    async def watchdog() -> None:
+        nonlocal late
+        with anyio.move_on_after(8):
+            await returned.wait()
+        late = not returned.is_set()
+        holder.kill()  # frees the lock, so the stuck thread, the call and this test can end
+        holder.wait()
+
+    try:
+        async with connect(make_settings(deepseek, env=env)) as client, anyio.create_task_group() as tg:
+            tg.start_soon(watchdog)
+            with anyio.fail_after(60):
+                await client.call_tool("chat", {"prompt": "hello"})
+            returned.set()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert not late, "the call was still running 8 s after its 1 s deadline"
