@@ -337,3 +337,46 @@ async def test_a_process_holding_the_state_files_opening_lock_cannot_hold_a_call
             holder.kill()
             holder.wait()
     assert not late, "the call was still running 8 s after its 1 s deadline"
+
+
+# --- one token learning about another's ------------------------------------------------------------------------------
+
+
+async def test_another_tokens_conversation_id_is_refused_at_once_not_after_its_owners_call(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    # The conversation's lock is taken before its owner is checked: Bob, naming Alice's id, waits until Alice's
+    # call ends and only then hears "unknown", while a truly unknown id is refused at once. The wait says the id
+    # exists and is in use right now (and Bob's calls queue in Alice's way).
+    from tests.conftest import upstream_env
+    from tests.test_http_and_cli import ALICE, BOB, http_server
+    from tests.test_state_servers import _client
+
+    env = {
+        **upstream_env(deepseek),
+        "DEEPSEEK_MCP_HTTP_TOKEN": f"{ALICE},{BOB}",
+        "DEEPSEEK_MCP_STATE": str(tmp_path / "state.db"),
+    }
+    with http_server(env) as url:
+        async with _client(url, ALICE) as alice, _client(url, BOB) as bob:
+            first = await alice.call_tool("chat", {"prompt": "start"})
+            convo = (first.structured_content or {})["conversation_id"]
+            deepseek.script(Reply(content="a slow answer " * 10, token_delay=0.2))
+            order: list[str] = []
+
+            async def ask_alice() -> None:
+                await alice.call_tool("chat", {"prompt": "go on", "conversation_id": convo})
+                order.append("alice")
+
+            async def ask_bob() -> None:
+                result = await bob.call_tool("chat", {"prompt": "peek", "conversation_id": convo})
+                assert result.is_error and "unknown or has expired" in _text(result)
+                order.append("bob")
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask_alice)
+                    ok = await anyio.to_thread.run_sync(deepseek.wait_for, lambda f: len(f.chat_requests()) >= 2, 10.0)
+                    assert ok
+                    tg.start_soon(ask_bob)
+    assert order == ["bob", "alice"], "Bob's refusal waited for Alice's call on her conversation"
