@@ -336,6 +336,9 @@ async def test_a_process_holding_the_state_files_opening_lock_cannot_hold_a_call
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
     assert not late, "the call was still running 8 s after its 1 s deadline"
 
 
