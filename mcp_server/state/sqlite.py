@@ -280,8 +280,8 @@ def _private_file(path: Path) -> None:
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):  # another server made it at the same moment
             folder.mkdir(mode=0o700)
-    folder = path.parent.stat()
-    if sys.platform != "win32" and folder.st_mode & stat.S_IWOTH:
+    parent = path.parent.stat()
+    if sys.platform != "win32" and parent.st_mode & stat.S_IWOTH:
         raise OSError(
             f"its folder {path.parent} may be written by every user, who could replace the file or plant a link "
             "there; use a file in a folder of your own"
