@@ -7,7 +7,8 @@ Each backend does this with its own tools (a lock-free dict, a SQLite transactio
 
 Eviction, when a bound is passed: an owner over its own quota loses its own least recently used conversation; past
 the global bound, the owner holding the most (conversations, or bytes) loses its oldest. So one token can push out
-only its own conversations once it holds more than any other, never everyone else's.
+only its own conversations once it holds more than any other, never everyone else's; when the one holding the most
+is the saver and the conversation saved is all it holds, the save is refused instead.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ class Store(Protocol):
         """The conversation, or None when it is unknown or idle past the bound."""
         ...
 
-    async def save(self, record: Record) -> None:
-        """Store `record`, dropping idle conversations and evicting others past the bounds (never `record`)."""
+    async def save(self, record: Record) -> bool:
+        """Store `record`, dropping idle conversations and evicting others past the bounds (never `record`); False
+        (and the store as it was) when only other owners' conversations could make room: its owner holds the most
+        and has nothing else to drop."""
         ...
 
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:

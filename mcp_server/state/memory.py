@@ -30,24 +30,36 @@ class MemoryStore:
         self._expire(now)
         return self._items.get(conversation_id)
 
-    async def save(self, record: Record) -> None:
+    async def save(self, record: Record) -> bool:
         self._expire(record.touched)
+        was = self._items.get(record.id)
         self._drop(record.id)
+        self._put(record)
+        if self._evict(record):
+            return True
+        self._drop(record.id)
+        if was is not None:
+            self._put(was)  # it fitted before, with more beside it
+        return False
+
+    def _put(self, record: Record) -> None:
         self._items[record.id] = record
         self._owners[record.owner][record.id] = record
         self._owner_bytes[record.owner] += record.size
         self._bytes += record.size
-        self._evict(record)
 
-    def _evict(self, kept: Record) -> None:
+    def _evict(self, kept: Record) -> bool:
         b, mine = self._bounds, self._owners[kept.owner]
         while len(mine) > b.owner_count or (self._owner_bytes[kept.owner] > b.owner_bytes and len(mine) > 1):
             self._drop(next(iter(mine)))
         while len(self._items) > b.count or (self._bytes > b.total_bytes and len(self._items) > 1):
             by_bytes = len(self._items) <= b.count
             largest = max(self._owners, key=lambda o: self._owner_bytes[o] if by_bytes else len(self._owners[o]))
-            victims = [i for i in (*self._owners[largest], *self._items) if i != kept.id]
+            victims = [i for i in self._owners[largest] if i != kept.id]
+            if not victims:
+                return False  # the saver holds the most and only this: never push out the others'
             self._drop(victims[0])
+        return True
 
     def _drop(self, conversation_id: str) -> None:
         record = self._items.pop(conversation_id, None)

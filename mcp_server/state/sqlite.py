@@ -139,7 +139,7 @@ class SqliteStore:
 
         return await self._run(step, write=False)
 
-    async def save(self, record: Record) -> None:
+    async def save(self, record: Record) -> bool:
         b = self._bounds
 
         def step(db: sqlite3.Connection) -> None:
@@ -163,9 +163,14 @@ class SqliteStore:
                 largest = db.execute(
                     f"SELECT owner FROM conversations GROUP BY owner ORDER BY {measure} DESC LIMIT 1"  # noqa: S608
                 ).fetchone()[0]
-                _drop_oldest(db, record, largest)
+                if not _drop_oldest(db, record, largest):
+                    raise _NotKept  # rolled back: the saver holds the most and only this
 
-        await self._run(step)
+        try:
+            await self._run(step)
+        except _NotKept:
+            return False
+        return True
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
@@ -257,15 +262,19 @@ class SqliteStore:
                 self._lock_fd = None
 
 
-def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> None:
-    """The owner's least recently used conversation other than `kept`, or else anyone's."""
-    row = (
-        db.execute(
-            "SELECT id FROM conversations WHERE owner = ? AND id != ? ORDER BY touched LIMIT 1", (owner, kept.id)
-        ).fetchone()
-        or db.execute("SELECT id FROM conversations WHERE id != ? ORDER BY touched LIMIT 1", (kept.id,)).fetchone()
-    )
+class _NotKept(Exception):
+    """A save that could make room only from other owners' conversations."""
+
+
+def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> bool:
+    """Drop the owner's least recently used conversation other than `kept`; False when it has none."""
+    row = db.execute(
+        "SELECT id FROM conversations WHERE owner = ? AND id != ? ORDER BY touched LIMIT 1", (owner, kept.id)
+    ).fetchone()
+    if row is None:
+        return False
     db.execute("DELETE FROM conversations WHERE id = ?", (row[0],))
+    return True
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
