@@ -21,6 +21,7 @@ from mcp_server.config import Limits
 from mcp_server.errors import DeepSeekMCPError
 
 HOLD_SECONDS = 3600.0  # a hold left by a crashed call stops counting against the budget after this
+SPENDING_DAYS = 40  # spending records are kept this long, for `balance` (a month and its last days)
 
 
 class StoreError(DeepSeekMCPError):

@@ -22,11 +22,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import LockError, RedisError
 
 from mcp_server.config import STATE_ENV, public_url
-from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent, StoreError
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Record, Spent, StoreError
 
 PREFIX = "deepseek-mcp:"
 LOCK_SECONDS = 30.0  # a crashed holder's conversation lock expires after this; a live holder renews it
-SPENDING_DAYS = 40  # spending keys outlive their month, for `balance`
 _T = TypeVar("_T")
 
 # ARGV: prefix, id, owner, size, touched, body, idle ms, count, total bytes, owner count, owner bytes

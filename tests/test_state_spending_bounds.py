@@ -1,0 +1,87 @@
+"""Spending bounds found after the state review: parallel review checks and the memory store's old records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_server.config import Limits
+from mcp_server.pricing import estimate as price_of
+from mcp_server.spending import OUTPUT_ESTIMATE, THINKING_OUTPUT_ESTIMATE
+from mcp_server.state import Bounds
+from mcp_server.state.memory import MemoryStore
+from mcp_server.tokens import estimate_messages
+from mcp_server.upstream.completion import Usage
+from tests.conftest import connect, make_settings
+from tests.fake.agent import Call, Script, Turn
+from tests.fake.review import Checker, offers_only_verdict
+from tests.fake_upstream import FakeUpstream
+from tests.gitrepos import make_repo
+
+pytestmark = pytest.mark.anyio
+
+FIRST = {"path": "src/service.py", "line": 10, "severity": "high", "title": "step_3 subtracts", "detail": "Flipped."}
+SECOND = {"path": "src/service.py", "line": 1, "severity": "low", "title": "Name is vague", "detail": "Rename it."}
+
+
+def _check_estimate(request: dict[str, Any]) -> float:
+    """What the server estimates for one check request, as spending.estimate does."""
+    thinking = (request.get("thinking") or {}).get("type") == "enabled"
+    prompt = estimate_messages(request["messages"])
+    output = THINKING_OUTPUT_ESTIMATE if thinking else OUTPUT_ESTIMATE
+    cost = price_of(
+        "deepseek", request["model"], Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
+    )
+    assert cost is not None
+    return cost.usd
+
+
+def _checks(deepseek: FakeUpstream) -> list[dict[str, Any]]:
+    return [r.json for r in deepseek.chat_requests() if r.json and offers_only_verdict(r.json.get("tools", []))]
+
+
+async def _review(deepseek: FakeUpstream, repo: Path, env: dict[str, str]) -> dict[str, Any]:
+    deepseek.agent = Script(turns=[Turn(calls=[Call("report_finding", FIRST), Call("report_finding", SECOND)])])
+    deepseek.checker = Checker()
+    async with connect(make_settings(deepseek, env=env)) as client:
+        with anyio.fail_after(30):
+            result = await client.call_tool("review", {"path": str(repo)})
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def test_review_checks_sent_together_cannot_pass_the_per_call_limit_on_the_same_spent_figure(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    await _review(deepseek, repo, {})
+    checks = _checks(deepseek)
+    assert len(checks) == 2
+    each = max(_check_estimate(c) for c in checks)
+    # Room for one check (the reviewer's turns cost little next to a check's estimate), not for two at once.
+    limit = 1.5 * each
+    deepseek.reset()
+    await _review(deepseek, repo, {"DEEPSEEK_MCP_MAX_COST_PER_CALL": repr(limit)})
+    sent = _checks(deepseek)
+    assert len(sent) == 1, f"{len(sent)} checks of ~${each:.4f} each were sent under a per-call limit of ${limit:.4f}"
+
+
+async def test_the_memory_store_forgets_spending_older_than_its_forty_days() -> None:
+    store = MemoryStore(Bounds.of(Limits()))
+    await store.spend("o", "2026-01-01", "chat", 1.0, 0.0, None)
+    await store.spend("o", "2026-02-09", "chat", 1.0, 0.0, None)
+    await store.spend("o", "2026-02-11", "chat", 1.0, 0.0, None)
+    kept = await store.spent("o", ["2026-01-01", "2026-02-09", "2026-02-11"])
+    assert sorted(s.day for s in kept) == ["2026-02-09", "2026-02-11"]
+
+
+async def test_the_memory_store_keeps_no_empty_hold_table_for_a_refused_or_released_hold() -> None:
+    store = MemoryStore(Bounds.of(Limits()))
+    assert await store.hold("o", "2026-02-11", "h1", 5.0, 1.0, 0.0) == 0.0
+    assert await store.hold("o", "2026-02-11", "h2", 0.5, 1.0, 0.0) is None
+    await store.release("o", "2026-02-11", "h2")
+    assert not store._holds
