@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 from mcp_server.config import Limits
 from mcp_server.pricing import estimate as price_of
 from mcp_server.spending import OUTPUT_ESTIMATE, THINKING_OUTPUT_ESTIMATE
-from mcp_server.state import Bounds
+from mcp_server.state import Bounds, Record, StoreError
 from mcp_server.state.memory import MemoryStore
+from mcp_server.state.sqlite import SqliteStore
 from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Usage
 from tests.conftest import connect, make_settings
@@ -85,3 +87,18 @@ async def test_the_memory_store_keeps_no_empty_hold_table_for_a_refused_or_relea
     assert await store.hold("o", "2026-02-11", "h2", 0.5, 1.0, 0.0) is None
     await store.release("o", "2026-02-11", "h2")
     assert not store._holds
+
+
+async def test_a_sqlite_row_whose_size_is_not_a_number_is_a_store_error_naming_the_variable(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path, Bounds.of(Limits()))
+    try:
+        await store.save(Record("c", "o", 2, 1.0, "{}"))
+        db = sqlite3.connect(path)
+        db.execute("UPDATE conversations SET size = 'many' WHERE id = 'c'")
+        db.commit()
+        db.close()
+        with pytest.raises(StoreError, match="DEEPSEEK_MCP_STATE"):
+            await store.load("c", 2.0)
+    finally:
+        await store.aclose()

@@ -135,7 +135,18 @@ class SqliteStore:
                 "SELECT id, owner, size, touched, body FROM conversations WHERE id = ? AND touched >= ?",
                 (conversation_id, now - self._bounds.idle_seconds),
             ).fetchone()
-            return Record(*row) if row else None
+            if row is None:
+                return None
+            cid, owner, size, touched, body = row
+            if not (isinstance(owner, str) and isinstance(size, int) and isinstance(body, str)) or not isinstance(
+                touched, float | int
+            ):
+                raise StoreError(
+                    f"the conversation {conversation_id!r} in the state file {self._path} has fields of the wrong "
+                    f"types (written by another program or damaged); start a new conversation, or set {STATE_ENV} "
+                    "to a file only deepseek-mcp writes"
+                )
+            return Record(cid, owner, size, float(touched), body)
 
         return await self._run(step, write=False)
 
