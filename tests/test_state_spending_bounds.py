@@ -20,7 +20,7 @@ from mcp_server.upstream.completion import Usage
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn
 from tests.fake.review import Checker, offers_only_verdict
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, Reply
 from tests.gitrepos import make_repo
 
 pytestmark = pytest.mark.anyio
@@ -102,3 +102,23 @@ async def test_a_sqlite_row_whose_size_is_not_a_number_is_a_store_error_naming_t
             await store.load("c", 2.0)
     finally:
         await store.aclose()
+
+
+async def test_a_request_the_provider_refuses_frees_its_hold_and_a_stream_dropped_mid_answer_counts(
+    deepseek: FakeUpstream,
+) -> None:
+    env = {"DEEPSEEK_MCP_DAILY_BUDGET": "5", "DEEPSEEK_MCP_MAX_RETRIES": "0"}
+    async with connect(make_settings(deepseek, env=env)) as client:
+        deepseek.script(Reply(status=400, error="bad request", error_type="invalid_request_error"))
+        with anyio.fail_after(30):
+            refused = await client.call_tool("chat", {"prompt": "hello"})
+        assert refused.is_error
+        shown = await client.call_tool("balance", {})
+        assert (shown.structured_content or {})["spent"]["today"]["calls"] == 0
+        deepseek.script(Reply(content="word " * 50, drop_after_chunks=3))
+        with anyio.fail_after(30):
+            broken = await client.call_tool("chat", {"prompt": "hello"})
+        assert broken.is_error
+        shown = await client.call_tool("balance", {})
+    today = (shown.structured_content or {})["spent"]["today"]
+    assert today["calls"] == 1 and today["usd"] > 0, today
