@@ -33,6 +33,7 @@ HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the varia
 CALL_SECONDS_ENV = "DEEPSEEK_MCP_MAX_CALL_SECONDS"
 REQUEST_BYTES_ENV = "DEEPSEEK_MCP_MAX_REQUEST_BYTES"
 STATE_ENV = "DEEPSEEK_MCP_STATE"
+_REDACTED_PASSWORD = 8  # characters: a state URL's password this long or longer is redacted from all output
 MAX_COST_ENV = "DEEPSEEK_MCP_MAX_COST_PER_CALL"
 DAILY_BUDGET_ENV = "DEEPSEEK_MCP_DAILY_BUDGET"
 
@@ -130,7 +131,9 @@ class Settings:
         """Every key and token value in use, for redaction."""
         keys = tuple(p.api_key.get_secret_value() for p in self.providers if p.api_key is not None)
         password = urlsplit(self.state).password if self.state.startswith(("redis://", "rediss://")) else None
-        state = (password, unquote(password)) if password else ()
+        # A short password would be replaced wherever its word appears in an answer; the store's name and its
+        # errors leave it out on their own (state/redis_store.py).
+        state = (password, unquote(password)) if password and len(password) >= _REDACTED_PASSWORD else ()
         return keys + tuple(token.get_secret_value() for token in self.http_tokens) + tuple(dict.fromkeys(state))
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_server.config import Limits
+from mcp_server.config import Limits, Settings
 from mcp_server.pricing import estimate as price_of
 from mcp_server.spending import OUTPUT_ESTIMATE, THINKING_OUTPUT_ESTIMATE
 from mcp_server.state import Bounds, Record, StoreError
@@ -122,3 +122,10 @@ async def test_a_request_the_provider_refuses_frees_its_hold_and_a_stream_droppe
         shown = await client.call_tool("balance", {})
     today = (shown.structured_content or {})["spent"]["today"]
     assert today["calls"] == 1 and today["usd"] > 0, today
+
+
+def test_a_redis_password_of_eight_characters_or_more_is_among_the_secrets_redacted_from_output() -> None:
+    settings = Settings.from_env({"DEEPSEEK_MCP_STATE": "redis://:Long%2FSecret99@127.0.0.1:6379/0"})
+    assert "Long/Secret99" in settings.secrets and "Long%2FSecret99" in settings.secrets
+    short = Settings.from_env({"DEEPSEEK_MCP_STATE": "redis://:redis@127.0.0.1:6379/0"})
+    assert "redis" not in short.secrets
