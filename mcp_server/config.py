@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
@@ -33,6 +33,7 @@ HTTP_TOKEN_ENV = "DEEPSEEK_MCP_HTTP_TOKEN"  # noqa: S105 - the name of the varia
 CALL_SECONDS_ENV = "DEEPSEEK_MCP_MAX_CALL_SECONDS"
 REQUEST_BYTES_ENV = "DEEPSEEK_MCP_MAX_REQUEST_BYTES"
 STATE_ENV = "DEEPSEEK_MCP_STATE"
+_REDACTED_PASSWORD = 8  # characters: a state URL's password this long or longer is redacted from all output
 MAX_COST_ENV = "DEEPSEEK_MCP_MAX_COST_PER_CALL"
 DAILY_BUDGET_ENV = "DEEPSEEK_MCP_DAILY_BUDGET"
 
@@ -121,7 +122,7 @@ class Settings:
     warnings: tuple[str, ...] = ()  # said once at start-up (stderr) and by `doctor`
     # Where conversations and spending live (mcp_server/state/): "memory", a redis(s):// URL, or a SQLite file.
     # Settings made in code keep state in memory; from_env defaults to the file in the user's state folder.
-    state: str = "memory"
+    state: str = field(default="memory", repr=False)  # a Redis URL may hold a password
     max_cost_per_call: float | None = None  # USD; None: no limit
     daily_budget: float | None = None  # USD per owner per UTC day; None: no limit
 
@@ -129,7 +130,11 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every key and token value in use, for redaction."""
         keys = tuple(p.api_key.get_secret_value() for p in self.providers if p.api_key is not None)
-        return keys + tuple(token.get_secret_value() for token in self.http_tokens)
+        password = urlsplit(self.state).password if self.state.startswith(("redis://", "rediss://")) else None
+        # A short password would be replaced wherever its word appears in an answer; the store's name and its
+        # errors leave it out on their own (state/redis_store.py).
+        state = (password, unquote(password)) if password and len(password) >= _REDACTED_PASSWORD else ()
+        return keys + tuple(token.get_secret_value() for token in self.http_tokens) + tuple(dict.fromkeys(state))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -330,15 +335,19 @@ def _state(env: Mapping[str, str]) -> str:
         return "memory"
     if "://" in raw:
         parts = urlsplit(raw)
-        shown = public_url(raw)[:200]
+        # Nothing of a URL that does not parse is shown: a password with a '/' in it parses as host, port or path.
+        shown = f"a {parts.scheme[:20]}:// URL that does not parse (not shown: it may hold a password)"
         if parts.scheme not in ("redis", "rediss"):
             raise ConfigError(f"{STATE_ENV} must be `memory`, a redis:// or rediss:// URL, or a file path; got {shown}")
         try:
             valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
         except ValueError:
             valid = False
-        if not valid:
-            raise ConfigError(f"{STATE_ENV} must name a host and port, e.g. redis://localhost:6379/0; got {shown}")
+        if not valid or "@" in parts.path + parts.query + parts.fragment:
+            raise ConfigError(
+                f"{STATE_ENV} must name a host and port, e.g. redis://:PASSWORD@localhost:6379/0, with any '/', '@' "
+                f"or ':' in the password percent-encoded (%2F, %40, %3A); got {shown}"
+            )
         return raw
     path = Path(raw).expanduser()
     if not path.is_absolute():

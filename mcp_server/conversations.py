@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_server.config import Limits
+from mcp_server.config import STATE_ENV, Limits
 from mcp_server.errors import InputError
 from mcp_server.quoting import format_size
 from mcp_server.state import Record, Store, StoreError
@@ -34,6 +34,8 @@ Message = dict[str, Any]
 # Answers that ended normally, or at max_tokens (kept, so "continue" can pick up where it stopped).
 _KEPT = frozenset({"stop", "length"})
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_BODY_FRAME = len('{"system":,"turns":[]}')
+_TURN_FRAME = len('{"size":,"messages":},') + 20  # the size's digits, 20 at most
 
 
 @dataclass
@@ -52,8 +54,9 @@ class Conversation:
 
     @property
     def size(self) -> int:
-        """Bytes held: the kept system prompt and every turn."""
-        return _bytes(self.system or "") + sum(turn.size for turn in self.turns)
+        """Bytes held as stored: the kept system prompt and every turn as JSON (a control character is 6 bytes
+        stored), with the JSON around them (`_TURN_FRAME` bytes a turn at most)."""
+        return _BODY_FRAME + _json_bytes(self.system) + sum(turn.size + _TURN_FRAME for turn in self.turns)
 
     def messages(self, system: str | None, user: Message, *, reasoning: bool = False) -> list[Message]:
         """The request's messages: system prompt (the new one wins), the kept turns, then the new user message.
@@ -77,9 +80,26 @@ class Conversation:
 
     @classmethod
     def of(cls, record: Record) -> Conversation:
-        body = json.loads(record.body)
-        turns = [Turn(turn["messages"], int(turn["size"])) for turn in body["turns"]]
-        return cls(record.id, record.owner, body["system"], turns, record.touched)
+        """The conversation a stored record holds; a record not in the shape `body` writes is the store's fault."""
+        try:
+            body = json.loads(record.body)
+            system, turns = body["system"], [Turn(t["messages"], t["size"]) for t in body["turns"]]
+            valid = isinstance(system, str | None) and all(
+                isinstance(t.size, int)
+                and isinstance(t.messages, list)
+                and t.messages
+                and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in t.messages)
+                for t in turns
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            valid = False
+        if not valid:
+            raise StoreError(
+                f"the conversation {record.id!r} in the state store is not in the shape this server writes (written "
+                f"by another program or version, or damaged); start a new conversation, or point {STATE_ENV} at a "
+                "store only deepseek-mcp writes"
+            )
+        return cls(record.id, record.owner, system, turns, record.touched)
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,9 @@ class ConversationStore:
         if conversation_id is None or not _ID.fullmatch(conversation_id):
             yield await self.open(conversation_id, owner)  # a new id is nobody else's yet; a malformed one fails
             return
+        # The owner is checked before waiting on the lock, so another caller naming an id in use is refused at
+        # once (waiting would tell it the id exists); read again under the lock, where the history is settled.
+        await self.open(conversation_id, owner)
         async with self.store.lock(conversation_id):
             yield await self.open(conversation_id, owner)
 
@@ -151,7 +174,7 @@ class ConversationStore:
             return Recorded(False, reason=f"finish_reason={finish_reason}" if finish_reason else "empty answer")
         turn = Turn(exchange, _bytes(json.dumps(exchange, ensure_ascii=False, separators=(",", ":"))))
         kept_system = system if system is not None else conversation.system
-        if turn.size + _bytes(kept_system or "") > self._limits.conversation_bytes:
+        if _BODY_FRAME + turn.size + _TURN_FRAME + _json_bytes(kept_system) > self._limits.conversation_bytes:
             limit = format_size(self._limits.conversation_bytes)
             what = "the exchange with the system prompt" if kept_system else "the exchange"
             return Recorded(False, reason=f"{what} is larger than the {limit} a conversation holds")
@@ -164,13 +187,18 @@ class ConversationStore:
             conversation.turns.pop(0)
             dropped += 1
         conversation.touched = self._clock()
-        record = Record(
-            conversation.id, conversation.owner, conversation.size, conversation.touched, conversation.body()
-        )
+        body = conversation.body()
+        record = Record(conversation.id, conversation.owner, _bytes(body), conversation.touched, body)
         try:
-            await self.store.save(record)
+            kept = await self.store.save(record)
         except StoreError as exc:
             return Recorded(False, reason=str(exc))
+        if not kept:
+            return Recorded(
+                False,
+                reason="the conversations of all callers are at their bound and this one alone holds more than any "
+                "other caller's: it is not kept rather than pushing out others' (start a new, shorter conversation)",
+            )
         cut = (
             "the cut answer was kept in the conversation: pass its conversation_id to ask for the rest"
             if (finish_reason == "length")
@@ -181,3 +209,7 @@ class ConversationStore:
 
 def _bytes(text: str) -> int:
     return len(text.encode("utf-8", "replace"))
+
+
+def _json_bytes(value: str | None) -> int:
+    return _bytes(json.dumps(value, ensure_ascii=False))

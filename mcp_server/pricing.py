@@ -87,6 +87,15 @@ def estimate(provider: str, model: str, usage: Usage, at: datetime | None = None
     return Cost(usd=round(usd, 8), basis=basis)
 
 
+def ceiling(usage: Usage) -> float:
+    """USD for `usage` at the highest known peak rates: what a model with no price counts for against the limits."""
+    hit = max(p.cache_hit for p in PEAK_PRICES.values())
+    miss = max(p.cache_miss for p in PEAK_PRICES.values())
+    out = max(p.output for p in PEAK_PRICES.values())
+    usd = usage.cache_hit_tokens * hit + usage.cache_miss_tokens * miss + usage.completion_tokens * out
+    return round(usd / 1_000_000, 8)
+
+
 def per_call(api: str, per_call_usd: float, billed: bool) -> Cost:
     """One call of a tool API billed per successful call; `billed` is False for the calls DeepSeek does not bill."""
     price = f"{api}, ${per_call_usd * 1000:g} per 1,000 successful calls (prices of {PRICES_AS_OF})"

@@ -6,8 +6,11 @@ pass it. The check and the hold on this call's estimate are one atomic step in t
 (in any process or replica on the same store) cannot all slip under the budget: 20 calls at once against a budget
 for 10 let through 10. What can pass the budget is only the difference between a call's estimate and its real
 cost (an answer longer than estimated), for the calls in flight at that moment. A hold left by a crashed call
-stops counting after an hour (`state.base.HOLD_SECONDS`). A model with no known price is never refused by the
-per-call limit and adds nothing, but it is refused once the day's budget is spent.
+stops counting after an hour (`state.base.HOLD_SECONDS`). A model with no known price (an Atlas Cloud model) is
+estimated, and with a limit set also recorded, at the highest known rates (`pricing.ceiling`), so naming one never
+passes a limit. A call stopped or failed after its request was sent (the call deadline, a broken stream) is recorded
+at its estimate instead of released: the provider may have billed it. Only errors that say the provider refused the
+request (an HTTP status, a connection never made) release the hold.
 
 The API, for a tool and for a loop that runs many model turns in one call (`investigate`):
 
@@ -21,7 +24,8 @@ The API, for a tool and for a loop that runs many model turns in one call (`inve
 `check` does not hold anything: a loop calls it between turns to stop at the per-call limit with its best answer.
 `Spend(spending, owner, tool).priced(route, messages, thinking, already, send)` does the hold and the settling
 around one model request of a loop or a check (mcp_server/agent/loop.py, mcp_server/review/check.py).
-`estimate(route, messages, max_tokens, thinking)` gives the USD estimate of one chat request (None: no price).
+`estimate(route, messages, max_tokens, thinking)` gives the USD estimate of one chat request; `Spending.charge`
+the cost of a finished one as it counts against the limits.
 """
 
 from __future__ import annotations
@@ -36,19 +40,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
+
 from mcp_server.config import DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
 from mcp_server.errors import DeepSeekMCPError
-from mcp_server.pricing import cache_saving
+from mcp_server.pricing import cache_saving, ceiling
 from mcp_server.pricing import estimate as price_of
 from mcp_server.state import Spent, Store
 from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Completion, Usage
+from mcp_server.upstream.errors import APITimeoutError, StreamError
 from mcp_server.upstream.providers import Route
 
 log = logging.getLogger(__name__)
 # Output tokens assumed when a call sets no max_tokens: a typical answer, and a typical thinking trace plus answer.
 OUTPUT_ESTIMATE = 4096
 THINKING_OUTPUT_ESTIMATE = 16384
+SETTLE_SECONDS = 10.0  # the most a stopped call waits to record its cost (shielded from the stop)
 
 
 class BudgetError(DeepSeekMCPError):
@@ -56,12 +64,22 @@ class BudgetError(DeepSeekMCPError):
 
 
 def estimate(route: Route, messages: list[dict[str, Any]], max_tokens: int | None, *, thinking: bool) -> float | None:
-    """USD for one chat request, every prompt token priced as a cache miss; None for a model with no price."""
+    """USD for one chat request, every prompt token priced as a cache miss; a model with no price at the highest
+    known rates (it must not pass the limits by having none)."""
     output = max_tokens or (THINKING_OUTPUT_ESTIMATE if thinking else OUTPUT_ESTIMATE)
     prompt = estimate_messages(messages)
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
     cost = price_of(route.provider.name, route.model, usage)
-    return None if cost is None else cost.usd
+    return ceiling(usage) if cost is None else cost.usd
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the provider cannot have billed a call that failed with `exc`: it refused the request (an HTTP
+    status), was never reached, or the call failed on its own input. A stop (the call deadline), a broken or silent
+    stream and anything unexpected after sending may have been billed."""
+    if isinstance(exc, StreamError | APITimeoutError):
+        return False
+    return isinstance(exc, DeepSeekMCPError)
 
 
 @dataclass
@@ -127,12 +145,27 @@ class Spending:
         held = Hold(self, owner, tool, day, hold_id)
         try:
             yield held
+        except BaseException as exc:
+            if not held.settled:
+                held.settled = True
+                # Shielded, so a call stopped at its deadline still records (or frees) its place; bounded.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_SECONDS):
+                    if _refused(exc):
+                        await self._release(owner, day, hold_id)
+                    else:
+                        await self._spend(owner, day, tool, usd, 0.0, hold_id)
+            raise
         finally:
-            if not held.settled and hold_id is not None:
-                try:
-                    await self.store.release(owner, day, hold_id)
-                except DeepSeekMCPError as exc:  # it expires by itself within the hour
-                    log.warning("could not release a budget hold: %s", exc)
+            if not held.settled:
+                await self._release(owner, day, hold_id)
+
+    async def _release(self, owner: str, day: str, hold_id: str | None) -> None:
+        if hold_id is None:
+            return
+        try:
+            await self.store.release(owner, day, hold_id)
+        except DeepSeekMCPError as exc:  # it expires by itself within the hour
+            log.warning("could not release a budget hold: %s", exc)
 
     def _over(self, spent: float, usd: float, now: datetime) -> str:
         midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
@@ -142,6 +175,16 @@ class Spending:
             f"${usd:.4f} would pass the ${self.daily:g} set by {DAILY_BUDGET_ENV}; it resets at 00:00 UTC "
             f"(in {left // 60}h {left % 60:02d}m), or raise {DAILY_BUDGET_ENV}"
         )
+
+    def charge(self, provider: str, model: str, usage: Usage) -> float | None:
+        """What one finished request counts against the limits: its price, or for a model with no price (and a
+        limit set) the highest known rates; None when it has no price and no limit is set."""
+        cost = price_of(provider, model, usage)
+        if cost is not None:
+            return cost.usd
+        if self.per_call is None and self.daily is None:
+            return None
+        return ceiling(usage)
 
     async def record(self, owner: str, tool: str, usd: float | None, saved: float = 0.0) -> None:
         """Record a cost that had no hold (best effort: the call is already paid for)."""
@@ -196,6 +239,6 @@ class Spend:
         async with self.spending.hold(self.owner, self.tool, guess, already=already) as hold:
             completion = await send()
             provider, model = route.provider.name, route.model
-            cost = price_of(provider, model, completion.usage)
-            await hold.settle(None if cost is None else cost.usd, cache_saving(provider, model, completion.usage))
-        return completion, 0.0 if cost is None else cost.usd
+            cost = self.spending.charge(provider, model, completion.usage)
+            await hold.settle(cost, cache_saving(provider, model, completion.usage))
+        return completion, cost or 0.0

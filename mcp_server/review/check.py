@@ -21,7 +21,7 @@ from mcp_server.errors import DeepSeekMCPError
 from mcp_server.quoting import clip
 from mcp_server.review.findings import Finding, described
 from mcp_server.review.model import Change
-from mcp_server.spending import BudgetError, Spend
+from mcp_server.spending import BudgetError, Spend, estimate
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.providers import Effort, Route
@@ -83,6 +83,7 @@ class Checker:
     ) -> None:
         self._spend = spend
         self.spent = spent  # USD of this call so far (the review pass, then each check): the per-call limit's count
+        self._in_flight = 0.0  # estimates of the checks sent and not yet settled: they count for the limit too
         self._upstream = upstream
         self._route = route
         self._thinking = thinking
@@ -133,9 +134,17 @@ class Checker:
             if self._spend is None:
                 completion = await send()
             else:
-                completion, cost = await self._spend.priced(
-                    self._route, payload["messages"], self._thinking, self.spent, send
-                )
+                # Checks run in parallel: each counts the others in flight, taken and added in one step (no await
+                # between), so together they cannot pass the per-call limit on the same `spent`.
+                guess = estimate(self._route, payload["messages"], None, thinking=self._thinking) or 0.0
+                already = self.spent + self._in_flight
+                self._in_flight += guess
+                try:
+                    completion, cost = await self._spend.priced(
+                        self._route, payload["messages"], self._thinking, already, send
+                    )
+                finally:
+                    self._in_flight -= guess
                 self.spent += cost
         except BudgetError as e:
             checked.error = f"its check was not sent: {clip(str(e), 300)}"

@@ -7,7 +7,8 @@ Each backend does this with its own tools (a lock-free dict, a SQLite transactio
 
 Eviction, when a bound is passed: an owner over its own quota loses its own least recently used conversation; past
 the global bound, the owner holding the most (conversations, or bytes) loses its oldest. So one token can push out
-only its own conversations once it holds more than any other, never everyone else's.
+only its own conversations once it holds more than any other, never everyone else's; when the one holding the most
+is the saver and the conversation saved is all it holds, the save is refused instead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mcp_server.config import Limits
 from mcp_server.errors import DeepSeekMCPError
 
 HOLD_SECONDS = 3600.0  # a hold left by a crashed call stops counting against the budget after this
+SPENDING_DAYS = 40  # spending records are kept this long, for `balance` (a month and its last days)
 
 
 class StoreError(DeepSeekMCPError):
@@ -81,8 +83,10 @@ class Store(Protocol):
         """The conversation, or None when it is unknown or idle past the bound."""
         ...
 
-    async def save(self, record: Record) -> None:
-        """Store `record`, dropping idle conversations and evicting others past the bounds (never `record`)."""
+    async def save(self, record: Record) -> bool:
+        """Store `record`, dropping idle conversations and evicting others past the bounds (never `record`); False
+        (and the store as it was) when only other owners' conversations could make room: its owner holds the most
+        and has nothing else to drop."""
         ...
 
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:

@@ -27,7 +27,7 @@ def open_lock_file(path: Path) -> int:
     """The process's one descriptor of `path` (created 0600), counted: each opener calls `close_lock_file` once."""
     with _LOCK_FILES_GUARD:
         fd, users = _LOCK_FILES.get(path) or (
-            os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600),
+            os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o600),
             0,
         )
         _LOCK_FILES[path] = (fd, users + 1)
@@ -60,10 +60,6 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         os.lseek(fd, offset, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
-    def lock_waiting(fd: int, offset: int) -> None:
-        os.lseek(fd, offset, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
-
 else:
     import fcntl
 
@@ -76,6 +72,3 @@ else:
 
     def unlock(fd: int, offset: int) -> None:
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
-
-    def lock_waiting(fd: int, offset: int) -> None:
-        fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)

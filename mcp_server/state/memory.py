@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 
 import anyio
 
-from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Record, Spent
 
 
 class MemoryStore:
@@ -25,29 +26,42 @@ class MemoryStore:
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._spent: dict[tuple[str, str, str], tuple[float, float, int]] = {}
         self._holds: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
+        self._day = ""  # the day of the last spending recorded
 
     async def load(self, conversation_id: str, now: float) -> Record | None:
         self._expire(now)
         return self._items.get(conversation_id)
 
-    async def save(self, record: Record) -> None:
+    async def save(self, record: Record) -> bool:
         self._expire(record.touched)
+        was = self._items.get(record.id)
         self._drop(record.id)
+        self._put(record)
+        if self._evict(record):
+            return True
+        self._drop(record.id)
+        if was is not None:
+            self._put(was)  # it fitted before, with more beside it
+        return False
+
+    def _put(self, record: Record) -> None:
         self._items[record.id] = record
         self._owners[record.owner][record.id] = record
         self._owner_bytes[record.owner] += record.size
         self._bytes += record.size
-        self._evict(record)
 
-    def _evict(self, kept: Record) -> None:
+    def _evict(self, kept: Record) -> bool:
         b, mine = self._bounds, self._owners[kept.owner]
         while len(mine) > b.owner_count or (self._owner_bytes[kept.owner] > b.owner_bytes and len(mine) > 1):
             self._drop(next(iter(mine)))
         while len(self._items) > b.count or (self._bytes > b.total_bytes and len(self._items) > 1):
             by_bytes = len(self._items) <= b.count
             largest = max(self._owners, key=lambda o: self._owner_bytes[o] if by_bytes else len(self._owners[o]))
-            victims = [i for i in (*self._owners[largest], *self._items) if i != kept.id]
+            victims = [i for i in self._owners[largest] if i != kept.id]
+            if not victims:
+                return False  # the saver holds the most and only this: never push out the others'
             self._drop(victims[0])
+        return True
 
     def _drop(self, conversation_id: str) -> None:
         record = self._items.pop(conversation_id, None)
@@ -89,18 +103,29 @@ class MemoryStore:
         already = sum(v[0] for (o, d, _), v in self._spent.items() if (o, d) == (owner, day))
         already += sum(usd for usd, _ in holds.values())
         if already + usd > limit:
+            if not holds:
+                del self._holds[(owner, day)]
             return already
         holds[hold_id] = (usd, now + HOLD_SECONDS)
         return None
 
     async def spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
+        if day != self._day:  # once a day: records older than SPENDING_DAYS go, as Redis's keys expire
+            self._day = day
+            oldest = (date.fromisoformat(day) - timedelta(days=SPENDING_DAYS)).isoformat()
+            for key in [k for k in self._spent if k[1] < oldest]:
+                del self._spent[key]
         was = self._spent.get((owner, day, tool), (0.0, 0.0, 0))
         self._spent[(owner, day, tool)] = (was[0] + usd, was[1] + saved, was[2] + 1)
         if hold_id is not None:
             await self.release(owner, day, hold_id)
 
     async def release(self, owner: str, day: str, hold_id: str) -> None:
-        self._holds[(owner, day)].pop(hold_id, None)
+        holds = self._holds.get((owner, day))
+        if holds is not None:
+            holds.pop(hold_id, None)
+            if not holds:
+                del self._holds[(owner, day)]
 
     async def spent(self, owner: str, days: list[str]) -> list[Spent]:
         wanted = set(days)

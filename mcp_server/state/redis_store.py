@@ -22,11 +22,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import LockError, RedisError
 
 from mcp_server.config import STATE_ENV, public_url
-from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent, StoreError
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Record, Spent, StoreError
 
 PREFIX = "deepseek-mcp:"
 LOCK_SECONDS = 30.0  # a crashed holder's conversation lock expires after this; a live holder renews it
-SPENDING_DAYS = 40  # spending keys outlive their month, for `balance`
 _T = TypeVar("_T")
 
 # ARGV: prefix, id, owner, size, touched, body, idle ms, count, total bytes, owner count, owner bytes
@@ -50,17 +49,22 @@ local function drop(cid)
 end
 local function oldest(o)
   for _, cid in ipairs(redis.call('ZRANGE', p..'lru:'..o, 0, 1)) do if cid ~= id then return cid end end
-  for _, cid in ipairs(redis.call('ZRANGE', p..'lru', 0, 1)) do if cid ~= id then return cid end end
+end
+local function put(cid, o, s, t, b, ttl)
+  redis.call('SET', p..'c:'..cid, b, 'PX', ttl)
+  redis.call('ZADD', p..'lru', t, cid)
+  redis.call('ZADD', p..'lru:'..o, t, cid)
+  redis.call('HSET', p..'size', cid, s)
+  redis.call('HSET', p..'owner', cid, o)
+  redis.call('HINCRBY', p..'obytes', o, s)
+  redis.call('INCRBY', p..'bytes', s)
 end
 for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p..'lru', '-inf', '(' .. (touched - idle_ms / 1000))) do drop(cid) end
+local was = redis.call('GET', p..'c:'..id)
+local was_owner, was_size = redis.call('HGET', p..'owner', id), redis.call('HGET', p..'size', id)
+local was_touched, was_ttl = redis.call('ZSCORE', p..'lru', id), redis.call('PTTL', p..'c:'..id)
 drop(id)
-redis.call('SET', p..'c:'..id, body, 'PX', idle_ms)
-redis.call('ZADD', p..'lru', touched, id)
-redis.call('ZADD', p..'lru:'..owner, touched, id)
-redis.call('HSET', p..'size', id, size)
-redis.call('HSET', p..'owner', id, owner)
-redis.call('HINCRBY', p..'obytes', owner, size)
-redis.call('INCRBY', p..'bytes', size)
+put(id, owner, size, touched, body, idle_ms)
 while true do
   local n = redis.call('ZCARD', p..'lru:'..owner)
   local b = tonumber(redis.call('HGET', p..'obytes', owner) or '0')
@@ -77,8 +81,18 @@ while true do
     if n > count then m = redis.call('ZCARD', p..'lru:'..o) else m = tonumber(redis.call('HGET', p..'obytes', o)) end
     if m > most then largest, most = o, m end
   end
-  drop(oldest(largest))
+  local victim = oldest(largest)
+  if not victim then
+    -- the saver holds the most and only this: never push out the others'; put back what was there
+    drop(id)
+    if was and was_owner and was_size and was_touched and was_ttl > 0 then
+      put(id, was_owner, tonumber(was_size), tonumber(was_touched), was, was_ttl)
+    end
+    return 0
+  end
+  drop(victim)
 end
+return 1
 """
 
 # ARGV: prefix, owner, day, tool, usd, saved, hold id ("" for none), key seconds. One round trip, one atomic step.
@@ -154,20 +168,36 @@ class RedisStore:
             ) from None
 
     async def load(self, conversation_id: str, now: float) -> Record | None:
-        body = await self._do(self._redis.get(f"{PREFIX}c:{conversation_id}"))
+        key = f"{PREFIX}c:{conversation_id}"
+        # Measured before it is read: a key written by something else may be any size.
+        length = await self._do(self._redis.strlen(key))
+        if length > self._bounds.owner_bytes + 1024:
+            raise self._foreign(conversation_id, f"{length:,} bytes, over the bound of what one conversation holds")
+        body = await self._do(self._redis.get(key))
         if body is None:
             return None
-        owner, size, touched, rest = str(body).split("\n", 3)
-        if float(touched) < now - self._bounds.idle_seconds:
+        try:
+            owner, size, touched, rest = str(body).split("\n", 3)
+            record = Record(conversation_id, owner, int(size), float(touched), rest)
+        except ValueError:
+            raise self._foreign(conversation_id, "not in the shape this server writes") from None
+        if record.touched < now - self._bounds.idle_seconds:
             return None
-        return Record(conversation_id, owner, int(size), float(touched), rest)
+        return record
 
-    async def save(self, record: Record) -> None:
+    def _foreign(self, conversation_id: str, what: str) -> StoreError:
+        return StoreError(
+            f"the conversation {conversation_id!r} in the state store {self._name} is {what} (written by another "
+            f"program or version, or damaged); start a new conversation, or point {STATE_ENV} at a store only "
+            "deepseek-mcp writes"
+        )
+
+    async def save(self, record: Record) -> bool:
         b = self._bounds
         body = f"{record.owner}\n{record.size}\n{record.touched!r}\n{record.body}"
         args: list[str | int] = [PREFIX, record.id, record.owner, record.size, repr(record.touched), body]
         args += [int(b.idle_seconds * 1000), b.count, b.total_bytes, b.owner_count, b.owner_bytes]
-        await self._do(self._save(args=args))
+        return bool(await self._do(self._save(args=args)))
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:

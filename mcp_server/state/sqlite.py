@@ -15,7 +15,10 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import stat
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,12 +73,25 @@ class SqliteStore:
             # Switching to WAL and creating the tables answer SQLITE_BUSY without waiting when another process does
             # the same at that moment: openings take turns on a byte of the lock file past the conversations' range.
             with file_locks.INIT_GUARD:
-                file_locks.lock_waiting(self._lock_fd, file_locks.INIT_BYTE)
+                self._wait_for_opening(self._lock_fd)
                 try:
                     self._db = self._open_db()
                 finally:
                     file_locks.unlock(self._lock_fd, file_locks.INIT_BYTE)
         return self._db
+
+    def _wait_for_opening(self, fd: int) -> None:
+        """The opening lock, tried until the busy timeout: a process stopped while opening (Ctrl-Z, a debugger, a
+        hung network disk) must not hold this one, or its calls, for good."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while not file_locks.try_lock(fd, file_locks.INIT_BYTE):
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"another process has been opening the state file {self._path} for over "
+                    f"{self._busy_ms / 1000:g} s (it holds a lock on {self._path.name}.locks): stop or resume it, "
+                    f"or set {STATE_ENV} to another file (or `memory`)"
+                )
+            time.sleep(_LOCK_POLL)
 
     def _open_db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
@@ -119,11 +135,22 @@ class SqliteStore:
                 "SELECT id, owner, size, touched, body FROM conversations WHERE id = ? AND touched >= ?",
                 (conversation_id, now - self._bounds.idle_seconds),
             ).fetchone()
-            return Record(*row) if row else None
+            if row is None:
+                return None
+            cid, owner, size, touched, body = row
+            if not (isinstance(owner, str) and isinstance(size, int) and isinstance(body, str)) or not isinstance(
+                touched, float | int
+            ):
+                raise StoreError(
+                    f"the conversation {conversation_id!r} in the state file {self._path} has fields of the wrong "
+                    f"types (written by another program or damaged); start a new conversation, or set {STATE_ENV} "
+                    "to a file only deepseek-mcp writes"
+                )
+            return Record(cid, owner, size, float(touched), body)
 
         return await self._run(step, write=False)
 
-    async def save(self, record: Record) -> None:
+    async def save(self, record: Record) -> bool:
         b = self._bounds
 
         def step(db: sqlite3.Connection) -> None:
@@ -147,9 +174,14 @@ class SqliteStore:
                 largest = db.execute(
                     f"SELECT owner FROM conversations GROUP BY owner ORDER BY {measure} DESC LIMIT 1"  # noqa: S608
                 ).fetchone()[0]
-                _drop_oldest(db, record, largest)
+                if not _drop_oldest(db, record, largest):
+                    raise _NotKept  # rolled back: the saver holds the most and only this
 
-        await self._run(step)
+        try:
+            await self._run(step)
+        except _NotKept:
+            return False
+        return True
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
@@ -227,6 +259,11 @@ class SqliteStore:
         return await self._run(step, write=False)
 
     async def aclose(self) -> None:
+        # On a worker thread: a step may hold the guard for up to the busy timeout, and the loop must not wait on it.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._close, limiter=self._limiter)
+
+    def _close(self) -> None:
         with self._guard:
             if self._db is not None:
                 self._db.close()
@@ -236,24 +273,65 @@ class SqliteStore:
                 self._lock_fd = None
 
 
-def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> None:
-    """The owner's least recently used conversation other than `kept`, or else anyone's."""
-    row = (
-        db.execute(
-            "SELECT id FROM conversations WHERE owner = ? AND id != ? ORDER BY touched LIMIT 1", (owner, kept.id)
-        ).fetchone()
-        or db.execute("SELECT id FROM conversations WHERE id != ? ORDER BY touched LIMIT 1", (kept.id,)).fetchone()
-    )
+class _NotKept(Exception):
+    """A save that could make room only from other owners' conversations."""
+
+
+def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> bool:
+    """Drop the owner's least recently used conversation other than `kept`; False when it has none."""
+    row = db.execute(
+        "SELECT id FROM conversations WHERE owner = ? AND id != ? ORDER BY touched LIMIT 1", (owner, kept.id)
+    ).fetchone()
+    if row is None:
+        return False
     db.execute("DELETE FROM conversations WHERE id = ?", (row[0],))
+    return True
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_SIDE_FILES = ("-wal", "-shm", "-journal", ".locks")
 
 
 def _private_file(path: Path) -> None:
-    """Create the folder (0700, only the levels made here) and the file (0600) before SQLite opens it."""
+    """Create the folder (0700, only the levels made here) and the file (0600) before SQLite opens it; refuse a
+    folder any user may write, and a symlink, a non-file or another user's file at the path or beside it (the -wal,
+    -shm and .locks files); make an existing file readable by others private."""
     missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):  # another server made it at the same moment
             folder.mkdir(mode=0o700)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600))
+    parent = path.parent.stat()
+    if sys.platform != "win32" and parent.st_mode & stat.S_IWOTH:
+        raise OSError(
+            f"its folder {path.parent} may be written by every user, who could replace the file or plant a link "
+            "there; use a file in a folder of your own"
+        )
+    for side in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
+        _check_own(side)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        if sys.platform != "win32" and os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for side in (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if sys.platform != "win32" and side.lstat().st_mode & 0o077:
+                os.chmod(side, 0o600, follow_symlinks=False)
+
+
+def _check_own(path: Path) -> None:
+    """Refuse a symlink, anything but a regular file, or a file another user owns, at `path` (absent is fine)."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(found.st_mode):
+        raise OSError(f"{path} is a symbolic link; the state is never written through one: remove it")
+    if not stat.S_ISREG(found.st_mode):
+        raise OSError(f"{path} is not a regular file: remove it")
+    if hasattr(os, "getuid") and found.st_uid != os.getuid():
+        raise OSError(f"{path} belongs to another user (uid {found.st_uid}): remove it or use a file of your own")
 
 
 def _explain(path: Path, exc: BaseException, busy_ms: int) -> StoreError:

@@ -163,7 +163,7 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
                 on_retry=reporter.notice,
                 think_tags=route.provider.think_tags(effort is not None),
             )
-            cost = CostOut.of(route.provider.name, route.model, completion.usage).usd
+            cost = app.spending.charge(route.provider.name, route.model, completion.usage)
             await hold.settle(cost, cache_saving(route.provider.name, route.model, completion.usage))
         # The reasoning is kept for a later `investigate` on this conversation, which must send it back (WIRE.md §2).
         answer: Message = {

@@ -45,13 +45,14 @@ async def fim(
     reporter = reporter_for(ctx, "fim")
     prompt = estimate_tokens(prefix + (suffix or ""))
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=max_tokens or FIM_MAX_TOKENS)
-    async with charged(ctx, "fim", CostOut.of(route.provider.name, route.model, usage).usd) as hold:
+    estimate_usd = app.spending.charge(route.provider.name, route.model, usage)
+    async with charged(ctx, "fim", estimate_usd) as hold:
         async with reporter.running():
             url = route.provider.root_url(route.provider.fim_path)
             completion = await app.upstream.stream(
                 route.provider, url, payload, observer=reporter, on_retry=reporter.notice
             )
-        await hold.settle(CostOut.of(route.provider.name, route.model, completion.usage).usd)
+        await hold.settle(app.spending.charge(route.provider.name, route.model, completion.usage))
     notice = finish_notice(completion.finish_reason, completion.content, empty=_EMPTY, code=True)
     out = FimOutput(
         completion=completion.content,
