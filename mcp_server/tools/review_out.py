@@ -20,26 +20,25 @@ from .files import MAX_LISTED, SkippedOut
 TEXT_FINDINGS = 20  # findings spelled out in the text report; all are in the structured content
 
 
-class FindingOut(BaseModel):
+class _Reported(BaseModel):
+    """What the reviewer said of a finding, as report_finding gave it (anchored to real lines)."""
+
     path: str
     line: int
     end_line: int
     severity: str
     title: str
     detail: str
+
+
+class FindingOut(_Reported):
     suggestion: str
     quote: str  # the lines as they are after the change
     in_change: bool  # the lines are among those the change adds or replaces
     check: str  # the independent check's reason
 
 
-class RefutedOut(BaseModel):
-    path: str
-    line: int
-    end_line: int
-    severity: str
-    title: str
-    detail: str
+class RefutedOut(_Reported):
     reason: str  # why the check refuted it
 
 
