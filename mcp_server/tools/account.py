@@ -64,14 +64,23 @@ async def _spent(app: AppContext, owner: str) -> dict[str, Any]:
     try:
         today, month = await app.spending.report(owner)
     except DeepSeekMCPError as exc:  # the store is down: the balances still come back
-        return {"error": str(exc), "store": app.spending.store.name}
+        return {"error": str(exc), "store": _store(app)}
     return {
         "today": _period(today),
         "month": _period(month),
         "daily_budget_usd": app.spending.daily,
         "max_cost_per_call_usd": app.spending.per_call,
-        "store": app.spending.store.name,
+        "store": _store(app),
     }
+
+
+def _store(app: AppContext) -> str:
+    """Which store keeps the spending: its path or URL for the local user, only its kind for HTTP callers (the
+    server's home folder or Redis host is not theirs to learn)."""
+    name = app.spending.store.name
+    if not app.settings.serves_http or name == "memory":
+        return name
+    return name.partition("://")[0] if "://" in name else "sqlite"
 
 
 def _period(period: Period) -> dict[str, Any]:
