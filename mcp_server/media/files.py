@@ -11,6 +11,9 @@ from typing import BinaryIO
 from mcp_server.errors import InputError
 from mcp_server.media.messages import clip, format_size, too_large
 from mcp_server.policy.access import FileAccess
+from mcp_server.policy.names import home
+from mcp_server.policy.opening import Redirected, open_checked
+from mcp_server.policy.places import Places, secret_places
 
 
 def resolve(text: str, base_dir: Path) -> Path:
@@ -35,9 +38,10 @@ def read_file(path: Path, limit: int, files: FileAccess) -> bytes:
     """Read a regular file of at most `limit` bytes that `files` allows (runs in a worker thread)."""
     name = clip(str(path))
     real = files.resolve(path)
+    places = _refuse_secret(real, name)
     _check_file(real, limit, name)
     try:
-        data = _read_bytes(real, limit, files, path)
+        data = _read_bytes(real, limit, files, path, places)
     except PermissionError as e:
         raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
     except OSError as e:
@@ -54,9 +58,10 @@ def open_file(path: Path, limit: int, files: FileAccess) -> tuple[BinaryIO, int]
     caller closes it (runs in a worker thread)."""
     name = clip(str(path))
     real = files.resolve(path)
+    places = _refuse_secret(real, name)
     _check_file(real, limit, name)
     try:
-        file = real.open("rb")
+        file = _open(real, name, places)
     except PermissionError as e:
         raise InputError(f"{name} cannot be read: permission denied; check its permissions") from e
     except OSError as e:
@@ -94,8 +99,35 @@ def _check_file(path: Path, limit: int, name: str) -> None:
         raise too_large(name, info.st_size, limit)
 
 
-def _read_bytes(path: Path, limit: int, files: FileAccess, shown: Path) -> bytes:
+def _read_bytes(path: Path, limit: int, files: FileAccess, shown: Path, places: Places) -> bytes:
     # One byte past the limit tells a file that grew since stat() from one that is exactly at it.
-    with path.open("rb") as file:
+    with _open(path, clip(str(shown)), places) as file:
         files.check_open(file.fileno(), shown)
         return file.read(limit + 1)
+
+
+def _refuse_secret(path: Path, name: str) -> Places:
+    """The policy's secret places (the same as for `files`), after refusing a path that lies in one."""
+    places = secret_places(home())
+    if places.holds(os.path.realpath(path)):
+        raise InputError(
+            f"{name} is refused: it lies where keys, credentials or system files are kept; nothing was sent"
+        )
+    return places
+
+
+def _open(path: Path, name: str, places: Places) -> BinaryIO:
+    """Open exactly the real path checked: no swapped symlink followed, no secret place, no hard link into one."""
+    try:
+        fd = open_checked(os.path.realpath(path), places)
+    except Redirected as e:
+        raise InputError(f"{name} is refused: {e.reason}; nothing was sent") from None
+    try:
+        info = os.fstat(fd)
+        if info.st_nlink > 1 and places.linked((info.st_dev, info.st_ino)):
+            raise InputError(f"{name} is refused: it is a hard link to a file where keys or credentials are kept")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
