@@ -109,7 +109,11 @@ def _read_bytes(path: Path, limit: int, files: FileAccess, shown: Path, places: 
 def _refuse_secret(path: Path, name: str) -> Places:
     """The policy's secret places (the same as for `files`), after refusing a path that lies in one."""
     places = secret_places(home())
-    if places.holds(os.path.realpath(path)):
+    try:
+        real = os.path.realpath(path)
+    except ValueError as e:  # a NUL character, which no file name can contain
+        raise InputError("the path contains a NUL character; pass a valid path") from e
+    if places.holds(real):
         raise InputError(
             f"{name} is refused: it lies where keys, credentials or system files are kept; nothing was sent"
         )
