@@ -19,8 +19,8 @@ from typing import Any
 from harness import ROOT, median
 from results import Result, Row, ms
 
-from mcp_server.config import Limits
 from mcp_server.context import Job, gather
+from mcp_server.core.config import Limits
 from mcp_server.policy import Scanner, home, secret_places
 from mcp_server.policy.access import FileAccess
 

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 import anyio  # noqa: E402
 from PIL import Image  # noqa: E402 - after the path set-up, so the checkout's package is measured
 
-from mcp_server import pricing  # noqa: E402
 from mcp_server.media.pdf_extract import plan_pdf  # noqa: E402
 from mcp_server.media.renderer import Renderer  # noqa: E402
+from mcp_server.spending import pricing  # noqa: E402
 
 
 def scanned_pdf(pages: int) -> bytes:

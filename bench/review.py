@@ -25,8 +25,8 @@ from results import Result, Row, ms
 
 sys.path.insert(0, str(ROOT))  # the fake upstream and the repository maker live in tests/
 
-from mcp_server.config import Limits, Settings
 from mcp_server.context import Job
+from mcp_server.core.config import Limits, Settings
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
 from mcp_server.review import gather_change
 from mcp_server.review.check import PARALLEL

@@ -23,11 +23,11 @@ from typing import Any
 
 from results import Result, Row
 
-from mcp_server.app import owner_from_headers
-from mcp_server.config import Settings
-from mcp_server.conversations import ConversationStore
-from mcp_server.spending import Spending
+from mcp_server.core.config import Settings
+from mcp_server.serving.app import owner_from_headers
+from mcp_server.spending.budgets import Spending
 from mcp_server.state import Store, open_store
+from mcp_server.state.conversations import ConversationStore
 
 TURNS = 10  # calls per conversation
 PROMPT = "Review this function for off-by-one errors. " * 40  # ~1.8 KB, a typical prompt

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from mcp_server import __version__
 
 if TYPE_CHECKING:
-    from mcp_server.config import Settings
+    from mcp_server.core.config import Settings
 
 
 def configure_logging(settings: Settings) -> None:
@@ -51,8 +51,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mcp_server.config import Settings
-    from mcp_server.errors import DeepSeekMCPError
+    from mcp_server.core.config import Settings
+    from mcp_server.core.errors import DeepSeekMCPError
 
     args = parse_args(argv)
     try:
@@ -87,8 +87,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
-    from mcp_server import http
     from mcp_server.server import build_server
+    from mcp_server.serving import http
 
     settings = dataclasses.replace(settings, serves_http=True)
     options = http.HttpOptions(

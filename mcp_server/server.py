@@ -20,14 +20,17 @@ from mcp.types import (
     ToolAnnotations,
 )
 
-from mcp_server import __version__, prompts, protocol
-from mcp_server.app import AppContext, lifespan_for, owner_from_headers
-from mcp_server.config import CALL_SECONDS_ENV, Limits, Settings
+from mcp_server import __version__
+from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
+from mcp_server.core.schema import input_schema, output_schema
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
-from mcp_server.schema import input_schema, output_schema
-from mcp_server.tools import account, chat, fim, investigate, models, ocr, ocr_parts, review, web
+from mcp_server.serving import prompts, protocol
+from mcp_server.serving.app import AppContext, lifespan_for, owner_from_headers
+from mcp_server.tools import account, chat, fim, investigate, models, review, web
 from mcp_server.tools.common import settle_result
+from mcp_server.tools.ocr import parts as ocr_parts
+from mcp_server.tools.ocr import tool as ocr
 
 INSTRUCTIONS = (
     "DeepSeek models as tools. chat: quick answers. reason: hard problems; returns the thinking trace and the answer "
@@ -85,7 +88,7 @@ class _Server(MCPServer[AppContext]):
 
     def _redacted(self, result: CallToolResult | InputRequiredResult) -> CallToolResult | InputRequiredResult:
         """A result with no configured key, nor any piece of one, in its text blocks and structured content: a model
-        can repeat what it saw (~40 ms per MiB of text, bench figure in README)."""
+        can repeat what it saw (~40 ms per MiB of text, figure in docs/security.md)."""
         if not isinstance(result, CallToolResult) or not self.redact:
             return result
         done: dict[str, str] = {}  # the answer is in a block and in the structured content: redacted once

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from mcp_server.config import Settings
+from mcp_server.core.config import Settings
 from mcp_server.media.renderer import Renderer
 from mcp_server.server import build_server
 from tests.fake_upstream import FakeUpstream

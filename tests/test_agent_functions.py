@@ -13,7 +13,7 @@ import pytest
 from mcp_server.agent.evidence import citations
 from mcp_server.agent.functions import MAX_RESULT_BYTES, Outcome, call
 from mcp_server.agent.workspace import Workspace
-from mcp_server.config import Limits
+from mcp_server.core.config import Limits
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
 from tests.agent_project import AWS_KEY, MARKERS, make_agent_project
 

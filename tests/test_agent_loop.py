@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mcp_server.agent import READ_ONLY, Function, Loop, Outcome, Task, Workspace, read_only, with_functions
-from mcp_server.config import Limits
+from mcp_server.core.config import Limits
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
-from mcp_server.progress import Heartbeats, ProgressReporter
+from mcp_server.serving.progress import Heartbeats, ProgressReporter
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import ToolCall
 from mcp_server.upstream.providers import Router

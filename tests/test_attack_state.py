@@ -16,8 +16,8 @@ import anyio
 import pytest
 from mcp.types import CallToolResult, TextContent
 
-from mcp_server.config import Limits, Settings
-from mcp_server.errors import ConfigError
+from mcp_server.core.config import Limits, Settings
+from mcp_server.core.errors import ConfigError
 from mcp_server.state import Bounds, Record
 from mcp_server.state.sqlite import SqliteStore
 from tests.conftest import connect, make_settings

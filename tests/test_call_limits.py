@@ -14,9 +14,9 @@ import anyio.to_thread
 import pytest
 from mcp.types import TextContent
 
-from mcp_server.app import FILE_THREADS_PER_OWNER
-from mcp_server.config import Settings
-from mcp_server.errors import ConfigError
+from mcp_server.core.config import Settings
+from mcp_server.core.errors import ConfigError
+from mcp_server.serving.app import FILE_THREADS_PER_OWNER
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
 

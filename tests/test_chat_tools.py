@@ -10,7 +10,7 @@ import anyio
 import pytest
 from mcp.types import TextContent
 
-from mcp_server import progress
+from mcp_server.serving import progress
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server import media
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.formats import describe, sniff
 from mcp_server.media.office import MAX_ENTRIES, _directory_bounds, office_kind
 from mcp_server.policy.access import FileAccess

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_server.config import Limits, Settings
-from mcp_server.conversations import ConversationStore
-from mcp_server.errors import ConfigError, InputError
+from mcp_server.core.config import Limits, Settings
+from mcp_server.core.errors import ConfigError, InputError
 from mcp_server.policy.redaction import redact
 from mcp_server.state import Bounds
+from mcp_server.state.conversations import ConversationStore
 from mcp_server.state.memory import MemoryStore
 from mcp_server.upstream.errors import (
     AuthenticationError,

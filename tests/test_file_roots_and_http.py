@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import PromptReference, TextContent
 
-from mcp_server.http import BearerAuth, HttpOnly, HttpOptions, security_settings
+from mcp_server.serving.http import BearerAuth, HttpOnly, HttpOptions, security_settings
 from tests.conftest import connect, make_settings, upstream_env
 from tests.fake_upstream import FakeUpstream
 from tests.samples import png
@@ -162,7 +162,7 @@ async def test_a_websocket_scope_is_refused_not_passed_through(middleware: Any) 
 
 
 def test_file_roots_are_taken_from_the_environment_separated_by_the_os_separator(tmp_path: Path) -> None:
-    from mcp_server.config import Settings
+    from mcp_server.core.config import Settings
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

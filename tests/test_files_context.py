@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from mcp.types import TextContent
 
-from mcp_server.config import Limits
+from mcp_server.core.config import Limits
 from tests.conftest import DEEPSEEK_KEY, connect, make_settings
 from tests.fake_upstream import CACHE_UNIT, FakeUpstream
 from tests.projects import APP, ENV_SECRET, KEY_MATERIAL, SENT, SKIPPED, make_project

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp.types import TextContent
 
-from mcp_server.pricing import estimate, is_peak
+from mcp_server.spending.pricing import estimate, is_peak
 from mcp_server.upstream.completion import Usage
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_server.grounding import Box, parse
+from mcp_server.media.grounding import Box, parse
 
 TAGGED = """<|ref|>title<|/ref|><|det|>[[115, 165, 465, 201]]<|/det|>
 # Übungsblatt Sto 8
@@ -133,7 +133,7 @@ def test_plain_output_without_grounding_passes_through() -> None:
 
 
 def test_a_repetition_loop_of_boxes_is_capped_and_the_rest_counted() -> None:
-    from mcp_server.grounding import MAX_BOXES
+    from mcp_server.media.grounding import MAX_BOXES
 
     raw = "<|ref|>text<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\nagain\n" * (MAX_BOXES + 500)
     parsed = parse(raw, 100, 100)

@@ -276,8 +276,8 @@ async def test_chat_can_follow_an_investigation_in_the_same_conversation(deepsee
 async def test_a_loop_that_would_pass_the_per_call_cost_limit_stops_for_its_best_answer_and_its_turns_are_recorded(
     deepseek: FakeUpstream, project: Path
 ) -> None:
-    from mcp_server.pricing import estimate as price_of
-    from mcp_server.spending import THINKING_OUTPUT_ESTIMATE
+    from mcp_server.spending.budgets import THINKING_OUTPUT_ESTIMATE
+    from mcp_server.spending.pricing import estimate as price_of
     from mcp_server.upstream.completion import Usage
 
     # One turn's estimate is mostly its assumed output: the limit lets one turn through, not a second and a final.

@@ -14,7 +14,7 @@ import pypdfium2  # type: ignore[import-untyped]  # ships no type information
 import pytest
 from PIL import Image
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media import ImagePart, Limits, files, notes_for, open_source, parse_pages, sniff
 from mcp_server.policy.access import FileAccess
 from tests.conftest import rendering

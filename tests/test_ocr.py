@@ -16,7 +16,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import TextContent
 from PIL import Image
 
-from mcp_server.config import Limits
+from mcp_server.core.config import Limits
 from tests.conftest import connect, make_settings, upstream_env
 from tests.fake_upstream import FakeUpstream, Recorded, Reply
 from tests.samples import drawn, encode, encrypted_pdf, pdf, png

@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.client.stdio import stdio_client
 from mcp.types import TextContent
 
-from mcp_server import pricing
+from mcp_server.spending import pricing
 from mcp_server.upstream import tool_apis
 from tests.conftest import connect, make_settings, upstream_env
 from tests.fake.multipart import Part, parse_form

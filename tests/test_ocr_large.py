@@ -17,7 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ResourceLink, TextContent, TextResourceContents
 
-from mcp_server.tools.ocr_parts import INLINE_CHARS, ResultStore
+from mcp_server.tools.ocr.parts import INLINE_CHARS, ResultStore
 from tests.conftest import connect, make_settings, upstream_env
 from tests.fake.ocr_answers import big_ocr_answer
 from tests.fake_upstream import FakeUpstream, Reply
@@ -93,8 +93,8 @@ def test_parts_are_held_for_their_caller_only_and_within_the_byte_bound() -> Non
 
 
 def test_a_first_page_too_long_to_show_whole_is_clipped_inline_and_whole_in_part_one() -> None:
-    from mcp_server.tools.ocr_parts import split_pages
-    from mcp_server.tools.ocr_results import page_out
+    from mcp_server.tools.ocr.parts import split_pages
+    from mcp_server.tools.ocr.results import page_out
 
     long = page_out(1, "word " * INLINE_CHARS, (100, 100), (100, 100), True, "stop")
     short = page_out(2, "the end", (100, 100), (100, 100), True, "stop")

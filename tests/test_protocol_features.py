@@ -13,7 +13,7 @@ from mcp import MCPDeprecationWarning
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, LoggingMessageNotificationParams, PromptReference
 
-from mcp_server import protocol
+from mcp_server.serving import protocol
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
 

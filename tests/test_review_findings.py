@@ -14,10 +14,10 @@ import anyio
 import pytest
 from mcp.types import TextContent
 
-from mcp_server.app import owner_from_headers
-from mcp_server.config import Settings
-from mcp_server.errors import ConfigError
+from mcp_server.core.config import Settings
+from mcp_server.core.errors import ConfigError
 from mcp_server.policy.scan import Scanner
+from mcp_server.serving.app import owner_from_headers
 from mcp_server.upstream.completion import Accumulator
 from mcp_server.upstream.errors import parse_error_body
 from tests.conftest import connect, make_settings
@@ -200,7 +200,7 @@ async def test_routing_does_not_ask_a_provider_that_is_down_on_every_call(deepse
 async def test_the_heartbeat_of_one_call_does_not_wait_for_another_clients_slow_progress(
     deepseek: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcp_server import progress
+    from mcp_server.serving import progress
 
     monkeypatch.setattr(progress, "HEARTBEAT", 0.25)
     deepseek.script(

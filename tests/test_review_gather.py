@@ -12,9 +12,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mcp_server.config import Limits, Settings
 from mcp_server.context import Job
-from mcp_server.errors import InputError
+from mcp_server.core.config import Limits, Settings
+from mcp_server.core.errors import InputError
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
 from mcp_server.review import diff, gather_change
 from mcp_server.review.git import overrides

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from mcp.types import TextContent
 
-from mcp_server.config import Limits
 from mcp_server.context import Job, gather, walk
-from mcp_server.errors import InputError
+from mcp_server.core.config import Limits
+from mcp_server.core.errors import InputError
 from mcp_server.policy import Scanner, home, secret_places
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.opening import Redirected, open_beneath, open_checked

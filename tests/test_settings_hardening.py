@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.config import Limits, Settings
-from mcp_server.errors import ConfigError
+from mcp_server.core.config import Limits, Settings
+from mcp_server.core.errors import ConfigError
 from mcp_server.policy.redaction import RedactingFilter, Redactor
 
 SCRIPT = Path(sys.executable).with_name("deepseek-mcp")

@@ -19,8 +19,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
-from mcp_server import spending
-from mcp_server.config import Limits, Settings
+from mcp_server.core.config import Limits, Settings
+from mcp_server.spending import budgets
 from mcp_server.upstream.providers import Router
 from tests.conftest import connect, make_settings, upstream_env
 from tests.fake_upstream import FakeUpstream, Reply
@@ -112,7 +112,7 @@ async def test_two_calls_on_one_conversation_on_two_servers_take_turns(deepseek:
 
 def _budget_for(calls: float, settings: Settings, prompt: str, max_tokens: int) -> float:
     route = Router(settings).route("chat")
-    each = spending.estimate(route, [{"role": "user", "content": prompt}], max_tokens, thinking=False)
+    each = budgets.estimate(route, [{"role": "user", "content": prompt}], max_tokens, thinking=False)
     assert each is not None
     return calls * each
 

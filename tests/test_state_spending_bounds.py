@@ -9,13 +9,13 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_server.config import Limits, Settings
-from mcp_server.pricing import estimate as price_of
-from mcp_server.spending import OUTPUT_ESTIMATE, THINKING_OUTPUT_ESTIMATE
+from mcp_server.core.config import Limits, Settings
+from mcp_server.spending.budgets import OUTPUT_ESTIMATE, THINKING_OUTPUT_ESTIMATE
+from mcp_server.spending.pricing import estimate as price_of
+from mcp_server.spending.tokens import estimate_messages
 from mcp_server.state import Bounds, Record, StoreError
 from mcp_server.state.memory import MemoryStore
 from mcp_server.state.sqlite import SqliteStore
-from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Usage
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mcp_server.config import Limits, Settings
+from mcp_server.core.config import Limits, Settings
 from mcp_server.state import Bounds, Record, Store, StoreError, open_store
 from mcp_server.state.sqlite import SqliteStore
 from tests.redis_server import RedisServer, redis_server
@@ -210,7 +210,7 @@ async def test_a_sqlite_file_locked_by_another_process_says_so_and_what_to_do(tm
 _HOLDER = """
 import sys, anyio
 from pathlib import Path
-from mcp_server.config import Limits
+from mcp_server.core.config import Limits
 from mcp_server.state import Bounds
 from mcp_server.state.sqlite import SqliteStore
 
@@ -282,7 +282,7 @@ def _closed_port() -> int:
 
 
 async def test_a_tool_loops_messages_round_trip_with_reasoning_and_tool_calls_intact(spec: str) -> None:
-    from mcp_server.conversations import ConversationStore
+    from mcp_server.state.conversations import ConversationStore
 
     limits = Limits()
     store = _store(spec)
@@ -313,7 +313,7 @@ async def test_a_tool_loops_messages_round_trip_with_reasoning_and_tool_calls_in
 def test_the_state_variable_takes_memory_a_redis_url_or_an_absolute_file_and_says_what_is_wrong(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from mcp_server.errors import ConfigError
+    from mcp_server.core.errors import ConfigError
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     default = Settings.from_env({}).state

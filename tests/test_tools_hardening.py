@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp.types import TextContent
 
-from mcp_server import progress
+from mcp_server.serving import progress
 from tests.conftest import connect, make_settings, upstream_env
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.samples import pdf, png
@@ -260,7 +260,7 @@ def test_call_sends_a_prompt_that_looks_like_json_as_the_text_it_is(deepseek: Fa
 
 
 async def test_conversations_are_bounded_by_bytes_each_and_in_all(deepseek: FakeUpstream) -> None:
-    from mcp_server.config import Limits
+    from mcp_server.core.config import Limits
 
     limits = Limits(conversation_bytes=2000, conversations_total_bytes=3000)
     async with connect(make_settings(deepseek, limits=limits)) as client:

@@ -126,7 +126,7 @@ async def test_a_silent_models_endpoint_times_out_without_talking_about_thinking
 
 
 async def test_a_pool_timeout_is_not_called_a_failure_to_connect() -> None:
-    from mcp_server.config import Settings
+    from mcp_server.core.config import Settings
     from mcp_server.upstream.client import UpstreamClient
     from mcp_server.upstream.errors import APIConnectionError
     from mcp_server.upstream.providers import Router

@@ -17,8 +17,8 @@ from typing import Any
 
 from mcp_server.context.model import Found, Skip
 from mcp_server.context.walk import Walk
-from mcp_server.errors import InputError
-from mcp_server.quoting import format_size
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import format_size
 
 from .patterns import BadPattern, compile_glob, compile_regex
 from .workspace import Refused, Workspace, lines_of

@@ -21,10 +21,10 @@ How to use it (the interface `investigate` uses, and `review` or a checker can):
   the handler of the four read-only functions; `with_functions` puts handlers of your own names in front of it.
 - The loop only appends to `messages`, so every turn repeats the previous request as its prefix and DeepSeek's
   cache serves it (WIRE.md §14).
-- `spend` puts every model turn under the caller's spending limits (mcp_server/spending.py): each turn's estimate
-  is held against the day and settled with its cost; before a turn that may call functions, the loop stops for its
-  best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL (the final turn is checked
-  on its own estimate). A daily budget spent mid-run fails the call; what was spent is recorded.
+- `spend` puts every model turn under the caller's spending limits (mcp_server/spending/budgets.py): each turn's
+  estimate is held against the day and settled with its cost; before a turn that may call functions, the loop stops
+  for its best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL (the final turn is
+  checked on its own estimate). A daily budget spent mid-run fails the call; what was spent is recorded.
 - `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
   keep it in the conversation so a follow-up continues with what was read.
 
@@ -45,13 +45,13 @@ from typing import Any
 
 import anyio.to_thread
 
-from mcp_server import spending
-from mcp_server.config import CONTEXT_ENV, MAX_COST_ENV
-from mcp_server.conversations import Message
-from mcp_server.errors import ConfigError
-from mcp_server.progress import ProgressReporter
-from mcp_server.spending import Spend
-from mcp_server.tokens import estimate, estimate_messages
+from mcp_server.core.config import CONTEXT_ENV, MAX_COST_ENV
+from mcp_server.core.errors import ConfigError
+from mcp_server.serving.progress import ProgressReporter
+from mcp_server.spending import budgets
+from mcp_server.spending.budgets import Spend
+from mcp_server.spending.tokens import estimate, estimate_messages
+from mcp_server.state.conversations import Message
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, ToolCall, Usage
 from mcp_server.upstream.providers import Effort, Route
@@ -216,7 +216,7 @@ class Loop:
         limit = self._spend.spending.per_call if self._spend is not None else None
         if limit is None:
             return None
-        turn = spending.estimate(self._route, messages, None, thinking=self._thinking)
+        turn = budgets.estimate(self._route, messages, None, thinking=self._thinking)
         if turn is None or run.spent + 2 * turn <= limit:
             return None
         return f"the per-call cost limit ({MAX_COST_ENV}=${limit:g}; ${run.spent:.4f} spent)"

@@ -14,15 +14,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcp_server.config import Limits
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.walk import Entered, Walk
-from mcp_server.errors import InputError
+from mcp_server.core.config import Limits
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip, format_size
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.places import Places
 from mcp_server.policy.scan import Scanner
-from mcp_server.quoting import clip, format_size
 
 MAX_PATH_CHARS = 4096
 

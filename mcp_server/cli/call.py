@@ -10,8 +10,8 @@ import anyio
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from mcp_server.config import Settings
-from mcp_server.errors import InputError
+from mcp_server.core.config import Settings
+from mcp_server.core.errors import InputError
 from mcp_server.server import build_server
 
 

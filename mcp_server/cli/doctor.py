@@ -10,8 +10,8 @@ from typing import TextIO
 import anyio
 
 from mcp_server import __version__
-from mcp_server.config import Settings
-from mcp_server.errors import DeepSeekMCPError
+from mcp_server.core.config import Settings
+from mcp_server.core.errors import DeepSeekMCPError
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.providers import TOOL_KINDS, Provider, Router, ToolKind
 
@@ -64,8 +64,8 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
 
 async def _state(settings: Settings) -> list[Check]:
     """Which store keeps conversations and spending, and whether it answers (it is opened, never emptied)."""
-    from mcp_server.config import DAILY_BUDGET_ENV, MAX_COST_ENV
-    from mcp_server.quoting import format_size
+    from mcp_server.core.config import DAILY_BUDGET_ENV, MAX_COST_ENV
+    from mcp_server.core.quoting import format_size
     from mcp_server.state import open_store
 
     store = open_store(settings)
@@ -108,8 +108,8 @@ OCR_MODES = ("markdown", "text", "figure", "describe", "locate")
 
 
 def _ocr_routes(router: Router) -> list[Check]:
-    """Which route reads each `ocr` mode without `model`, as README's routing table shows: modes that share a route
-    on one line (an http(s) URL always takes the chat route)."""
+    """Which route reads each `ocr` mode without `model`, as docs/tools.md's routing table shows: modes that share
+    a route on one line (an http(s) URL always takes the chat route)."""
     routes: dict[str, list[str]] = {}
     for mode in OCR_MODES:
         routes.setdefault(_ocr_route(router, mode), []).append(mode)

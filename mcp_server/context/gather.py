@@ -17,15 +17,15 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from mcp_server.config import CONTEXT_ENV
 from mcp_server.context.model import Found, Gathered, Job, Sent, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.render import file_block, render
 from mcp_server.context.walk import Walk, utf8
-from mcp_server.errors import InputError
+from mcp_server.core.config import CONTEXT_ENV
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip, format_size
 from mcp_server.policy import names
-from mcp_server.quoting import clip, format_size
-from mcp_server.tokens import PER_CHAR, estimate
+from mcp_server.spending.tokens import PER_CHAR, estimate
 
 MAX_PATHS = 100  # paths in one call's `files`
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcp_server.config import Limits
-from mcp_server.errors import InputError
+from mcp_server.core.config import Limits
+from mcp_server.core.errors import InputError
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.opening import Opener
 from mcp_server.policy.places import Places

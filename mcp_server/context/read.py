@@ -12,9 +12,9 @@ import stat
 from pathlib import Path
 
 from mcp_server.context.model import Found, Job, Skip
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import format_size
 from mcp_server.policy.opening import Redirected
-from mcp_server.quoting import format_size
 
 _BOM = "\ufeff"
 

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp_server.config import FILE_ROOTS_ENV
 from mcp_server.context.ignore import Rules, rules_above
 from mcp_server.context.model import Found, Job, Skip
-from mcp_server.errors import InputError
+from mcp_server.core.config import FILE_ROOTS_ENV
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import format_size
 from mcp_server.policy import names
 from mcp_server.policy.opening import DIR_FLAGS, Redirected, open_checked
-from mcp_server.quoting import format_size
 
 _CHECK_EVERY = 256  # entries between looks at the clock and the stop flag
 _BY_FD = os.scandir in os.supports_fd  # POSIX: a folder is listed through the descriptor checked

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import anyio.to_thread
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.files import open_file, readable, resolve
 from mcp_server.media.formats import Format, image_format, sniff_file
 from mcp_server.media.messages import clip

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.messages import clip, format_size, too_large
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.names import home

@@ -11,7 +11,7 @@ import struct
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.formats import ImageFormat
 from mcp_server.media.messages import format_size
 from mcp_server.media.model import ImagePart, Limits

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip, format_size
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip, format_size
 
 __all__ = ["clip", "format_size", "too_large"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.messages import clip
 
 _MAX_SPEC = 200

@@ -15,7 +15,7 @@ import tempfile
 import anyio
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.images import data_url
 from mcp_server.media.model import ImagePart, Limits, Source
 from mcp_server.media.pages import parse_pages

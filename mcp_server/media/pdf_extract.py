@@ -22,7 +22,7 @@ from typing import BinaryIO
 import anyio
 import anyio.to_thread
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.renderer import Failed, Renderer
 

@@ -1,4 +1,4 @@
-"""The PDF rendering workers, seen from the server: processes running `python -m mcp_server.pdf_worker`.
+"""The PDF rendering workers, seen from the server: processes running `python -m mcp_server.media.pdf_worker`.
 
 Started on the first PDF, not at start-up (a worker costs about 40 MB and 0.1 s to start), one per core by default
 (`DEEPSEEK_MCP_RENDER_WORKERS`), each rendering one page at a time. A call takes a worker per page and gives it back;
@@ -25,8 +25,8 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from mcp_server.errors import InputError
-from mcp_server.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
+from mcp_server.core.errors import InputError
+from mcp_server.media.pdf_worker import MAX_HEADER, MAX_PAYLOAD, parse_lengths
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class Renderer:
     async def _start(self) -> _Worker | Failed:
         # -P: nothing from the working directory (the user's project) is importable in the worker, so a json.py
         # or an mcp_server/ there cannot run in it; the worker works in the temporary folder, not the project.
-        command = [sys.executable, "-P", "-m", "mcp_server.pdf_worker"]
+        command = [sys.executable, "-P", "-m", "mcp_server.media.pdf_worker"]
         try:
             process = await anyio.open_process(command, env=self._environment(), cwd=tempfile.gettempdir(), stderr=None)
         except OSError as exc:  # out of processes or file descriptors: this page fails, the server goes on

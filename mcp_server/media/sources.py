@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.media.budget import PixelBudget
 from mcp_server.media.files import read_file, readable, resolve
 from mcp_server.media.formats import describe, image_format, sniff

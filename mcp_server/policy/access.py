@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp_server.config import FILE_ROOTS_ENV, Settings
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip
+from mcp_server.core.config import FILE_ROOTS_ENV, Settings
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.to_thread
 
-from mcp_server.config import ALLOW_PRIVATE_URLS_ENV
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip
+from mcp_server.core.config import ALLOW_PRIVATE_URLS_ENV
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 RESOLVE_SECONDS = 5.0

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mcp_server.context.model import Job, Skip
-from mcp_server.errors import InputError
-from mcp_server.quoting import format_size
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import format_size
 from mcp_server.review.model import Change
 from mcp_server.review.render import block_of
 

@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 
 from mcp_server.agent import Function
-from mcp_server.conversations import Message
-from mcp_server.errors import DeepSeekMCPError
-from mcp_server.quoting import clip
+from mcp_server.core.errors import DeepSeekMCPError
+from mcp_server.core.quoting import clip
 from mcp_server.review.findings import Finding, described
 from mcp_server.review.model import Change
-from mcp_server.spending import BudgetError, Spend, estimate
+from mcp_server.spending.budgets import BudgetError, Spend, estimate
+from mcp_server.state.conversations import Message
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.providers import Effort, Route

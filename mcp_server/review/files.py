@@ -12,8 +12,8 @@ import anyio.to_thread
 
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import decode, read_text
+from mcp_server.core.quoting import format_size
 from mcp_server.policy import names
-from mcp_server.quoting import format_size
 from mcp_server.review import diff
 from mcp_server.review.git import Git
 from mcp_server.review.model import ChangedFile, Entry, Sides

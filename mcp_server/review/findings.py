@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mcp_server.quoting import clip
+from mcp_server.core.quoting import clip
 from mcp_server.review.model import Change
 
 Severity = Literal["high", "medium", "low"]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import anyio
 
-from mcp_server.config import FILE_ROOTS_ENV
 from mcp_server.context.model import Job
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip
+from mcp_server.core.config import FILE_ROOTS_ENV
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip
 from mcp_server.review import diff, sides
 from mcp_server.review.bounds import bounded
 from mcp_server.review.files import classify, linked, patches, sizes, texts

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip, format_size
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip, format_size
 
 # Settings that run programs or change what a read-only diff prints, fixed for every run.
 _FIXED = (

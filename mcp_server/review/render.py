@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mcp_server.context.render import file_block
 from mcp_server.review.model import Change
-from mcp_server.tokens import estimate
+from mcp_server.spending.tokens import estimate
 
 HEAD = (
     "A change to a git repository follows, read by deepseek-mcp: {shown}. First the diff, then the whole text of "

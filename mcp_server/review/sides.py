@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip
 from mcp_server.review.git import Git, GitError
 from mcp_server.review.model import Sides
 

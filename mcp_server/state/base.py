@@ -17,8 +17,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from mcp_server.config import Limits
-from mcp_server.errors import DeepSeekMCPError
+from mcp_server.core.config import Limits
+from mcp_server.core.errors import DeepSeekMCPError
 
 HOLD_SECONDS = 3600.0  # a hold left by a crashed call stops counting against the budget after this
 SPENDING_DAYS = 40  # spending records are kept this long, for `balance` (a month and its last days)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcp_server.config import Settings
+from mcp_server.core.config import Settings
 from mcp_server.state.base import Bounds, Store
 from mcp_server.state.memory import MemoryStore
 

@@ -21,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import LockError, RedisError
 
-from mcp_server.config import STATE_ENV, public_url
+from mcp_server.core.config import STATE_ENV, public_url
 from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Record, Spent, StoreError
 
 PREFIX = "deepseek-mcp:"

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import anyio
 
-from mcp_server.config import STATE_ENV
+from mcp_server.core.config import STATE_ENV
 from mcp_server.state import file_locks
 from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent, StoreError
 

@@ -1,0 +1,15 @@
+"""The MCP tools: each module registers the tools it names, checks their arguments and shapes their results.
+
+The modules:
+
+    chat.py          chat and reason
+    files.py         `files` on chat and reason, as the tools see it
+    fim.py           fim
+    ocr/             ocr (a room of its own: routes, the OCR API, results and their parts)
+    investigate.py   investigate (the loop itself is in agent/)
+    review.py        review, and review_out.py what it returns (the review itself is in review/)
+    web.py           web_search and web_fetch
+    models.py        list_models
+    account.py       balance
+    common.py        output shapes and helpers the tools share
+"""

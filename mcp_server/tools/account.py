@@ -8,9 +8,9 @@ import anyio
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from mcp_server.app import AppContext, ToolContext, app_of, owner_of
-from mcp_server.errors import ConfigError, DeepSeekMCPError
-from mcp_server.spending import Period
+from mcp_server.core.errors import ConfigError, DeepSeekMCPError
+from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of
+from mcp_server.spending.budgets import Period
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Provider

@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
-from mcp_server import spending
-from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
-from mcp_server.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.context import Gathered, gather_files, with_files
-from mcp_server.conversations import Conversation, Message
-from mcp_server.errors import InputError
-from mcp_server.pricing import cache_saving
-from mcp_server.tokens import estimate_messages
+from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
+from mcp_server.core.errors import InputError
+from mcp_server.serving.app import ToolContext, app_of, owner_of, reporter_for
+from mcp_server.spending import budgets
+from mcp_server.spending.pricing import cache_saving
+from mcp_server.spending.tokens import estimate_messages
+from mcp_server.state.conversations import Conversation, Message
 from mcp_server.upstream.completion import Completion
 from mcp_server.upstream.providers import Effort, Route, ToolKind
 
@@ -153,7 +153,7 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         payload = _payload(route, messages, ask, effort)
         reporter = reporter_for(ctx, tool)
         owner = owner_of(ctx)
-        cost_estimate = spending.estimate(route, messages, ask.max_tokens, thinking=effort is not None)
+        cost_estimate = budgets.estimate(route, messages, ask.max_tokens, thinking=effort is not None)
         async with app.spending.hold(owner, tool, cost_estimate) as hold, reporter.running():
             completion = await app.upstream.stream(
                 route.provider,

@@ -9,9 +9,9 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from mcp_server.app import ToolContext, app_of, owner_of
-from mcp_server.pricing import Cost, estimate
-from mcp_server.spending import Hold
+from mcp_server.serving.app import ToolContext, app_of, owner_of
+from mcp_server.spending.budgets import Hold
+from mcp_server.spending.pricing import Cost, estimate
 from mcp_server.upstream.completion import Usage
 
 META_KIND = "deepseek-mcp/kind"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from mcp_server.app import AppContext
 from mcp_server.context import Gathered, Job
-from mcp_server.errors import InputError
+from mcp_server.core.errors import InputError
 from mcp_server.policy import Scanner, home, secret_places
+from mcp_server.serving.app import AppContext
 
 MAX_LISTED = 200  # skipped entries in the structured result; the rest are counted
 NOTICE_LISTED = 8  # skipped entries named in the notice

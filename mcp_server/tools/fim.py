@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
-from mcp_server.app import ToolContext, app_of, reporter_for
-from mcp_server.config import MAX_PROMPT_CHARS
-from mcp_server.tokens import estimate as estimate_tokens
+from mcp_server.core.config import MAX_PROMPT_CHARS
+from mcp_server.serving.app import ToolContext, app_of, reporter_for
+from mcp_server.spending.tokens import estimate as estimate_tokens
 from mcp_server.upstream.completion import Usage
 
 from .common import CostOut, UsageOut, block, charged, finish_notice, notice_blocks

@@ -17,13 +17,13 @@ from mcp_server.agent.evidence import Citation, verify
 from mcp_server.agent.functions import READ_ONLY
 from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.workspace import Workspace
-from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
-from mcp_server.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.context.gather import check_paths, resolve_target
-from mcp_server.conversations import Message
-from mcp_server.errors import InputError
-from mcp_server.spending import Spend
-from mcp_server.tokens import estimate_messages
+from mcp_server.core.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
+from mcp_server.core.errors import InputError
+from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
+from mcp_server.spending.budgets import Spend
+from mcp_server.spending.tokens import estimate_messages
+from mcp_server.state.conversations import Message
 from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
@@ -66,7 +66,7 @@ class InvestigateOutput(BaseModel):
 
 
 async def investigate(
-    # Terse on purpose: every byte of the schema is in the assistant's context on every turn (README: tools/list).
+    # Terse on purpose: every byte of the schema is in the assistant's context on every turn (docs/benchmarks.md).
     question: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)],
     ctx: ToolContext,
     paths: Annotated[list[str] | None, Field(description="Default: cwd.")] = None,

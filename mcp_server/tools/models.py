@@ -8,8 +8,8 @@ import anyio
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from mcp_server.app import ToolContext, app_of
-from mcp_server.errors import ConfigError
+from mcp_server.core.errors import ConfigError
+from mcp_server.serving.app import ToolContext, app_of
 from mcp_server.upstream.catalog import ModelRow, traits_of
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.listing import fetch_rows

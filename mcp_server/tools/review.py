@@ -10,14 +10,14 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from mcp_server.agent import READ_ONLY, Loop, Run, Task, Workspace, read_only, thinking_for
-from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
-from mcp_server.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
-from mcp_server.errors import InputError
-from mcp_server.progress import ProgressReporter
+from mcp_server.core.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
+from mcp_server.core.errors import InputError
 from mcp_server.review import Change, gather_change
 from mcp_server.review.check import Checked, Checker
 from mcp_server.review.reviewer import REPORT_FINDING, SYSTEM, Reviewer, prompt
-from mcp_server.spending import Spend
+from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
+from mcp_server.serving.progress import ProgressReporter
+from mcp_server.spending.budgets import Spend
 from mcp_server.upstream.providers import Effort, Route
 
 from .files import job_for
@@ -25,7 +25,7 @@ from .review_out import ReviewOutput, content_of, output_of
 
 
 async def review(
-    # Terse on purpose: every byte of the schema is in the assistant's context on every turn (README: tools/list).
+    # Terse on purpose: every byte of the schema is in the assistant's context on every turn (docs/benchmarks.md).
     # `path` is a git work tree (required over HTTP), `base` a ref or range; both are explained in their errors.
     ctx: ToolContext,
     path: str | None = None,

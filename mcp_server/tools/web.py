@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
-from mcp_server import pricing
-from mcp_server.app import ToolContext, app_of
-from mcp_server.errors import InputError
-from mcp_server.quoting import clip
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import clip
+from mcp_server.serving.app import ToolContext, app_of
+from mcp_server.spending import pricing
 from mcp_server.upstream.errors import BadRequestError, NotFoundError, UpstreamError
 from mcp_server.upstream.providers import Provider
 

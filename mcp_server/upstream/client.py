@@ -16,7 +16,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from mcp_server.config import Settings
+from mcp_server.core.config import Settings
 from mcp_server.policy.redaction import Redactor
 from mcp_server.upstream.completion import Accumulator, AnswerTooLarge, Completion, Malformed, Phase, ThinkTags
 from mcp_server.upstream.errors import (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from mcp_server.errors import DeepSeekMCPError
+from mcp_server.core.errors import DeepSeekMCPError
 
 _TRACE_IN_MESSAGE = re.compile(r"\[trace_id=([0-9a-fA-F-]{1,64})\]$")  # searched in the message, right-stripped
 _MAX_BODY_IN_MESSAGE = 300

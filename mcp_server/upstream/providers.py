@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import anyio
 
-from mcp_server.config import ProviderSettings, Settings
-from mcp_server.errors import ConfigError
+from mcp_server.core.config import ProviderSettings, Settings
+from mcp_server.core.errors import ConfigError
 from mcp_server.upstream import tool_apis
 from mcp_server.upstream.catalog import Directory, ModelRow, Traits, traits_of
 from mcp_server.upstream.completion import ThinkTags

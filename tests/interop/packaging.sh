@@ -27,7 +27,7 @@ mcp_bundle() {
   # The manifest against the server it bundles: tools, defaults, keys marked sensitive, variables README documents.
   "$PY" - "$REPO" "$TOOLS" <<'EOF'
 import json, re, sys
-from mcp_server.config import Limits, Settings
+from mcp_server.core.config import Limits, Settings
 repo, tools = sys.argv[1], sorted(sys.argv[2].split())
 manifest = json.load(open(f"{repo}/bundle/manifest.json"))
 config, env = manifest["user_config"], manifest["server"]["mcp_config"]["env"]

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from PIL import Image, ImageDraw
 
-from mcp_server import grounding
+from mcp_server.media import grounding
 from tests.conftest import ATLAS_KEY, connect, make_settings
 from tests.fake_upstream import FakeUpstream
 from tests.reliability.conftest import StdioServer, server_env, stdio_server, text_of
@@ -105,7 +105,7 @@ def _workers() -> set[int]:
     for entry in Path("/proc").iterdir():
         try:
             ours = entry.name.isdigit() and (entry / "stat").read_text().rpartition(")")[2].split()[1] == me
-            if ours and b"mcp_server.pdf_worker" in (entry / "cmdline").read_bytes():
+            if ours and b"mcp_server.media.pdf_worker" in (entry / "cmdline").read_bytes():
                 found.add(int(entry.name))
         except OSError:
             continue

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.config import MAX_PROMPT_CHARS
+from mcp_server.core.config import MAX_PROMPT_CHARS
 from mcp_server.upstream import client as client_module
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.providers import Router

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from mcp_server import media
-from mcp_server.config import MAX_PROMPT_CHARS, Limits
+from mcp_server.core.config import MAX_PROMPT_CHARS, Limits
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
 from tests.fake_upstream import OCR_MODEL, FakeUpstream, Reply
 from tests.reliability.conftest import StdioServer, peak_in_flight, server_env, stdio_server, text_of

@@ -16,22 +16,22 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.types import CallToolResult
 
-from mcp_server import pricing
-from mcp_server.app import ToolContext, app_of, owner_of, reporter_for
 from mcp_server.media.pages import parse_pages
+from mcp_server.serving.app import ToolContext, app_of, owner_of, reporter_for
+from mcp_server.spending import pricing
+from mcp_server.tools.common import CostOut, UsageOut
+from mcp_server.tools.ocr.model import OcrOutput, PageOut
+from mcp_server.tools.ocr.parts import Split, answers_limiter, keep
+from mcp_server.tools.ocr.results import finish, ocr_result, page_out
 from mcp_server.upstream.client import Upload
 from mcp_server.upstream.completion import Usage
 from mcp_server.upstream.errors import APIStatusError, UpstreamError
 from mcp_server.upstream.providers import Provider
 from mcp_server.upstream.tool_apis import OcrApi
 
-from .common import CostOut, UsageOut
-from .ocr_parts import Split, answers_limiter, keep
-from .ocr_results import OcrOutput, PageOut, finish, ocr_result, page_out
-
 if TYPE_CHECKING:
     from mcp_server.media import Document
-    from mcp_server.progress import ProgressReporter
+    from mcp_server.serving.progress import ProgressReporter
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,12 @@ from typing import Any
 
 import anyio
 
-from mcp_server.config import DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
-from mcp_server.errors import DeepSeekMCPError
-from mcp_server.pricing import cache_saving, ceiling
-from mcp_server.pricing import estimate as price_of
+from mcp_server.core.config import DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
+from mcp_server.core.errors import DeepSeekMCPError
+from mcp_server.spending.pricing import cache_saving, ceiling
+from mcp_server.spending.pricing import estimate as price_of
+from mcp_server.spending.tokens import estimate_messages
 from mcp_server.state import Spent, Store
-from mcp_server.tokens import estimate_messages
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.errors import APITimeoutError, StreamError
 from mcp_server.upstream.providers import Route

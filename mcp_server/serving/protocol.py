@@ -23,8 +23,8 @@ from mcp.types import (
     SetLevelRequestParams,
 )
 
-from mcp_server.app import AppContext, owner_from_headers
 from mcp_server.policy.access import FileAccess
+from mcp_server.serving.app import AppContext, owner_from_headers
 
 MAX_COMPLETIONS = 100  # the spec's cap per response
 FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error handling", "tests", "readability")

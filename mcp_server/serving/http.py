@@ -4,7 +4,7 @@ stateless so several instances can sit behind a load balancer.
 `DEEPSEEK_MCP_HTTP_TOKEN` holds one token, or several separated by commas (one per person or team). Conversations
 and spending are keyed by a digest of the caller's token (see `app.owner_of`), so one token's are invisible to
 another. They live in the state store (`DEEPSEEK_MCP_STATE`): with Redis, any replica behind a load balancer
-continues any conversation (README, "Serve a team"); with a file or memory, only the processes sharing it.
+continues any conversation (docs/team.md); with a file or memory, only the processes sharing it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcp_server.config import HTTP_TOKEN_ENV, REQUEST_BYTES_ENV, Limits
-from mcp_server.errors import ConfigError
+from mcp_server.core.config import HTTP_TOKEN_ENV, REQUEST_BYTES_ENV, Limits
+from mcp_server.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,8 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from mcp_server.app import AppContext, ToolContext, app_of, owner_of
-
-from .ocr_results import PageOut
+from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of
+from mcp_server.tools.ocr.model import PageOut
 
 INLINE_CHARS = 80_000  # about 20K tokens
 PART_CHARS = 80_000

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
-from mcp_server.errors import ConfigError
+from mcp_server.core.errors import ConfigError
 
 ProviderName = Literal["deepseek", "atlas", "openai"]
 
@@ -56,8 +56,8 @@ class ProviderSettings:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one call or the whole process may use; defaults are documented in README. Every bound is a
-    positive number: zero never means "unlimited"."""
+    """Bounds on what one call or the whole process may use; defaults are documented in docs/reliability.md.
+    Every bound is a positive number: zero never means "unlimited"."""
 
     max_concurrent_upstream: int = 64
     conversations: int = 200

@@ -1,53 +1,15 @@
-"""What `ocr` returns, whichever route read the document: per-page markdown and boxes, the route, usage and cost."""
+"""What `ocr` returns, made from the model's text: pages parsed into boxes, split into inline pages and parts, and
+the content blocks with their notices."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Literal
 
 from mcp.types import CallToolResult, ContentBlock, ResourceLink
-from pydantic import BaseModel
 
-from .common import CostOut, UsageOut, block, notice_blocks
-
-if TYPE_CHECKING:
-    from .ocr_parts import Split
-
-# ocr_api: DeepSeek's OCR API read the file itself; deepseek_ocr: DeepSeek-OCR through chat, page images sent
-# (Atlas Cloud, a self-hosted server); vision: a general vision model asked for the same output.
-OcrRoute = Literal["ocr_api", "deepseek_ocr", "vision"]
-
-
-class BoxOut(BaseModel):
-    label: str
-    text: str
-    bbox: tuple[int, int, int, int]
-
-
-class PageOut(BaseModel):
-    page: int | None
-    markdown: str
-    boxes: list[BoxOut]
-    width: int | None  # pixels of the frame the boxes are in: the image sent, or a PDF page at 144 dpi
-    height: int | None
-    original_width: int | None  # pixels of the page or image given, to map boxes back onto it
-    original_height: int | None
-    boxes_normalized: bool
-    boxes_dropped: int  # past the cap of grounding.MAX_BOXES per page
-    finish_reason: str | None
-
-
-class OcrOutput(BaseModel):
-    pages: list[PageOut]
-    route: OcrRoute
-    model: str
-    provider: str
-    usage: UsageOut
-    cost: CostOut
-    notices: list[str]
-    # Pages not inline (ocr_parts.py): `parts_uri` with {part} = 1, 2, ... for each [first, last] page range.
-    parts_uri: str | None = None
-    parts: list[tuple[int, int]] = []
+from mcp_server.tools.common import block, notice_blocks
+from mcp_server.tools.ocr.model import BoxOut, OcrOutput, PageOut
+from mcp_server.tools.ocr.parts import URI, Split, split_pages
 
 
 def page_out(
@@ -59,7 +21,7 @@ def page_out(
     finish_reason: str | None,
 ) -> PageOut:
     """One page from the model's raw text: grounding markers parsed into boxes in `frame`'s pixels (0-999 without)."""
-    from mcp_server import grounding
+    from mcp_server.media import grounding  # with the first ocr answer, not at start-up
 
     parsed = grounding.parse(raw, *(frame or (None, None)))
     found = [BoxOut(label=b.label, text=b.text, bbox=b.bbox) for b in parsed.boxes] if boxes else []
@@ -100,8 +62,6 @@ def page_notices(pages: list[PageOut]) -> list[str]:
 def finish(out: OcrOutput, pages: Iterable[PageOut]) -> tuple[OcrOutput, Split]:
     """`pages` (made one at a time) split into those inline and parts, with notices about single pages; runs in a
     worker thread. Only the inline pages stay objects: the rest are kept as their JSON."""
-    from .ocr_parts import split_pages
-
     flagged: list[PageOut] = []
 
     def watched() -> Iterator[PageOut]:
@@ -126,8 +86,6 @@ def ocr_result(
 ) -> CallToolResult:
     """The result: the inline pages' markdown as one document block (numbered pages for documents), a link to each
     part kept as a resource, notices after them."""
-    from .ocr_parts import URI
-
     if numbered:
         text = "\n\n".join(f"<!-- page {p.page} -->\n{p.markdown}" for p in out.pages)
     else:

@@ -20,16 +20,16 @@ import anyio
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_server.app import AppContext, ToolContext, app_of, owner_of, reporter_for
-from mcp_server.errors import ConfigError, InputError
-from mcp_server.progress import ProgressReporter
+from mcp_server.core.errors import ConfigError, InputError
+from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
+from mcp_server.serving.progress import ProgressReporter
+from mcp_server.tools.common import CostOut, UsageOut
+from mcp_server.tools.ocr.model import OcrOutput, OcrRoute, PageOut
+from mcp_server.tools.ocr.parts import answers_limiter, keep
+from mcp_server.tools.ocr.results import finish, ocr_result, page_out
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.errors import UpstreamError
 from mcp_server.upstream.providers import Route
-
-from .common import CostOut, UsageOut
-from .ocr_parts import answers_limiter, keep
-from .ocr_results import OcrOutput, OcrRoute, PageOut, finish, ocr_result, page_out
 
 if TYPE_CHECKING:
     from mcp_server import media
@@ -94,7 +94,7 @@ async def ocr(
 
     native = app.router.ocr_api(mode) if not (model or "").strip() else None  # an explicit model wins
     if native is not None and not media.is_url(source):
-        from .ocr_api import read_with_ocr_api
+        from mcp_server.tools.ocr.api import read_with_ocr_api
 
         return await read_with_ocr_api(ctx, native, mode, source, pages, include_boxes)
     job = await _job(app, mode, (target or "").strip(), model, include_boxes)

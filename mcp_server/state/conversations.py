@@ -25,9 +25,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_server.config import STATE_ENV, Limits
-from mcp_server.errors import InputError
-from mcp_server.quoting import format_size
+from mcp_server.core.config import STATE_ENV, Limits
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import format_size
 from mcp_server.state import Record, Store, StoreError
 
 Message = dict[str, Any]

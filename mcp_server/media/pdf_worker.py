@@ -1,4 +1,4 @@
-"""A PDF rendering worker: `python -m mcp_server.pdf_worker`, started by media/renderer.py, one page per request.
+"""A PDF rendering worker: `python -m mcp_server.media.pdf_worker`, started by media/renderer.py, one page per request.
 
 Each worker is its own process with its own pdfium, so pages render on every core at once (pdfium is not
 thread-safe: in one process they would take turns), a crash or an exploit in pdfium on a hostile PDF stays in a

@@ -7,7 +7,7 @@ null), `minLength: 1` (no model sends an empty prompt on purpose, and pydantic s
 a million or more (safety bounds no model comes near; pydantic still enforces them).
 
 Output schemas are `{"type": "object", "required": [...]}`: every top-level field named, and all of them always
-present. Their types and the nested objects (usage, cost, OCR pages, search results) are documented in README; a
+present. Their types and the nested objects (usage, cost, OCR pages, search results) are documented in docs/tools.md; a
 model reads the structured content itself, not its schema, so the field types were ~60% of the output schemas'
 bytes for little. The structured content still conforms, and the tools validate it against the full pydantic
 models before it is sent.

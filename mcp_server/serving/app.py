@@ -12,12 +12,12 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
-from mcp_server.config import Settings
-from mcp_server.conversations import ConversationStore
+from mcp_server.core.config import Settings
 from mcp_server.policy.access import FileAccess
-from mcp_server.progress import Heartbeats, ProgressReporter
-from mcp_server.spending import Spending
+from mcp_server.serving.progress import Heartbeats, ProgressReporter
+from mcp_server.spending.budgets import Spending
 from mcp_server.state import open_store
+from mcp_server.state.conversations import ConversationStore
 from mcp_server.upstream.catalog import ModelRow
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.listing import fetch_rows

@@ -1,0 +1,9 @@
+"""What every room stands on: settings read once, the exception tree, how messages quote input, compact schemas.
+
+The modules:
+
+    config.py    Settings and Limits, read once from the environment at start-up and passed down
+    errors.py    the project's exception tree (InputError, ConfigError, ...)
+    quoting.py   how messages quote what a caller passed: clipped strings, readable byte counts
+    schema.py    compact JSON schemas for tools/list
+"""
