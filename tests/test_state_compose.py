@@ -1,4 +1,4 @@
-"""deploy/team/compose.yaml (README, "Serve a team") read as docker compose would, and held against the command line,
+"""deploy/team/compose.yaml (docs/team.md) read as docker compose would, and held against the command line,
 the settings and the load balancer's configuration (docker itself is not available where the tests run)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from mcp_server.__main__ import parse_args
-from mcp_server.config import Settings
-from mcp_server.http import HttpOptions, check
+from mcp_server.core.config import Settings
+from mcp_server.serving.http import HttpOptions, check
 
 TEAM = Path(__file__).resolve().parents[1] / "deploy" / "team"
-README = Path(__file__).resolve().parents[1] / "README.md"
+CONFIGURATION = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 _VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::?[-?]([^}]*))?\}")
 SAMPLE = {
     "DEEPSEEK_API_KEY": "sk-sample-0123456789abcdef",
@@ -67,11 +67,11 @@ def test_each_replicas_command_is_what_the_cli_accepts_for_a_shared_http_server(
 
 
 def test_each_replicas_environment_is_valid_settings_on_the_shared_redis(compose: dict[str, Any]) -> None:
-    readme = README.read_text()
+    documented = CONFIGURATION.read_text()
     for service in _replicas(compose).values():
         env = {k: _interpolate(str(v)) for k, v in service["environment"].items()}
         settings = Settings.from_env(env)
-        assert [name for name in env if f"`{name}`" not in readme] == []  # every variable is one README explains
+        assert [name for name in env if f"`{name}`" not in documented] == []  # every variable is one the docs explain
         assert settings.state == "redis://:sample-password@redis:6379/0"
         assert settings.daily_budget == 5 and settings.max_cost_per_call == 1
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The container's documented HTTP form (README, "Container"), run by packaging.sh inside `unshare --net`:
+# The container's documented HTTP form (docs/install.md, "Container"), run by packaging.sh inside `unshare --net`:
 #   container_http.sh SERVER PYTHON [HOST]
 # Starts `SERVER serve --http --host HOST --port 8000` (HOST 0.0.0.0 by default, which in a fresh network namespace
-# is only its own loopback) with a token and the allowed hosts README gives, then checks that a request without the
+# is only its own loopback) with a token and the allowed hosts docs/install.md gives, then checks that a request without the
 # token gets 401 and an initialize with it is answered by deepseek-mcp.
 set -euo pipefail
 server=$1 py=$2 host=${3:-0.0.0.0}

@@ -44,13 +44,13 @@ if sensitive != ["atlascloud_api_key", "deepseek_api_key", "openai_api_key"]:
     problems.append(f"sensitive: {sensitive}")
 # An optional value left empty must become "" (mcpb passes an unset one on as a literal ${user_config.x}).
 problems += [f"user_config.{n} has no default" for n, o in config.items() if not o.get("required") and "default" not in o]
-readme = open(f"{repo}/README.md").read().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE))
+config_table = open(f"{repo}/docs/configuration.md").read().split("\n## ", 1)[0]
+documented = set(re.findall(r"^\| `([A-Z_]+)` \|", config_table, re.MULTILINE))
 if set(env) - documented:
-    problems.append(f"env not in README's Configuration table: {sorted(set(env) - documented)}")
+    problems.append(f"env not in docs/configuration.md's table: {sorted(set(env) - documented)}")
 if problems:
     sys.exit("bundle/manifest.json: " + "; ".join(problems))
-print(f"    manifest: {len(tools)} tools, defaults = the server's, sensitive {sensitive}, {len(env)} env vars all in README")
+print(f"    manifest: {len(tools)} tools, defaults = the server's, sensitive {sensitive}, {len(env)} env vars all in docs/configuration.md")
 EOF
   # Installed as a host installs it: unpacked into a fresh directory, the launch resolved by the mcpb library itself
   # from what a user entered (the DeepSeek key and base URL; the rest left empty), then started as resolved.
@@ -100,16 +100,16 @@ problems += [f"packages[0].{k} = {package.get(k)!r}, expected {v!r}" for k, v in
 if entry["version"] != version:
     problems.append(f"version {entry['version']} != pyproject {version}")
 env = {v["name"]: v for v in package["environmentVariables"]}
-config = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+config = open(f"{repo}/docs/configuration.md").read().split("\n## ", 1)[0]
 documented = set(re.findall(r"^\| `([A-Z_]+)` \|", config, re.MULTILINE))
 if set(env) != documented:
-    problems.append(f"environmentVariables {sorted(env)} != README's Configuration table {sorted(documented)}")
+    problems.append(f"environmentVariables {sorted(env)} != docs/configuration.md's table {sorted(documented)}")
 secret = sorted(n for n, v in env.items() if v.get("isSecret"))
 if secret != sorted(n for n in env if n.endswith("_API_KEY")):
     problems.append(f"isSecret on {secret}, expected every *_API_KEY")
 if problems:
     sys.exit("server.json: " + "; ".join(problems))
-print(f"    name {entry['name']} = README's mcp-name; pypi {project['name']} {version} via uvx; {len(env)} env vars = README's; isSecret on {', '.join(secret)}")
+print(f"    name {entry['name']} = README's mcp-name; pypi {project['name']} {version} via uvx; {len(env)} env vars = docs/configuration.md's; isSecret on {', '.join(secret)}")
 EOF
   # Launched the way a registry client runs it (runtimeHint uvx + identifier); the wheel stands in for PyPI.
   [[ -n "$WHEEL" ]] || { log "no wheel (see the wheel step)"; return 1; }
