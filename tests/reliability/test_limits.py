@@ -102,7 +102,8 @@ def test_fifty_pages_go_eight_at_a_time_and_fifty_one_are_refused_unsent(
     _, atlas = upstreams
     document = workdir / "fifty-one.pdf"
     document.write_bytes(pdf(*([30] * 51)))
-    atlas.script(*[Reply(content="page text", stall_before_headers=0.05, path="/chat/completions")] * 50)
+    # Each page is held long enough for the renderers to have the next eight ready, even on a loaded machine.
+    atlas.script(*[Reply(content="page text", stall_before_headers=0.3, path="/chat/completions")] * 50)
     for pages in (None, "1-51"):
         named = {"source": str(document), "model": OCR_MODEL, **({"pages": pages} if pages else {})}
         refused = server.call("ocr", named)
