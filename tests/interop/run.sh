@@ -272,7 +272,7 @@ EOF
     return 1
   fi
   echo "    tools/call chat with a rejected key: isError, exit 5"
-  note "inspector $("$NODE_BIN" "$INSPECTOR" --cli --version 2>/dev/null | tail -n 1): 9 tools and chat -> '$ANSWER' in both eras; isError exits 5"
+  note "inspector $("$NODE_BIN" "$INSPECTOR" --cli --version 2>/dev/null | tail -n 1): $(wc -w <<<"$TOOLS") tools and chat -> '$ANSWER' in both eras; isError exits 5"
 }
 step "MCP Inspector CLI (stdio)" inspector
 
@@ -331,7 +331,7 @@ fresh_venv() {
   expect_version "python -m mcp_server --version" "$("$venv/bin/python" -m mcp_server --version)"
   timeout --foreground 60 "$venv/bin/python" "$HERE/stdio_client.py" "$venv/bin/deepseek-mcp" --base-url "$BASE_URL" \
     --api-key "$KEY" --errlog "$LOGS/fresh-stdio-server.log" | sed 's/^/    /'
-  note "wheel + PyPI deps only; SDK Client over stdio: 9 tools and chat in both eras; --version ok"
+  note "wheel + PyPI deps only; SDK Client over stdio: $(wc -w <<<"$TOOLS") tools and chat in both eras; --version ok"
 }
 step "fresh venv from the wheel" fresh_venv
 
