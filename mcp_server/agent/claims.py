@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from mcp_server.context.scopes import headers
 
-WINDOW = 3  # lines either side of a citation where its names may stand (bench/citations.py)
+WINDOW = 2  # lines either side of a citation where its names may stand (bench/citations.py)
 MAX_NAMES = 8  # names checked for one claim
 MAX_TEXT = 2000  # characters of a claim looked at
 _BACKTICKED = re.compile(r"`([^`\n]{1,200})`")

@@ -37,11 +37,17 @@ def headers(lines: Sequence[str], first: int, last: int | None = None) -> list[i
     stop = max(0, first - 1 - MAX_LOOK)
     while level is not None and level > 0 and number > stop:
         width = indent(lines[number - 1])
-        if width is not None and width < level:
+        if width is not None and width < level and not _continues(lines[number - 1]):
             found.append(number)
             level = width
         number -= 1
     return found
+
+
+def _continues(line: str) -> bool:
+    """Whether a line ends what a line above opened (`) -> int:` of a signature written over several lines, `} else
+    {`): the header is further up, where that opened."""
+    return line.lstrip().startswith(_CLOSING_MARKS)
 
 
 def scope(lines: Sequence[str], first: int, last: int) -> tuple[int, int, int | None]:
