@@ -32,7 +32,11 @@ DeepSeek's rules (WIRE.md §2, §14) are kept here: in thinking mode every assis
 `reasoning_content` back; every `tool_calls` turn is followed by one `tool` message per id, in order (a call past
 `max_steps` gets a refusal, never silence); `tool_choice` is never "required". At `max_steps`, at the wall-time
 bound or near the context budget, the model is asked once more with `tool_choice: "none"` (tools stay in the
-request, so its prefix stays cached) for its best answer, and a notice says which bound was hit.
+request, so its prefix stays cached) for its best answer, and a notice says which bound was hit. A task with `until`
+(a check's `verdict`) ends at the first such call answered without a refusal; at a bound it is offered only those.
+
+Progress: one notification per model turn that called functions ("step 3: grep 'x' — 2 matches; read_file ..."),
+its value the turns so far; the stream itself sends none (the heartbeat covers a long thought).
 """
 
 from __future__ import annotations
@@ -155,7 +159,7 @@ def with_functions(fallback: Handler, handlers: dict[str, Handler]) -> Handler:
 
 
 class Loop:
-    """Runs one task against one route; `reporter` gets a progress line per step and beats while the model thinks."""
+    """Runs one task against one route; `reporter` gets one progress line per step (a model turn and its calls)."""
 
     def __init__(
         self,
