@@ -131,7 +131,7 @@ async def whole(reps: int) -> Result:
         f"{turns} turns plus {math.ceil(FINDINGS / PARALLEL)} rounds of checks ({PARALLEL} at a time), and the "
         "issue's (the turns plus the slowest check, as if every check ran at once). Cache share: cache-hit tokens "
         "over prompt tokens of every call (the fake's prefix cache in 64-token units): each reviewer turn repeats "
-        "the last, and checks after the first round find the change block cached."
+        "the last, and every check repeats the others' system prompt and functions."
     ]
     return Result(rows, {"times": times, "cache_share": hits}, notes)
 

@@ -31,7 +31,10 @@ class Audited:
 
 
 def question(citation: Citation) -> Question:
-    numbered = "\n".join(f"{citation.start_line + i}\t{line}" for i, line in enumerate(citation.quote.split("\n")))
+    lines = citation.quote.split("\n")
+    cut = lines[-1] == "…" and len(lines) > 1  # a quote capped at its bound ends with this mark
+    numbered = "\n".join(f"{citation.start_line + i}\t{line}" for i, line in enumerate(lines[:-1] if cut else lines))
+    numbered += "\n…" if cut else ""
     prompt = f"Claim at {citation.path}:{citation.lines}: {citation.claim}\n\nThe cited lines:\n{numbered}"
     return Question(SYSTEM, prompt, max_steps=2)
 

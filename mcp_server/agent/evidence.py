@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from mcp_server.core.quoting import clip
+
 from .citations import Cited, citations
 from .claims import missing
 from .workspace import Refused, Workspace, lines_of
@@ -62,7 +64,8 @@ def check(workspace: Workspace, cited: Cited, lines: list[str] | str) -> Citatio
     """One citation against its file's lines (or the reason the file cannot be read) and what the model saw."""
     base = Citation(cited.path, cited.start, cited.end, "", False, "", cited.claim)
     if isinstance(lines, str):
-        return replace(base, check=f"unreadable: {lines}", detail=lines)
+        reason = clip(lines.split(" (paths are relative")[0], 200)  # the hint to the model says nothing here
+        return replace(base, check=f"unreadable: {reason}", detail=reason)
     if not 1 <= cited.start <= cited.end <= len(lines):
         count = f"{len(lines)} line{'' if len(lines) == 1 else 's'}"
         return replace(base, check=NO_LINES, detail=f"{cited.path} has {count}")
