@@ -129,7 +129,7 @@ def _compact(obj: Any) -> bytes:
 
 def tool_list(b: Bench) -> Result:
     total, per_tool = tools_list_bytes(b)
-    row = Row("tools/list result", f"{total:,} B ~{total // 4:,} tok", "", "", "", "<= 7 KB (7,168 B)", total <= 7168)
+    row = Row("tools/list result", f"{total:,} B ~{total // 4:,} tok", "", "", "", "<= 10 KiB", total <= 10 * 1024)
     notes = [
         "tools/list: the `result` object of the 2025-11-25 handshake's tools/list, compact JSON as on the wire; "
         "tokens estimated as bytes / 4 (no tokenizer). Per tool: "

@@ -15,32 +15,57 @@ import statistics
 import time
 from typing import Any
 
-from harness import Bench, session
+from harness import ROOT, Bench, session
 from results import Result, Row, ms
 
 LATENCY = 0.2  # seconds the model takes before each turn starts
-STEPS: list[tuple[str, dict[str, Any]]] = [
-    ("list_dir", {"path": ""}),
-    ("glob", {"pattern": "mcp_server/**/*.py"}),
-    ("grep", {"pattern": "def stream", "path": "mcp_server"}),
-    ("read_file", {"path": "mcp_server/upstream/client.py", "start_line": 100, "end_line": 140}),
-    ("grep", {"pattern": "class Accumulator", "glob": "*.py"}),
-    ("read_file", {"path": "mcp_server/upstream/completion.py", "start_line": 80, "end_line": 130}),
-    ("list_dir", {"path": "mcp_server/agent"}),
-    ("grep", {"pattern": "tool_choice", "path": "mcp_server"}),
-    ("read_file", {"path": "mcp_server/agent/loop.py", "start_line": 1, "end_line": 40}),
-    ("glob", {"pattern": "tests/**/test_*.py"}),
-]
-ANSWER = (
-    "Streaming lives in mcp_server/upstream/client.py:105-123, chunks are assembled at "
-    "mcp_server/upstream/completion.py:95-110, and the loop asks with tool_choice none at mcp_server/agent/loop.py:1-5."
-)
 SHARE_TARGET = 0.90
+CLIENT = "mcp_server/upstream/client.py"
+COMPLETION = "mcp_server/upstream/completion.py"
+LOOP = "mcp_server/agent/loop.py"
+
+
+def _line(path: str, text: str) -> int:
+    """The first line of `path` (in this checkout) holding `text`: the script follows the code as it changes."""
+    lines = (ROOT / path).read_text().split("\n")
+    return next(n for n, line in enumerate(lines, start=1) if text in line)
+
+
+def steps() -> list[tuple[str, dict[str, Any]]]:
+    stream, accumulator = _line(CLIENT, "async def stream("), _line(COMPLETION, "class Accumulator")
+    return [
+        ("list_dir", {"path": ""}),
+        ("glob", {"pattern": "mcp_server/**/*.py"}),
+        ("grep", {"pattern": "def stream", "path": "mcp_server"}),
+        ("read_file", {"path": CLIENT, "start_line": stream - 5, "end_line": stream + 35}),
+        ("grep", {"pattern": "class Accumulator", "glob": "*.py"}),
+        ("read_file", {"path": COMPLETION, "start_line": accumulator - 15, "end_line": accumulator + 35}),
+        ("list_dir", {"path": "mcp_server/agent"}),
+        ("grep", {"pattern": "tool_choice", "path": "mcp_server"}),
+        ("read_file", {"path": LOOP, "start_line": 1, "end_line": 40}),
+        ("glob", {"pattern": "tests/**/test_*.py"}),
+    ]
+
+
+def answer() -> tuple[str, int]:
+    """An answer as a model writes one from those steps, and how many of its citations deserve `verified`: five
+    right ones, one unrelated line it read, one line it never read, and one line that does not exist."""
+    stream, accumulator = _line(CLIENT, "async def stream("), _line(COMPLETION, "class Accumulator")
+    final, thinking = _line(LOOP, 'payload["tool_choice"] = "none"'), _line(LOOP, "def thinking_for")
+    text = (
+        f"Streaming lives in `UpstreamClient.stream` ({CLIENT}:{stream}), which sends the request and retries "
+        f"({CLIENT}:{stream + 8}-{stream + 16}). Chunks are assembled by `Accumulator` ({COMPLETION}:{accumulator}). "
+        f"The loop's final turn sets `tool_choice` to none at {LOOP}:{final}; its rules are in the module docstring, "
+        f"{LOOP}:1-5.\n"
+        f"`Accumulator` is defined at {COMPLETION}:{accumulator - 12}. `thinking_for` picks the mode at "
+        f"{LOOP}:{thinking}. `stream` gives up at {CLIENT}:99999."
+    )
+    return text, 5
 
 
 def script() -> dict[str, Any]:
-    turns = [{"calls": [{"name": name, "arguments": args}], "reasoning": "Next, look here."} for name, args in STEPS]
-    return {"turns": turns, "final": ANSWER, "latency": LATENCY}
+    turns = [{"calls": [{"name": name, "arguments": args}], "reasoning": "Next, look here."} for name, args in steps()]
+    return {"turns": turns, "final": answer()[0], "latency": LATENCY}
 
 
 async def run(b: Bench, reps: int) -> Result:
@@ -74,6 +99,7 @@ async def _figures(b: Bench, wall: float, out: dict[str, Any]) -> dict[str, Any]
         # The prefix is stable when each turn hits at least all of the turn before it (its output is cached too).
         "stable": sum(u["prompt_cache_hit_tokens"] >= p["prompt_tokens"] for p, u in itertools.pairwise(usages)),
         "verified": sum(e["verified"] for e in out["evidence"]),
+        "cited": len(out["evidence"]),
     }
 
 
@@ -90,12 +116,16 @@ def _result(figures: list[dict[str, Any]]) -> Result:
             share >= SHARE_TARGET),
         Row("investigate: turns hitting all the turn before", f"{mid['stable']}/{mid['turns'] - 1}", "", "", "", "all",
             mid["stable"] == mid["turns"] - 1),
+        Row("investigate: citations verified / made", f"{mid['verified']}/{mid['cited']}", f"{answer()[1]} deserve it",
+            "", "", "exactly the right ones", mid["verified"] == answer()[1]),
     ]  # fmt: skip
     notes = [
         f"investigate: {mid['steps']} function calls in {mid['turns']} model turns (one call a turn, then the "
         f"answer); the fake's model waits {LATENCY * 1000:.0f} ms before each turn. Wall time {mid['wall']:.2f} s, of "
-        f"which the server's own {mid['server'] * 1000:.0f} ms (the rest is upstream). {mid['verified']} citations "
-        f"verified. Bytes sent upstream per turn: {', '.join(f'{n:,}' for n in sent)}. Median of {len(figures)} runs.",
+        f"which the server's own {mid['server'] * 1000:.0f} ms (the rest is upstream). {mid['verified']} of "
+        f"{mid['cited']} citations verified: the answer cites five right ranges, a read line unrelated to the code it "
+        "names, a line never read and one that does not exist (a server that only checks that lines exist verifies "
+        f"7 of 8). Bytes sent upstream per turn: {', '.join(f'{n:,}' for n in sent)}. Median of {len(figures)} runs.",
         "investigate: the cache-hit share is prompt tokens served from the fake's prefix cache (a token is a word "
         "there; the function definitions, earlier reasoning and calls count, as DeepSeek bills them) over all prompt "
         "tokens of turns 2-11. Every turn hit the whole turn before it, so the share is the most any prefix cache "

@@ -12,7 +12,9 @@ since checks run in parallel; with 6 findings checked 4 at a time they take two 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ from tests.gitrepos import make_repo
 COMMITS = 20
 LATENCY = 0.5  # seconds before each model turn answers
 FINDINGS = 6
+FINDINGS_SENT = 4  # reported in review_bytes.py's scenario
 
 
 def _job() -> Job:
@@ -128,12 +131,75 @@ async def whole(reps: int) -> Result:
         f"{turns} turns plus {math.ceil(FINDINGS / PARALLEL)} rounds of checks ({PARALLEL} at a time), and the "
         "issue's (the turns plus the slowest check, as if every check ran at once). Cache share: cache-hit tokens "
         "over prompt tokens of every call (the fake's prefix cache in 64-token units): each reviewer turn repeats "
-        "the last, and checks after the first round find the change block cached."
+        "the last, and every check repeats the others' system prompt and functions."
     ]
     return Result(rows, {"times": times, "cache_share": hits}, notes)
+
+
+def _before() -> str:
+    """The revision before review stopped resending whole files: the parent of the commit that made checks runs of
+    their own (adding agent/verdicts.py), the first change to what review sends."""
+    added = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", "mcp_server/agent/verdicts.py"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return f"{added[-1]}^" if added else "HEAD"
+
+
+def _figures(pythonpath: str | None) -> list[dict[str, Any]]:
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
+    script = Path(__file__).with_name("review_bytes.py")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, env=env)
+    figures: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def sent() -> Result:
+    """Bytes, prompt tokens and the cache share of one review, this checkout beside the revision before hunks."""
+    rev = _before()
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "archive", rev, "mcp_server"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
+        before = _figures(old)
+    after = _figures(None)
+    rows: list[Row] = []
+    for now, then in zip(after, before, strict=True):
+        size, case = now["file_bytes"], now["case"]
+        reported = FINDINGS_SENT
+        rows += [
+            Row(f"review bytes: {case}, 1 line changed, {reported} findings", f"{now['bytes'] / 1024:.0f} KiB",
+                f"{then['bytes'] / 1024:.0f} KiB before", f"{now['bytes'] / size:.2f}x the file",
+                f"{then['bytes'] / size:.1f}x before", "< 2x the file", now["bytes"] < 2 * size),
+            Row(f"review tokens: {case}, per review / per finding",
+                f"{now['prompt_tokens']:,} / {now['prompt_tokens'] // reported:,}",
+                f"{then['prompt_tokens']:,} / {then['prompt_tokens'] // reported:,} before",
+                "", f"{then['prompt_tokens'] / now['prompt_tokens']:.0f}x fewer", "", None),
+            Row(f"review cache-hit share: {case}", f"{now['cache_hit_tokens'] / now['prompt_tokens']:.0%}",
+                f"{then['cache_hit_tokens'] / then['prompt_tokens']:.0%} before", "", "", "", None),
+            Row(f"review findings: {case}", _outcome(now), f"{_outcome(then)} before", "", "", "no worse",
+                (now["findings"], now["refuted"]) == (then["findings"], then["refuted"])),
+        ]  # fmt: skip
+    notes = [
+        f"review bytes: bench/review_bytes.py through the tool against the fake, on this checkout and on {rev} (the "
+        "revision before review stopped resending files, its mcp_server exported by git archive), side by side in "
+        "this run: a one-line change in the middle of a long file, a reviewer that reads 40 lines around it and "
+        f"reports {FINDINGS_SENT} findings, a checker that confirms three and refutes one. Bytes are every request "
+        "body of the review and its checks; tokens are the fake's prompt tokens (a word is a token), billed over all "
+        "requests; the cache-hit share is their share served from the fake's prefix cache."
+    ]
+    return Result(rows, {"before": before, "after": after, "rev": rev}, notes)
+
+
+def _outcome(figures: dict[str, Any]) -> str:
+    return f"{figures['findings']} held, {figures['refuted']} refuted, {figures['dropped']} dropped"
 
 
 async def run(quick: bool) -> Result:
     gathered = await gathering(3 if quick else 9)
     reviewed = await whole(1 if quick else 3)
-    return Result(gathered.rows + reviewed.rows, {**gathered.raw, **reviewed.raw}, gathered.notes + reviewed.notes)
+    bytes_ = sent()
+    return Result(
+        gathered.rows + reviewed.rows + bytes_.rows,
+        {**gathered.raw, **reviewed.raw, "sent": bytes_.raw},
+        gathered.notes + reviewed.notes + bytes_.notes,
+    )

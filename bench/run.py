@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import citations
 import files
 import footprint
 import investigate
@@ -38,7 +39,7 @@ from results import Result, Row
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
     "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr",
-    "ocr_answer", "redaction", "state", "investigate", "review",
+    "ocr_answer", "redaction", "state", "investigate", "review", "citations",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -86,6 +87,9 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
     async def redaction_case() -> Result:
         return redaction.run(reps=n(5, 2))
 
+    async def citations_case() -> Result:
+        return citations.run(quick)
+
     return {
         "cold": lambda: latency.cold_start(b, reps=n(20, 5)),
         "overhead": lambda: latency.overhead(b, short_rounds=n(300, 60), stream_rounds=n(30, 8), paced_rounds=n(5, 2)),
@@ -102,6 +106,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "state": lambda: state.run(quick),
         "investigate": lambda: investigate.run(b, reps=n(5, 2)),
         "review": lambda: review.run(quick),
+        "citations": citations_case,
     }
 
 

@@ -937,7 +937,7 @@ class FakeUpstream:
         self.ocr_limits = tools.OcrLimits()  # what the OCR API accepts; a test may lower them
         self.cache = PrefixCache()
         self.agent: agent.Script | None = None  # a scripted model for requests that offer tools (tests/fake/agent.py)
-        self.checker: review.Checker | None = None  # answers requests that offer only `verdict` (tests/fake/review.py)
+        self.checker: review.Checker | None = None  # answers requests that offer `verdict` (tests/fake/review.py)
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -1276,7 +1276,7 @@ class FakeUpstream:
             await resp.send_json(200, _chat_body(chat, reply, answer), reply.leading_newlines, reply.keepalive_interval)
 
     async def _agent_turn(self, chat: _Chat, script: agent.Script, reply: Reply, resp: _Responder) -> None:
-        if self.checker is not None and review.offers_only_verdict(chat.tools):
+        if self.checker is not None and review.offers_verdict(chat.tools):
             turn = self.checker.turn(chat.messages)
         else:
             turn = script.next(chat.tool_choice)

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mcp_server.agent.evidence import citations
+from mcp_server.agent.citations import citations
 from mcp_server.agent.functions import MAX_RESULT_BYTES, Outcome, call
 from mcp_server.agent.workspace import Workspace
 from mcp_server.core.config import Limits
@@ -103,7 +103,8 @@ def test_only_the_paths_given_are_visible(workspace: Workspace) -> None:
 
 def test_citations_are_found_in_prose_and_urls_and_ports_are_not_taken_for_them() -> None:
     text = "See src/app.py:2, `mcp_server/x.py:10-20` and ./a.md:3; not http://host:80 or localhost:8000."
-    assert citations(text) == [("src/app.py", 2, 2), ("mcp_server/x.py", 10, 20), ("a.md", 3, 3)]
+    found = [(c.path, c.start, c.end) for c in citations(text)]
+    assert found == [("src/app.py", 2, 2), ("mcp_server/x.py", 10, 20), ("a.md", 3, 3)]
 
 
 def test_line_numbers_count_newlines_only_as_editors_and_citations_do(workspace: Workspace) -> None:

@@ -95,7 +95,8 @@ async def test_citations_are_checked_on_disk_and_one_that_points_nowhere_is_flag
     deepseek: FakeUpstream, project: Path
 ) -> None:
     answer = "main is at src/app.py:1-2, helper at src/util.py:1; also src/app.py:40 and .env:1 and src/settings.py:2."
-    deepseek.agent = Script([Turn([Call("grep", {"pattern": "def "})])], final=answer)
+    reads = [Call("read_file", {"path": "src/app.py"}), Call("grep", {"pattern": "def "})]
+    deepseek.agent = Script([Turn(reads)], final=answer)
     async with connect(make_settings(deepseek)) as client:
         result = await client.call_tool("investigate", {"question": "where is main?", "paths": [str(project)]})
     out = result.structured_content
@@ -107,9 +108,11 @@ async def test_citations_are_checked_on_disk_and_one_that_points_nowhere_is_flag
     )
     assert evidence["src/util.py:1"]["quote"] == "def helper(name: str) -> str:"
     assert not evidence["src/app.py:40"]["verified"] and evidence["src/app.py:40"]["quote"] == ""
+    assert evidence["src/app.py:40"]["check"] == "no such lines"
     assert not evidence[".env:1"]["verified"] and not evidence["src/settings.py:2"]["verified"]
+    assert evidence[".env:1"]["check"].startswith("unreadable: '.env' is refused: named like a secret")
     assert AWS_KEY not in json.dumps(out)
-    assert any("3 of 5 citations point nowhere" in n and "src/app.py:40" in n for n in out["notices"])
+    assert any("3 of 5 citations are not verified" in n and "src/app.py:40 (no such lines" in n for n in out["notices"])
 
 
 async def test_a_model_that_never_stops_is_asked_once_more_without_tools_at_max_steps(
@@ -120,7 +123,8 @@ async def test_a_model_that_never_stops_is_asked_once_more_without_tools_at_max_
     progress: list[str] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+        if "waiting for the model" not in (message or ""):  # a heartbeat, should a turn take seconds
+            progress.append(message or "")
 
     async with connect(make_settings(deepseek)) as client:
         with anyio.fail_after(20):
@@ -138,7 +142,8 @@ async def test_a_model_that_never_stops_is_asked_once_more_without_tools_at_max_
     )
     assert last["messages"][-2]["content"].startswith("Refused: the step limit (max_steps=3)")
     assert any("max_steps (3 function calls)" in n for n in out["notices"])
-    assert "investigate: step 3/3: grep 'x' — 1 match" in progress, progress
+    assert progress[1] == "investigate: step 2: grep 'x' — 1 match; glob '*.py' — not run", progress
+    assert len(progress) == 3 and progress[2].startswith("investigate: answered after 3 function calls in 3 turns")
 
 
 async def test_cancelling_stops_the_loop_and_no_model_turn_follows(deepseek: FakeUpstream, project: Path) -> None:

@@ -106,19 +106,23 @@ async def test_a_secret_in_the_change_never_reaches_the_provider(deepseek: FakeU
     assert any(d["path"] == "src/config.py" for d in out["dropped"])  # its text was withheld: nothing to anchor to
 
 
-async def test_checks_share_one_prefix_and_are_offered_only_the_verdict(deepseek: FakeUpstream, tmp_path: Path) -> None:
+async def test_checks_share_one_prefix_and_are_offered_the_read_only_functions_and_the_verdict(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
     repo = make_repo(tmp_path)
     many = [report({**REAL, "line": n, "title": f"Finding {n}"}) for n in range(1, 7)]
     deepseek.agent = reviewer(many)
     deepseek.checker = Checker()
     out = await run_review(deepseek, repo)
-    checks = [
-        r.json for r in deepseek.chat_requests() if [t["function"]["name"] for t in r.json["tools"]] == ["verdict"]
-    ]
+    checks = [r.json for r in deepseek.chat_requests() if _offered(r.json)[-1] == "verdict"]
     assert len(checks) == 6 and len(out["findings"]) == 6
-    prefixes = {c["messages"][1]["content"].partition("The finding to check follows.")[0] for c in checks}
-    assert len(prefixes) == 1 and all(c["messages"][0] == checks[0]["messages"][0] for c in checks)
+    assert all(_offered(c) == ["list_dir", "glob", "grep", "read_file", "verdict"] for c in checks)
+    assert all(c["messages"][0] == checks[0]["messages"][0] and c["tools"] == checks[0]["tools"] for c in checks)
     assert out["usage"]["prompt_tokens"] > 0 and PARALLEL == 4
+
+
+def _offered(request: dict[str, Any]) -> list[str]:
+    return [t["function"]["name"] for t in request.get("tools", [])]
 
 
 async def test_findings_are_sorted_by_severity_then_path(deepseek: FakeUpstream, tmp_path: Path) -> None:
@@ -150,6 +154,19 @@ async def test_a_folder_that_is_no_repository_gets_a_clear_error(deepseek: FakeU
     assert deepseek.chat_requests() == []
 
 
+async def test_a_review_without_path_names_the_real_folder_it_looked_in(
+    deepseek: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "not-a-repo"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    async with connect(make_settings(deepseek)) as client:
+        result = await client.call_tool("review", {})
+    text = getattr(result.content[0], "text", "")
+    assert result.is_error and f"the server's working directory, {folder.resolve()} (no `path` given)" in text
+    assert "is not inside a git repository" in text and ". is not" not in text
+
+
 async def test_progress_names_each_phase_gathering_reviewing_and_checking(
     deepseek: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -157,9 +174,12 @@ async def test_progress_names_each_phase_gathering_reviewing_and_checking(
     deepseek.agent = reviewer([Call("grep", {"pattern": "def step_3"})], [report(REAL), report(NIT)])
     deepseek.checker = Checker({"Name is vague": (False, "Taste.")})
     events: list[tuple[float, str]] = []
+    totals: list[float | None] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        events.append((value, message or ""))
+        if "waiting for the model" not in (message or ""):  # a heartbeat, should a turn take seconds
+            events.append((value, message or ""))
+            totals.append(total)
 
     async with connect(make_settings(deepseek)) as client:
         with anyio.fail_after(30):
@@ -167,10 +187,14 @@ async def test_progress_names_each_phase_gathering_reviewing_and_checking(
     assert not result.is_error
     messages = [m for _, m in events]
     assert messages[0] == "review: gathering the change from git"
-    assert any(m.startswith("review: step 1/24: grep 'def step_3'") for m in messages)
+    assert messages[1].startswith("review: step 1: grep 'def step_3' — 1 match")
+    assert messages[2].startswith("review: step 2: report_finding") and len(messages) == 5  # 2 steps, 2 checks
+    checked = {m.split(": ", 2)[2] for m in messages[3:]}  # checks run in parallel: either may end first
+    assert checked == {"step_3 subtracts — holds", "Name is vague — refuted"}
     assert any(m.startswith("review: checked 2 of 2:") for m in messages)
     values = [v for v, _ in events]
     assert values == sorted(values) and len(set(values)) == len(values)
+    assert totals[-1] == values[-1] == 5  # the total is what ran: 3 review turns and 2 checks
 
 
 async def test_over_http_a_review_without_path_is_refused_before_anything_is_read(deepseek: FakeUpstream) -> None:
@@ -210,14 +234,14 @@ async def test_cancelling_during_the_checks_stops_every_check(deepseek: FakeUpst
     deepseek.checker = Checker(latency=3.0)
 
     def checking(fake: FakeUpstream) -> bool:
-        return sum(len(r.json.get("tools", [])) == 1 for r in fake.chat_requests()) >= PARALLEL
+        return sum(_offered(r.json)[-1:] == ["verdict"] for r in fake.chat_requests()) >= PARALLEL
 
     async with connect(make_settings(deepseek)) as client:
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.call_tool, "review", {"path": str(repo)})
             assert await anyio.to_thread.run_sync(lambda: deepseek.wait_for(checking, 10.0))
             tg.cancel_scope.cancel()
-        checks = [r for r in deepseek.chat_requests() if len(r.json.get("tools", [])) == 1]
+        checks = [r for r in deepseek.chat_requests() if _offered(r.json)[-1:] == ["verdict"]]
         assert await anyio.to_thread.run_sync(
             lambda: deepseek.wait_for(lambda f: all(r.client_disconnected for r in checks), 3.0)
         )

@@ -19,7 +19,7 @@ from mcp_server.state.sqlite import SqliteStore
 from mcp_server.upstream.completion import Usage
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn
-from tests.fake.review import Checker, offers_only_verdict
+from tests.fake.review import Checker, offers_verdict
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gitrepos import make_repo
 
@@ -42,7 +42,7 @@ def _check_estimate(request: dict[str, Any]) -> float:
 
 
 def _checks(deepseek: FakeUpstream) -> list[dict[str, Any]]:
-    return [r.json for r in deepseek.chat_requests() if r.json and offers_only_verdict(r.json.get("tools", []))]
+    return [r.json for r in deepseek.chat_requests() if r.json and offers_verdict(r.json.get("tools", []))]
 
 
 async def _review(deepseek: FakeUpstream, repo: Path, env: dict[str, str]) -> dict[str, Any]:

@@ -128,7 +128,7 @@ async def test_investigate_puts_its_steps_evidence_and_notices_in_the_structured
         {"name": "read_file", "arguments": {"path": "a.py"}, "outcome": "lines 1-1 of 1", "bytes": 28}
     ]
     assert [(e["quote"], e["verified"]) for e in out["evidence"]] == [("x = 1", True), ("", False)]
-    assert "a.py:7 (a.py has 1 lines)" in _seen(out)
+    assert "a.py:7 (no such lines: a.py has 1 line)" in _seen(out)
 
 
 async def test_review_puts_findings_refuted_dropped_and_its_notices_in_the_structured_result(

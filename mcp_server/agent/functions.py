@@ -142,6 +142,7 @@ def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     job = workspace.job()
     gate = compile_regex(f"(?m){regex.pattern}") if "\\A" not in regex.pattern and "\\z" not in regex.pattern else None
     matches: list[str] = []
+    lines: list[tuple[str, int]] = []  # (file, line) of each match, to record what is delivered
     skipped = secret = 0
     for found in files:
         job.check_time()
@@ -155,11 +156,15 @@ def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
         for number, line in enumerate(lines_of(text), start=1):
             if regex.search(line):
                 matches.append(f"{found.label}:{number}: {_clip(line, MAX_GREP_LINE)}")
+                lines.append((found.label, number))
                 if len(matches) > MAX_MATCHES:
                     break
         if len(matches) > MAX_MATCHES:
             break
-    return _grep_outcome(matches, len(files), skipped, secret)
+    outcome = _grep_outcome(matches, len(files), skipped, secret)
+    for label, number in lines[: _rows(outcome)]:
+        workspace.seen.add(label, number, number)
+    return outcome
 
 
 def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int) -> Outcome:
@@ -197,6 +202,7 @@ def _read_file(workspace: Workspace, args: dict[str, Any]) -> Outcome:
             end_shown = number - 1
             break
         shown.append(row)
+    workspace.seen.add(found.label, first, end_shown)
     head = f"{found.label}: lines {first}-{last} of {len(lines)}"
     cut = " (truncated)" if end_shown < last else ""
     return Outcome("\n".join([head, *shown]), f"lines {first}-{end_shown} of {len(lines)}{cut}")
@@ -221,6 +227,12 @@ def _bounded(head: str, lines: list[str], summary: str, narrow: str) -> Outcome:
             break
         out.append(line)
     return Outcome("\n".join(out), summary)
+
+
+def _rows(outcome: Outcome) -> int:
+    """How many rows a result delivered below its head line, a truncation note not counted."""
+    rows = outcome.text.split("\n")[1:]
+    return len(rows) - (1 if rows and rows[-1].startswith("(truncated at ") else 0)
 
 
 def _string(args: dict[str, Any], name: str) -> str | None:

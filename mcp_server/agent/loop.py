@@ -32,7 +32,11 @@ DeepSeek's rules (WIRE.md §2, §14) are kept here: in thinking mode every assis
 `reasoning_content` back; every `tool_calls` turn is followed by one `tool` message per id, in order (a call past
 `max_steps` gets a refusal, never silence); `tool_choice` is never "required". At `max_steps`, at the wall-time
 bound or near the context budget, the model is asked once more with `tool_choice: "none"` (tools stay in the
-request, so its prefix stays cached) for its best answer, and a notice says which bound was hit.
+request, so its prefix stays cached) for its best answer, and a notice says which bound was hit. A task with `until`
+(a check's `verdict`) ends at the first such call answered without a refusal; at a bound it is offered only those.
+
+Progress: one notification per model turn that called functions ("step 3: grep 'x' — 2 matches; read_file ..."),
+its value the turns so far; the stream itself sends none (the heartbeat covers a long thought).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ FINAL_PROMPT = (
     "Stop calling functions now ({why}). Answer the question from what you have read, citing code as path:LINE or "
     "path:START-END, and say what you could not check."
 )
+CLOSING_PROMPT = "Stop reading now ({why}). From what you have read, call {names} now."
+MAX_CALLS_SHOWN = 4  # function calls named in one step's progress message
 Handler = Callable[[ToolCall], Awaitable[Outcome]]
 
 
@@ -78,6 +84,9 @@ class Task:
     handle: Handler
     max_steps: int
     name: str = "investigation"  # what the notice at a bound calls the run ("The review stopped at ...")
+    # Names whose call, once answered without a refusal, ends the run (a check's `verdict`); at a bound the last
+    # turn is offered only these, and asked to call one.
+    until: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,7 @@ def with_functions(fallback: Handler, handlers: dict[str, Handler]) -> Handler:
 
 
 class Loop:
-    """Runs one task against one route; `reporter` gets a progress line per step and beats while the model thinks."""
+    """Runs one task against one route; `reporter` gets one progress line per step (a model turn and its calls)."""
 
     def __init__(
         self,
@@ -178,25 +187,31 @@ class Loop:
         why: str | None = None
         while True:
             completion = await self._turn(messages, task, run, final=why is not None)
-            calls = completion.tool_calls if why is None else ()
+            calls = _offered(completion.tool_calls, task, final=why is not None)
             message = self._assistant(completion, calls)
             if not calls:
                 run.final = message
                 break
             messages.append(message)
             tokens += estimate(completion.reasoning) + estimate(completion.content) + PER_TURN
+            done: list[tuple[ToolCall, Outcome]] = []
             for tool_call in calls:
                 full = tokens > self._budget * CONTEXT_SHARE  # 64 results of 64 KiB in one turn must not pass it
                 outcome = await self._step(tool_call, task, run, full)
+                done.append((tool_call, outcome))
                 result: Message = {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.text}
                 messages.append(result)
                 tokens += estimate(outcome.text) + estimate(tool_call.arguments) + PER_TURN
+            await self._reporter.step(len(run.turns), _progress(len(run.turns), done))
+            if any(c.name in task.until and not o.refused for c, o in done) or why is not None:
+                run.final = message
+                break
             why = self._bound(run, task, tokens, deadline) or self._over_cost(run, messages)
             if why is not None:
                 run.notices.append(
                     f"The {task.name} stopped at {why}; the answer is the model's best from what it read."
                 )
-                messages.append({"role": "user", "content": FINAL_PROMPT.format(why=why)})
+                messages.append({"role": "user", "content": _final_prompt(task, why)})
         run.trail = messages[start:]
         run.answer, run.reasoning = completion.content, completion.reasoning
         run.finish_reason, run.model = completion.finish_reason, completion.model
@@ -242,17 +257,17 @@ class Loop:
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
-            "tools": [f.wire() for f in task.functions],
+            "tools": [f.wire() for f in task.functions if not (final and task.until) or f.name in task.until],
             **self._route.provider.thinking_params(self._thinking, self._effort if self._thinking else None),
         }
-        if final:
+        if final and not task.until:
             payload["tool_choice"] = "none"
         provider = self._route.provider
+        # No stream observer: progress is one notification per step (and the heartbeat while the model thinks).
         completion = await self._upstream.stream(
             provider,
             provider.url("chat/completions"),
             payload,
-            observer=self._reporter,
             on_retry=self._reporter.notice,
             think_tags=provider.think_tags(self._thinking),
         )
@@ -281,11 +296,27 @@ class Loop:
         outcome = await task.handle(tool_call)
         size = len(outcome.text.encode())
         run.steps.append(Step(tool_call.name, _arguments(tool_call.arguments), outcome.summary, size))
-        shown = _short(tool_call)
-        await self._reporter.step(
-            len(run.steps), f"step {len(run.steps)}/{task.max_steps}: {shown} — {outcome.summary}"
-        )
         return outcome
+
+
+def _offered(calls: tuple[ToolCall, ...], task: Task, *, final: bool) -> tuple[ToolCall, ...]:
+    """The calls of a turn that are run: all of them; after a bound, none, or only the task's closing ones."""
+    if not final:
+        return calls
+    return tuple(c for c in calls if c.name in task.until)
+
+
+def _final_prompt(task: Task, why: str) -> str:
+    if task.until:
+        return CLOSING_PROMPT.format(why=why, names=" or ".join(task.until))
+    return FINAL_PROMPT.format(why=why)
+
+
+def _progress(turn: int, done: list[tuple[ToolCall, Outcome]]) -> str:
+    """One step's progress message: the turn, and its function calls with what each found."""
+    shown = [f"{_short(c)} — {o.summary}" for c, o in done[:MAX_CALLS_SHOWN]]
+    more = f"; and {len(done) - MAX_CALLS_SHOWN} more calls" if len(done) > MAX_CALLS_SHOWN else ""
+    return f"step {turn}: {'; '.join(shown)}{more}"
 
 
 def _arguments(text: str) -> dict[str, Any]:

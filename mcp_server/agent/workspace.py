@@ -24,6 +24,8 @@ from mcp_server.policy.access import FileAccess
 from mcp_server.policy.places import Places
 from mcp_server.policy.scan import Scanner
 
+from .seen import Seen
+
 MAX_PATH_CHARS = 4096
 
 
@@ -43,6 +45,7 @@ class Workspace:
     scopes: tuple[str, ...] = ("",)  # labels of the paths given, below `root` ("" is all of it)
     stop: threading.Event = field(default_factory=threading.Event)  # set when the call is cancelled
     bytes_read: int = 0
+    seen: Seen = field(default_factory=Seen)  # the lines delivered to the model, for checking its citations
     _secret_ids: frozenset[tuple[int, int]] | None = field(default=None, repr=False)
 
     def visible(self, label: str, folder: bool) -> bool:

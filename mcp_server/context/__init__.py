@@ -9,6 +9,7 @@ The modules, in the order a call's paths pass through them:
     ignore.py   .gitignore files with git's semantics (pathspec), nested and negated
     read.py     reading one file: regular, capped, unchanged while read, UTF-8 text
     render.py   the block DeepSeek receives before the prompt, byte-identical for the same files
+    scopes.py   the function or class around lines of code, by indentation (review's hunks, citations' names)
     model.py    Found, Sent, Skip, Gathered, Job
 """
 

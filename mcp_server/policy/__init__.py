@@ -11,6 +11,7 @@ The modules:
     encodings.py   a secret's base64 and hex spellings
     redaction.py   the server's own keys out of every result, error and log line, in each printed form
     urls.py        which URLs a provider that fetches inside the user's network may be handed (no SSRF)
+    workdir.py     whether a folder nobody named (the working directory, a client's root) is a project to explore
 """
 
 from __future__ import annotations

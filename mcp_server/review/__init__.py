@@ -9,9 +9,10 @@ The modules, in the order a call passes through them:
     diff.py     git's raw listing and patch read; hunks holding a key withheld
     bounds.py   the diff's bytes and lines, the token budget, and the notices of what was left out
     render.py   the block DeepSeek receives, byte-identical for the same change
+    hunks.py    each changed file as its hunks in the function or class around them, numbered, never whole
     findings.py report_finding's contract, and each finding anchored to real lines on arrival
     reviewer.py the review pass: the investigate loop's functions plus report_finding
-    check.py    the check pass: one independent call per finding, offered only `verdict`, 4 at a time
+    check.py    the check pass: one independent run per finding (it may read), ending at `verdict`, 4 at a time
     model.py    Sides, Entry, ChangedFile, Change
 """
 

@@ -1,5 +1,6 @@
-"""The change within its bounds: the diff's bytes and lines, and the whole within the token budget (whole texts are
-left out first, largest first); and the notices saying what the reviewer did not see."""
+"""The change within its bounds: the diff's bytes and lines, and the whole within the token budget (the code around
+the hunks is left out first, largest file first: those files keep their plain diff); and the notices saying what the
+reviewer did not see."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mcp_server.review.render import block_of
 
 
 def bounded(change: Change, job: Job) -> Change:
-    """The diff within its line bound, and the whole within the token budget: whole texts go first, largest first."""
+    """The diff within its line bound, and the whole within the token budget: the code around hunks goes first."""
     lines = sum(f.patch.count("\n") for f in change.files)
     if lines > job.limits.review_diff_lines:
         raise InputError(
@@ -33,7 +34,8 @@ def bounded(change: Change, job: Job) -> Change:
         if tokens <= job.budget:
             break
         files[files.index(file)] = replace(file, text=None)
-        skipped.append(Skip(file.path, f"whole text not sent: the change is over the {job.budget:,}-token budget"))
+        reason = f"the code around its hunks not sent: the change is over the {job.budget:,}-token budget"
+        skipped.append(Skip(file.path, reason))
         block, tokens = block_of(replace(change, files=tuple(files)))
     if tokens > job.budget:
         raise InputError(
@@ -63,5 +65,5 @@ def _notices(skipped: list[Skip]) -> tuple[str, ...]:
     notices += [f"Not reviewed: {s.reason}." for s in skipped if s.path == "…"]
     budget = [s.path for s in skipped if "token budget" in s.reason]
     if budget:
-        notices.append(f"{len(budget)} whole files left out to fit the token budget; their diffs were reviewed.")
+        notices.append(f"{len(budget)} files sent as their plain diff to fit the token budget (see skipped).")
     return tuple(notices)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mcp_server.core.quoting import clip
+from mcp_server.review.hunks import excerpt, marks
 from mcp_server.review.model import Change
 
 Severity = Literal["high", "medium", "low"]
@@ -60,6 +61,7 @@ class Finding:
     suggestion: str
     quote: str
     in_change: bool
+    context: str = ""  # its lines in the function or class around them, with the change's marks (hunks.py)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def anchor(args: dict[str, Any], change: Change, read: Reader) -> Finding | Drop
         suggestion=clip(str(args.get("suggestion") or "").strip(), MAX_DETAIL),
         quote=quote(lines, line, end),
         in_change=in_change,
+        context=excerpt(lines, line, end, marks(changed.patch) if changed is not None and changed.patch else None),
     )
 
 
@@ -165,12 +168,13 @@ def order(findings: list[Finding]) -> list[Finding]:
 
 
 def described(finding: Finding) -> str:
-    """The finding as a checker reads it, after the change."""
+    """The finding as a checker reads it: what it says, and its lines in the code around them after the change."""
     lines = f"{finding.line}" if finding.line == finding.end_line else f"{finding.line}-{finding.end_line}"
+    shown = finding.context or finding.quote
     parts = [
         f"Finding ({finding.severity}) at {finding.path}:{lines}: {finding.title}",
         f"Detail: {finding.detail}",
-        f"The lines it points at:\n{finding.quote}",
+        f"The lines it points at, in the code around them:\n{shown}",
     ]
     if finding.suggestion:
         parts.append(f"Suggested fix: {finding.suggestion}")

@@ -51,10 +51,12 @@ async def gather_change(folder: str | None, base: str | None, job: Job) -> Chang
 
 async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     bounds = Bounds(job.limits.review_diff_bytes, job.limits.review_seconds)
-    top = await _top(Git(_folder(folder, job), bounds), folder or ".", job)
+    real = _folder(folder, job)
+    shown = real if folder else f"the server's working directory, {real} (no `path` given),"
+    top = await _top(Git(real, bounds), shown, job)
     git = Git(top, bounds)
     await git.disarm()
-    await _stores(git, folder or ".", job)
+    await _stores(git, shown, job)
     chosen, listed = await _choose(git, base)
     items, skipped = classify(listed, top, job)
     if chosen.right is None:

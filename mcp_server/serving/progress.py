@@ -3,8 +3,9 @@ upstream is silent or only sends keep-alives, so hosts' idle timers do not kill 
 
 One reporter serves every tool, in one unit per call, and the value only ever grows (the spec requires it):
 - a streamed answer (chat, reason, fim) has no known total, so `progress` is the seconds elapsed;
-- a call made of parts (the pages of an OCR) reports parts done out of `total`; a heartbeat between two parts
-  adds a thousandth, never reaching the next whole part.
+- a call made of parts (the pages of an OCR, the steps of an investigation) reports parts done out of `total`; a
+  heartbeat between two parts adds a thousandth, never reaching the next whole part. A call whose parts are known
+  only as it runs sets `total` to what actually ran when it ends (`finish`).
 The message says the phase, the tokens so far or the parts done, and the seconds elapsed.
 """
 
@@ -90,9 +91,17 @@ class ProgressReporter:
         self._done = max(self._done, done)
         await self._notify(f"{what} done ({self._done}/{self._total})")
 
-    async def step(self, done: int, text: str) -> None:
-        """Part `done` of `total` is finished; `text` is the whole message ("step 3/16: grep 'x' — 2 matches")."""
+    async def step(self, done: int, text: str, total: int | None = None) -> None:
+        """Part `done` of `total` is finished; `text` is the whole message ("step 3: grep 'x' — 2 matches"). A new
+        `total` replaces the old one when more (or fewer) parts turn out to be needed."""
+        if total is not None:
+            self._total = total
         self._done = max(self._done, done)
+        await self._notify(text)
+
+    async def finish(self, done: int, text: str) -> None:
+        """The call is done after `done` parts: the total becomes what actually ran, said in one last message."""
+        self._total = self._done = max(self._done, done)
         await self._notify(text)
 
     async def notice(self, text: str) -> None:

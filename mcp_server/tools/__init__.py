@@ -6,7 +6,8 @@ The modules:
     files.py         `files` on chat and reason, as the tools see it
     fim.py           fim
     ocr/             ocr (a room of its own: routes, the OCR API, results and their parts)
-    investigate.py   investigate (the loop itself is in agent/)
+    investigate.py   investigate, investigate_out.py what it returns, folders.py which folder it explores (the loop
+                     itself is in agent/)
     review.py        review, and review_out.py what it returns (the review itself is in review/)
     web.py           web_search and web_fetch
     models.py        list_models

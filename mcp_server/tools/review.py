@@ -10,6 +10,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from mcp_server.agent import READ_ONLY, Loop, Run, Task, Workspace, read_only, thinking_for
+from mcp_server.agent.verdicts import Judge
 from mcp_server.core.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.review import Change, gather_change
@@ -42,18 +43,22 @@ async def review(
     if path is None and app.settings.serves_http:
         raise InputError(f"over HTTP, pass `path`: a git work tree inside {FILE_ROOTS_ENV}")
     route = await app.router.resolve("reason", model)
-    thinking = thinking_for(route)
+    thinking_for(route)  # a model that cannot call functions is refused before git runs
     effort = effort or "high"
-    reporter = reporter_for(ctx, "review")
+    reporter = reporter_for(ctx, "review", total=max_steps + 1)
     async with reporter.running():
         await reporter.step(0, "gathering the change from git")
         change = await gather_change(path, base, job_for(app))
         workspace = _workspace(app, change)
-        reviewer = Reviewer(change, workspace, read_only(workspace))
+        handler = read_only(workspace)
+        reviewer = Reviewer(change, workspace, handler)
         spend = Spend(app.spending, owner_of(ctx), "review")
         run = await _review_pass(app, route, reporter, change, reviewer, focus, effort, max_steps, spend)
-        checker = Checker(app.upstream, route, thinking=thinking, effort=effort, spend=spend, spent=run.spent)
-        checks = await _check_pass(checker, reporter, change, reviewer, len(run.steps))
+        budget = app.settings.limits.max_context_tokens
+        judge = Judge(app.upstream, route, effort=effort, budget=budget, spend=spend, spent=run.spent)
+        checks = await _check_pass(Checker(judge, handler), reporter, change, reviewer, len(run.turns))
+        ran = len(run.turns) + len(checks)
+        await reporter.finish(ran, f"done: {len(run.turns)} review turns, {len(checks)} findings checked")
     out = output_of(change, run, reviewer, checks, route)
     return CallToolResult(content=content_of(out), structured_content=out.model_dump())
 
@@ -76,16 +81,17 @@ async def _review_pass(
 
 
 async def _check_pass(
-    checker: Checker, reporter: ProgressReporter, change: Change, reviewer: Reviewer, steps: int
+    checker: Checker, reporter: ProgressReporter, change: Change, reviewer: Reviewer, turns: int
 ) -> list[Checked]:
-    """Every finding checked; progress counts on from the review's steps, so it keeps growing."""
+    """Every finding checked; progress counts on from the review's turns, one step per check answered."""
     if not reviewer.findings:
         return []
-    await reporter.step(steps, f"checking {len(reviewer.findings)} findings")
+    total = turns + len(reviewer.findings)
 
-    async def progress(done: int, total: int, checked: Checked) -> None:
+    async def progress(done: int, count: int, checked: Checked) -> None:
         said = "holds" if checked.verdict and checked.verdict.holds else "refuted" if checked.verdict else "no verdict"
-        await reporter.step(steps + done, f"checked {done} of {total}: {checked.finding.title[:60]} — {said}")
+        text = f"checked {done} of {count}: {checked.finding.title[:60]} — {said}"
+        await reporter.step(turns + done, text, total=total)
 
     return await checker.all(change, reviewer.findings, progress)
 

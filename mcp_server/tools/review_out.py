@@ -82,7 +82,7 @@ def output_of(change: Change, run: Run, reviewer: Reviewer, checks: list[Checked
     notices += [n for n in (finish_notice(run.finish_reason, run.answer),) if n]
     return ReviewOutput(
         base=change.sides.shown,
-        findings=[FindingOut(**f.__dict__, check=reasons[id(f)]) for f in held],
+        findings=[FindingOut(**_fields(f.__dict__, FindingOut), check=reasons[id(f)]) for f in held],
         refuted=[RefutedOut(**_fields(c.finding.__dict__, RefutedOut), reason=reasons[id(c.finding)]) for c in refuted],
         dropped=dropped,
         summary=run.answer.strip(),

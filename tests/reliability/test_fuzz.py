@@ -119,6 +119,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "query": TEXT1 | st.sampled_from(["site:example.com ocr", '"exact phrase" lang:en', "news after:2026-10-01"]),
     "count": st.integers(1, 50),
     "need_content": st.booleans(),
+    "audit": st.booleans(),
     "url": st.sampled_from(
         ["https://example.com/a", "http://example.org/", "ftp://example.com/x", "https://user:pw@example.com/", "x"]
     ),

@@ -29,6 +29,7 @@ def _trap_script() -> Script:
         [
             Turn([Call("read_file", {"path": path}) for path in TRAPS]),
             Turn([Call("read_file", {"path": "README.md"}), Call("grep", {"pattern": "AKIA|hunter2|OUTSIDE"})]),
+            Turn([Call("read_file", {"path": "src/app.py"})]),
         ],
         final="main returns 42 at src/app.py:2; src/app.py:9 is wrong.",
     )
@@ -62,12 +63,12 @@ def test_over_stdio_a_model_reaching_for_secrets_gets_refusals_and_none_of_their
     assert not result.is_error, text_of(result)
     out = result.structured_content
     assert out is not None
-    assert [s["outcome"].startswith("refused") for s in out["steps"]] == [True] * len(TRAPS) + [False, False]
+    assert [s["outcome"].startswith("refused") for s in out["steps"]] == [True] * len(TRAPS) + [False] * 3
     sent = b"".join(r.body for r in upstream.chat_requests())
     assert INJECTION.encode() in sent and not [m for m in MARKERS if m.encode() in sent]
     evidence = {e["start_line"]: e for e in out["evidence"]}
     assert evidence[2]["verified"] and evidence[2]["quote"] == "    return 42" and not evidence[9]["verified"]
-    assert "point nowhere" in text_of(result)
+    assert "1 of 2 citations are not verified" in text_of(result) and evidence[9]["check"] == "no such lines"
 
 
 def test_over_stdio_without_paths_the_working_directory_is_investigated(
@@ -100,4 +101,4 @@ async def test_over_http_paths_are_required_and_must_lie_inside_the_file_roots(
     assert not inside.is_error, text_of(inside)
     assert inside.structured_content is not None and inside.structured_content["evidence"][0]["verified"]
     sent = b"".join(r.body for r in upstream.chat_requests())
-    assert len(upstream.chat_requests()) == 3 and not [m for m in MARKERS if m.encode() in sent]
+    assert len(upstream.chat_requests()) == 4 and not [m for m in MARKERS if m.encode() in sent]
