@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ from mcp.types import (
 from mcp_server import __version__
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.core.schema import input_schema, output_schema
+from mcp_server.delegate import sweep
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.serving import prompts, protocol
@@ -151,7 +153,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         "deepseek-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings),
+        lifespan=_sweeping(lifespan_for(settings)),
         subscriptions=False,  # the tool and prompt lists never change, so promise no list_changed events
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
@@ -164,6 +166,21 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
     ocr_parts.register(server)  # the resources a long ocr result's further pages are read from
     _compact_schemas(server)
     return server
+
+
+def _sweeping(
+    lifespan: Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]],
+) -> Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]]:
+    """The lifespan, after removing the scratch copies a crashed delegate left (only this user's, only those no live
+    run holds: mcp_server/delegate/folders.py)."""
+
+    @asynccontextmanager
+    async def swept(server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
+        await anyio.to_thread.run_sync(sweep)
+        async with lifespan(server) as app:
+            yield app
+
+    return swept
 
 
 TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (

@@ -37,7 +37,7 @@ class Copied:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    withheld: dict[str, Skip] = field(default_factory=dict)  # by label: secrets and unreadable files
+    withheld: dict[str, Skip] = field(default_factory=dict)  # by label: what the walk skipped, secrets, unreadable
     vendored: list[str] = field(default_factory=list)  # labels of vendored or tool folders (.venv, node_modules)
 
 
@@ -48,10 +48,9 @@ def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
     walk = Walk(job)
     walk.folder(root, "")
     copied = Copied()
-    for skip in walk.skipped:
-        if skip.secret:
-            copied.withheld[skip.path.rstrip("/")] = skip
-        elif skip.reason in _VENDORED and skip.path.endswith("/"):
+    for skip in walk.skipped:  # each is refused by its reason, to reads and writes alike (not "does not exist")
+        copied.withheld[skip.path.rstrip("/")] = skip
+        if skip.reason in _VENDORED and skip.path.endswith("/"):
             copied.vendored.append(skip.path.rstrip("/"))
     found = sorted(walk.found, key=lambda f: f.label)  # a folder's files together: its descriptor opened once
     if len(found) > MAX_FILES:

@@ -120,6 +120,13 @@ class Editor:
 
     def _new_place(self, path: str) -> tuple[Entered, list[str], str]:
         """The deepest existing folder of a new file's path, the folders to make below it, and the file's label."""
+        try:
+            self.workspace.locate(path)  # the whole path first: `..`, absolute paths, ~ and refused names say so
+        except Refused as e:
+            if "does not exist" not in str(e):
+                raise
+        else:
+            raise Refused(f"{shown(path)} already exists; pass old_text to edit it")
         parts = [part for part in path.strip().split("/") if part not in ("", ".")]
         if not parts:
             raise Refused("pass the path of the file to create")

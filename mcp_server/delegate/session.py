@@ -97,12 +97,15 @@ class Session:
         """A path the copy left out (a secret, an unreadable file) is refused with the walk's reason, not as missing."""
         if not isinstance(path, str):
             return None
-        label = "/".join(part for part in path.strip().split("/") if part not in ("", "."))
-        skip = self.copied.withheld.get(label)
-        if skip is None:
-            return None
-        never = "; its content is never sent" if skip.secret else ""
-        return _refused(f"{label} is refused: {skip.reason}{never}")
+        parts = [part for part in path.strip().split("/") if part not in ("", ".")]
+        for depth in range(1, len(parts) + 1):  # the path, or a folder on the way, left out of the copy
+            skip = self.copied.withheld.get("/".join(parts[:depth]))
+            if skip is not None:
+                never = "; its content is never sent" if skip.secret else ""
+                return _refused(
+                    f"{'/'.join(parts)} is refused: {skip.path} was left out of the copy ({skip.reason}){never}"
+                )
+        return None
 
     def _write(self, name: str, args: dict[str, Any]) -> Outcome:
         try:
