@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import delegate
 import files
 import footprint
 import investigate
@@ -38,7 +39,7 @@ from results import Result, Row
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
     "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr",
-    "ocr_answer", "redaction", "state", "investigate", "review",
+    "ocr_answer", "redaction", "state", "investigate", "review", "delegate",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -102,6 +103,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "state": lambda: state.run(quick),
         "investigate": lambda: investigate.run(b, reps=n(5, 2)),
         "review": lambda: review.run(quick),
+        "delegate": lambda: delegate.run(b, reps=n(5, 2)),
     }
 
 
