@@ -15,7 +15,7 @@ import pytest
 
 from mcp_server.core.config import Settings
 from tests.conftest import DEEPSEEK_KEY, connect
-from tests.delegate_project import delegate, make_project, settings_for, tool_results
+from tests.delegate_project import OUTSIDE, delegate, make_project, settings_for, tool_results
 from tests.fake.agent import Script, Turn, edit, run_check
 from tests.fake_upstream import FakeUpstream
 
@@ -193,3 +193,14 @@ async def test_check_false_runs_no_configured_check_and_does_not_offer_it(
     out, _ = await delegate(settings_for(deepseek, command=f"touch {marker}"), project, check=False)
     assert "run_check" not in [t["function"]["name"] for t in deepseek.chat_requests()[0].json["tools"]]
     assert not marker.exists() and out["verification"]["check"]["ran"] is False
+
+
+async def test_an_edit_of_a_hard_link_the_check_made_to_a_file_outside_leaves_that_file_unchanged(
+    deepseek: FakeUpstream, project: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    settings = unsandboxed(settings_for(deepseek, command=f"ln {outside} hard.txt"))  # in bubblewrap: EXDEV
+    deepseek.agent = Script([Turn([run_check()]), Turn([edit("hard.txt", "OUTSIDE", "PWNED")])])
+    out, _ = await delegate(settings, project)
+    assert out["steps"][1]["outcome"] == "replaced hard.txt"  # the model's edit landed, in the copy
+    assert outside.read_text() == OUTSIDE and "+PWNED-DELEGATE-3e7f" in out["patch"]

@@ -23,11 +23,11 @@ from pydantic import BaseModel
 
 from mcp_server.tools.account import BalanceOutput
 from mcp_server.tools.chat import ChatOutput, ReasonOutput
+from mcp_server.tools.delegate import DelegateOutput
 from mcp_server.tools.fim import FimOutput
 from mcp_server.tools.investigate import InvestigateOutput
 from mcp_server.tools.models import ModelsOutput
 from mcp_server.tools.ocr.model import OcrOutput
-from mcp_server.tools.delegate import DelegateOutput
 from mcp_server.tools.review_out import ReviewOutput
 from mcp_server.tools.web import FetchOutput, SearchOutput
 from tests.conftest import ATLAS_KEY, DEEPSEEK_KEY
