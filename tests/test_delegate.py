@@ -212,3 +212,28 @@ async def test_over_the_wire_the_tool_entry_stays_small_and_describes_every_para
     assert len(tool.model_dump_json(by_alias=True, exclude_none=True).encode()) <= 1300
     assert all(p.get("description") for p in tool.input_schema["properties"].values())
     assert tool.annotations is not None and tool.annotations.read_only_hint is False
+
+
+async def test_a_follow_up_starts_from_the_earlier_change_or_from_the_users_files_once_they_hold_it(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    settings = settings_for(deepseek, command=None)
+    async with connect(settings) as client:
+        deepseek.agent = Script([Turn([edit("calc.py", "a - b", "a + b")])], final="Fixed add.")
+        first = await client.call_tool("delegate", {"task": "fix add", "paths": [str(project)]})
+        conversation = first.structured_content["conversation_id"]  # type: ignore[index]
+        deepseek.agent = Script([Turn([create("NEWS.md", "add adds\n")])], final="Noted.")
+        second = await client.call_tool(
+            "delegate", {"task": "now also a news entry", "paths": [str(project)], "conversation_id": conversation}
+        )
+        earlier = [m["content"] for m in deepseek.chat_requests()[-1].json["messages"] if m["role"] == "assistant"]
+        assert "The patch of this change" in earlier[1] and "+    return a + b" in earlier[1]
+        (project / "calc.py").write_text((project / "calc.py").read_text().replace("a - b", "a + b"))  # applied
+        deepseek.agent = Script([Turn([edit("README.md", "# calc", "# Calc")])], final="Titled.")
+        third = await client.call_tool(
+            "delegate", {"task": "and a title", "paths": [str(project)], "conversation_id": conversation}
+        )
+    paths = [[f["path"] for f in r.structured_content["files"]] for r in (first, second, third)]  # type: ignore[index]
+    assert paths == [["calc.py"], ["NEWS.md", "calc.py"], ["NEWS.md", "README.md"]]
+    assert third.structured_content["verification"]["applies"] is True  # type: ignore[index]
+    assert not [n for n in third.structured_content["notices"] if "no longer applies" in n]  # type: ignore[index]

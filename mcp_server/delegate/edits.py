@@ -97,6 +97,16 @@ class Editor:
         self.writes.append(found.label)
         return Outcome(f"Deleted {found.label}.", f"deleted {found.label}")
 
+    def put(self, label: str, before: bytes | None, after: str | None) -> None:
+        """Make the copy's file `label` hold `after` (None: deleted), under the same rules as the model's edits."""
+        if after is None:
+            self.delete({"path": label})
+        elif before is None:
+            self._create(label, after)
+        else:
+            found = self.workspace.file(label)
+            self._write(found.label, found.real, after.encode(), before)
+
     def _create(self, path: str, new: str) -> Outcome:
         parent, missing, label = self._new_place(path)
         data = new.encode()

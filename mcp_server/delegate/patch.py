@@ -135,6 +135,13 @@ def _path(line: str) -> str:
     return half.rstrip(" ")
 
 
+def reverse(part: FilePatch) -> FilePatch:
+    """The patch that undoes `part` (its hunks are found by their lines, so where they start matters little)."""
+    flip = {"+": "-", "-": "+", " ": " "}
+    hunks = [Hunk(h.old_start, [flip[line[0]] + line[1:] for line in h.lines]) for h in part.hunks]
+    return FilePatch(part.path, part.deleted, part.added, hunks)
+
+
 def apply(part: FilePatch, current: str | None) -> str | None:
     """`current` (None: no such file) with `part` applied; Rejected when it does not apply."""
     if part.added:

@@ -34,7 +34,9 @@ from .check import CheckRun, Runner
 from .copy import Copied, copy_tree
 from .edits import DELETE_FILE, EDIT_FILE, Editor
 from .environment import scrubbed
-from .verify import Verification, changes_of, verify
+from .patch import FilePatch, Rejected, apply, reverse
+from .patch import parse as parse_patch
+from .verify import Verification, changes_of, read_current, verify
 
 RUN_CHECK = Function("run_check", "Run the project's check in your copy: its exit code and the end of its output.", {
     "type": "object", "properties": {}, "required": [],
@@ -165,6 +167,33 @@ class Session:
             f"The check ran without a sandbox ({unsandboxed}): it could reach the network and read and write what "
             "this server's user can. Install bubblewrap (Debian: bubblewrap) to run it sandboxed."
         )
+
+    def reapply(self, previous: str | None) -> str | None:
+        """Start from the change an earlier turn of the conversation returned: applied to the copy when it still
+        applies, skipped when the user's files already hold it; a notice when it can be neither (blocking)."""
+        if not previous:
+            return None
+        try:
+            results = [self._reapplied(part) for part in parse_patch(previous)]
+            for label, before, after in results:
+                if before != after:
+                    self.editor.put(label, before, after if after is None else after.decode())
+        except (ValueError, Refused, Rejected, OSError, UnicodeDecodeError) as e:
+            return (
+                f"The change this conversation made before no longer applies to your files ({str(e)[:200]}); this "
+                "task started from your files as they are."
+            )
+        return None
+
+    def _reapplied(self, part: FilePatch) -> tuple[str, bytes | None, bytes | None]:
+        before = read_current(self.workspace, part.path)
+        text = None if before is None else before.decode("utf-8")
+        try:
+            after = apply(part, text)
+        except Rejected:
+            apply(reverse(part), text)  # your files already hold it (Rejected again: they hold neither)
+            return part.path, before, before
+        return part.path, before, None if after is None else after.encode()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
