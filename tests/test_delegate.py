@@ -3,6 +3,7 @@ walls around every read and write of the scratch copy."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -237,3 +238,19 @@ async def test_a_follow_up_starts_from_the_earlier_change_or_from_the_users_file
     assert paths == [["calc.py"], ["NEWS.md", "calc.py"], ["NEWS.md", "README.md"]]
     assert third.structured_content["verification"]["applies"] is True  # type: ignore[index]
     assert not [n for n in third.structured_content["notices"] if "no longer applies" in n]  # type: ignore[index]
+
+
+async def test_other_languages_parse_by_tree_sitter_where_it_is_installed_and_are_not_checked_where_not(
+    deepseek: FakeUpstream, project: Path
+) -> None:
+    (project / "app.js").write_text("function f() {\n  return 1;\n}\n")
+    deepseek.agent = Script([Turn([edit("app.js", "f() {", "f( {"), create("web/ok.js", "export const x = 1;\n")])])
+    out, _ = await delegate(settings_for(deepseek, command=None), project)
+    parsed = {p["path"]: p for p in out["verification"]["parses"]}
+    if importlib.util.find_spec("tree_sitter") and importlib.util.find_spec("tree_sitter_javascript"):
+        assert parsed["app.js"]["ok"] is False and parsed["app.js"]["detail"].endswith("(tree-sitter javascript)")
+        assert parsed["web/ok.js"]["ok"] is True
+    else:
+        assert (
+            parsed["app.js"]["ok"] is None and "tree_sitter_javascript are not installed" in parsed["app.js"]["detail"]
+        )

@@ -1,5 +1,7 @@
 """Whether a changed file still parses: Python by `ast`, JSON, TOML and YAML by their parsers, other languages by
-tree-sitter when `tree_sitter_language_pack` is installed; anything else is "not checked", never guessed.
+tree-sitter when `tree_sitter` and the language's grammar package (`tree_sitter_javascript`, `tree_sitter_go` ...)
+are installed; anything else is "not checked", never guessed. Grammars are never downloaded: a package that would
+fetch one at run time is not used.
 
 Parsing only: nothing is imported, executed or constructed (YAML is composed into nodes, never into objects).
 """
@@ -7,6 +9,7 @@ Parsing only: nothing is imported, executed or constructed (YAML is composed int
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import tomllib
 import warnings
@@ -47,12 +50,15 @@ _BY_SUFFIX: dict[str, tuple[str, Callable[[str], Any]]] = {
     ".yaml": ("YAML", _yaml),
     ".yml": ("YAML", _yaml),
 }
-# tree-sitter grammar names of tree_sitter_language_pack, by suffix.
+# By suffix: the grammar package (tree-sitter's own, one per language on PyPI) and its language function.
 _TREE_SITTER = {
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript", ".ts": "typescript",
-    ".tsx": "tsx", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp",
-    ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".sh": "bash", ".kt": "kotlin", ".swift": "swift",
-    ".lua": "lua", ".scala": "scala", ".css": "css", ".html": "html",
+    ".js": ("javascript", "language"), ".mjs": ("javascript", "language"), ".cjs": ("javascript", "language"),
+    ".jsx": ("javascript", "language"), ".ts": ("typescript", "language_typescript"),
+    ".tsx": ("typescript", "language_tsx"), ".go": ("go", "language"), ".rs": ("rust", "language"),
+    ".java": ("java", "language"), ".c": ("c", "language"), ".h": ("c", "language"), ".cc": ("cpp", "language"),
+    ".cpp": ("cpp", "language"), ".hpp": ("cpp", "language"), ".cs": ("c_sharp", "language"),
+    ".rb": ("ruby", "language"), ".php": ("php", "language_php"), ".sh": ("bash", "language"),
+    ".css": ("css", "language"), ".html": ("html", "language"),
 }  # fmt: skip
 
 
@@ -73,15 +79,18 @@ def parse(path: str, text: str) -> Parsed:
 
 
 def _tree_sitter(path: str, suffix: str, text: str) -> Parsed:
-    grammar = _TREE_SITTER.get(suffix)
-    if grammar is None:
+    known = _TREE_SITTER.get(suffix)
+    if known is None:
         return Parsed(path, None, None, "not checked: no parser for this kind of file")
+    grammar, function = known
     try:
-        from tree_sitter_language_pack import get_parser  # type: ignore[import-not-found]  # optional
-    except ImportError:
-        return Parsed(path, grammar, None, "not checked: tree-sitter (tree_sitter_language_pack) is not installed")
-    tree = get_parser(grammar).parse(text.encode())
-    node = _first_error(tree.root_node)
+        import tree_sitter  # type: ignore[import-not-found,unused-ignore]  # optional
+
+        module = importlib.import_module(f"tree_sitter_{grammar}")
+        parser = tree_sitter.Parser(tree_sitter.Language(getattr(module, function)()))
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return Parsed(path, grammar, None, f"not checked: tree-sitter and tree_sitter_{grammar} are not installed")
+    node = _first_error(parser.parse(text.encode()).root_node)
     if node is None:
         return Parsed(path, grammar, True)
     return Parsed(path, grammar, False, f"line {node.start_point[0] + 1}: a syntax error (tree-sitter {grammar})")

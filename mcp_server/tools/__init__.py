@@ -8,7 +8,7 @@ The modules:
     ocr/             ocr (a room of its own: routes, the OCR API, results and their parts)
     investigate.py   investigate (the loop itself is in agent/)
     review.py        review, and review_out.py what it returns (the review itself is in review/)
-    delegate.py      delegate (the scratch copy, edits, check and verification are in delegate/)
+    delegate.py      delegate, and delegate_out.py what it returns (the copy, edits, check, verification: delegate/)
     web.py           web_search and web_fetch
     models.py        list_models
     account.py       balance
