@@ -204,3 +204,22 @@ async def test_an_edit_of_a_hard_link_the_check_made_to_a_file_outside_leaves_th
     out, _ = await delegate(settings, project)
     assert out["steps"][1]["outcome"] == "replaced hard.txt"  # the model's edit landed, in the copy
     assert outside.read_text() == OUTSIDE and "+PWNED-DELEGATE-3e7f" in out["patch"]
+
+
+def test_doctor_names_the_check_its_sandbox_and_the_variables_it_loses_never_their_values(
+    deepseek: FakeUpstream, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mcp_server.__main__ import main
+
+    token = "ghp_" + "Zr8Kq2Lm5Nx7Pw1Ty4Vb6Hc9Jd3Fg0Sa2Ue4Vi"
+    monkeypatch.setenv("DEEPSEEK_API_KEY", DEEPSEEK_KEY)
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", deepseek.base_url)
+    monkeypatch.setenv("DEEPSEEK_MCP_CHECK_COMMAND", "python3 -m unittest -q")
+    monkeypatch.setenv("MY_GITHUB_TOKEN", token)
+    main(["doctor"])
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "delegate check python3 -m unittest -q (at most 300 s)" in lines
+    assert any(line.startswith(("PASS check sandbox bubblewrap", "FAIL check sandbox")) for line in lines)
+    dropped = next(line for line in lines if line.startswith("check environment"))
+    assert "MY_GITHUB_TOKEN" in dropped and "DEEPSEEK_API_KEY" in dropped
+    assert token not in "\n".join(lines) and DEEPSEEK_KEY not in "\n".join(lines)

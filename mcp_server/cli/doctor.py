@@ -104,7 +104,7 @@ def _check(settings: Settings) -> list[Check]:
         over = "; over HTTP the check is not run" if settings.serves_http else ""
         found.append(Check("check sandbox", False, f"{unsandboxed}: the check runs without a sandbox{over}"))
     dropped = environment.dropped_names(check.environment, settings.secrets, Scanner.of(settings.secrets))
-    found.append(Check("check environment", None, f"without {len(dropped)} variable(s): {', '.join(dropped[:12])}"))
+    found.append(Check("check environment", None, f"without {len(dropped)} variable(s): {', '.join(dropped[:40])}"))
     return found
 
 
