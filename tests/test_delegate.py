@@ -184,7 +184,7 @@ async def test_the_scratch_copy_is_removed_at_the_end_and_a_crashed_runs_copy_at
     deepseek: FakeUpstream, project: Path
 ) -> None:
     crashed = folders.make()  # its lock released as a crash would, its folder left
-    os.close(crashed._lock)
+    crashed._release()
     live = folders.make()  # a run of another server, still going
     private = folders.private_folder()
     deepseek.agent = Script([Turn([edit("calc.py", "a - b", "a + b")])])

@@ -60,15 +60,16 @@ class Runner:
         started = time.monotonic()
         tail: deque[bytes] = deque()
         size = [0, 0]  # bytes read in all, bytes kept
-        process = await anyio.open_process(
-            argv or ["/bin/sh", "-c", self.command],
-            cwd=self.cwd,
-            env=self.environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed whole
-        )
+        with anyio.CancelScope(shield=True):  # a cancel mid-spawn would lose the process, and its group with it
+            process = await anyio.open_process(
+                argv or ["/bin/sh", "-c", self.command],
+                cwd=self.cwd,
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: killed whole
+            )
         timed_out = False
         try:
             assert process.stdout is not None

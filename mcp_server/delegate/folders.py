@@ -18,7 +18,7 @@ import stat
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import weakref
 from pathlib import Path
 
 from mcp_server.core.errors import InputError
@@ -32,20 +32,19 @@ PREFIX = "delegate-"
 _YOUNG = 120.0  # seconds: a folder without a lock file this young may be a run still being set up
 
 
-@dataclass
 class Scratch:
-    """One run's folder: `tree` is the copy the model edits and the check runs in."""
+    """One run's folder: `tree` is the copy the model edits and the check runs in. Its lock is released when the
+    object is collected too, so a copy nobody removed is swept at the next start."""
 
-    folder: Path
-    tree: Path
-    _lock: int
+    def __init__(self, folder: Path, tree: Path, lock: int) -> None:
+        self.folder = folder
+        self.tree = tree
+        self._release = weakref.finalize(self, os.close, lock)
 
     def remove(self) -> None:
         """Remove the whole folder (the copy and its lock); safe to call twice."""
         _remove(self.folder)
-        if self._lock >= 0:
-            os.close(self._lock)
-            self._lock = -1
+        self._release()
 
 
 def private_folder(base: str | None = None) -> Path:

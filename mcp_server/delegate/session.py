@@ -25,6 +25,7 @@ from typing import Any
 from mcp_server.agent import READ_ONLY, Function, Handler, Outcome, Workspace, read_only
 from mcp_server.agent.workspace import Refused
 from mcp_server.core.config import CheckSettings
+from mcp_server.core.errors import InputError
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.upstream.completion import ToolCall
@@ -61,6 +62,8 @@ class Session:
         scratch = folders.make(base)
         try:
             copied = copy_tree(original.root, scratch.tree, original.job())
+            if original.stop.is_set():  # cancelled while copying: nobody will close what is returned
+                raise InputError("the call was cancelled while the scratch copy was made")
             tree = scratch.tree.resolve()
             access = FileAccess((tree,), original.files.remote)
             workspace = Workspace(tree, access, original.limits, original.scanner, original.places, original.scopes)

@@ -10,7 +10,7 @@ import anyio.to_thread
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_server.agent import Loop, Run, Task, thinking_for
+from mcp_server.agent import Loop, Run, Task, Workspace, thinking_for
 from mcp_server.core.config import CHECK_COMMAND_ENV, CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.delegate import Session, Verification
@@ -53,7 +53,7 @@ async def delegate(
     reporter = reporter_for(ctx, "delegate", total=max_steps)
     original = await anyio.to_thread.run_sync(open_workspace, paths, app)
     await reporter.step(0, "making the scratch copy")
-    session = await app.file_work(owner_of(ctx), anyio.to_thread.run_sync(Session.open, original))
+    session = await _copy(app, owner_of(ctx), original)
     try:
         notices = [await _arm(session, app, check)]
         async with app.conversations.turn(conversation_id, owner_of(ctx)) as conversation:
@@ -66,6 +66,15 @@ async def delegate(
     notices += [*run.notices, *verified.notes, recorded]
     out = output_of(run, verified, route, command, conversation.id, [n for n in notices if n])
     return CallToolResult(content=content_of(out, verified), structured_content=out.model_dump())
+
+
+async def _copy(app: AppContext, owner: str, original: Workspace) -> Session:
+    """The scratch copy; a cancel stops the copy at its next file, and the copy removes itself."""
+    try:
+        return await app.file_work(owner, anyio.to_thread.run_sync(Session.open, original, abandon_on_cancel=True))
+    except anyio.get_cancelled_exc_class():
+        original.stop.set()
+        raise
 
 
 async def _arm(session: Session, app: AppContext, check: bool) -> str | None:
