@@ -153,7 +153,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         "deepseek-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        lifespan=_sweeping(lifespan_for(settings)),
+        lifespan=_sweeping(lifespan_for(settings), settings.scratch_dir),
         subscriptions=False,  # the tool and prompt lists never change, so promise no list_changed events
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
@@ -169,14 +169,14 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
 
 
 def _sweeping(
-    lifespan: Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]],
+    lifespan: Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]], scratch_dir: str | None
 ) -> Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]]:
     """The lifespan, after removing the scratch copies a crashed delegate left (only this user's, only those no live
     run holds: mcp_server/delegate/folders.py)."""
 
     @asynccontextmanager
     async def swept(server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        await anyio.to_thread.run_sync(sweep)
+        await anyio.to_thread.run_sync(sweep, scratch_dir)
         async with lifespan(server) as app:
             yield app
 

@@ -143,6 +143,9 @@ class Settings:
     max_cost_per_call: float | None = None  # USD; None: no limit
     daily_budget: float | None = None  # USD per owner per UTC day; None: no limit
     check: CheckSettings | None = None  # delegate's check (DEEPSEEK_MCP_CHECK_COMMAND); None: no check is ever run
+    # Where delegate's scratch copies go: the user's own runtime folder (XDG_RUNTIME_DIR: a tmpfs private to the
+    # user on systemd systems, so 5,000 files are written to memory, not a busy disk); None: the system's temp folder.
+    scratch_dir: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -179,6 +182,7 @@ class Settings:
             daily_budget=_usd(env, DAILY_BUDGET_ENV),
             allow_private_urls=_switch(env, ALLOW_PRIVATE_URLS_ENV),
             check=_check(env),
+            scratch_dir=_runtime_dir(env),
         )
 
 
@@ -408,3 +412,9 @@ def _check(env: Mapping[str, str]) -> CheckSettings | None:
         )
     path = env.get("PATH") or os.defpath
     return CheckSettings(command, seconds, tuple(env.items()), shutil.which("bwrap", path=path))
+
+
+def _runtime_dir(env: Mapping[str, str]) -> str | None:
+    """XDG_RUNTIME_DIR when it names an existing folder; a bad one is ignored (the temp folder serves)."""
+    raw = env.get("XDG_RUNTIME_DIR", "").strip()
+    return raw if raw and os.path.isabs(raw) and os.path.isdir(raw) else None

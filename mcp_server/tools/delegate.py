@@ -71,7 +71,8 @@ async def delegate(
 async def _copy(app: AppContext, owner: str, original: Workspace) -> Session:
     """The scratch copy; a cancel stops the copy at its next file, and the copy removes itself."""
     try:
-        return await app.file_work(owner, anyio.to_thread.run_sync(Session.open, original, abandon_on_cancel=True))
+        opening = anyio.to_thread.run_sync(Session.open, original, app.settings.scratch_dir, abandon_on_cancel=True)
+        return await app.file_work(owner, opening)
     except anyio.get_cancelled_exc_class():
         original.stop.set()
         raise
