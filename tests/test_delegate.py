@@ -254,3 +254,16 @@ async def test_other_languages_parse_by_tree_sitter_where_it_is_installed_and_ar
         assert (
             parsed["app.js"]["ok"] is None and "tree_sitter_javascript are not installed" in parsed["app.js"]["detail"]
         )
+
+
+async def test_a_new_text_holding_a_key_is_refused_and_never_written(deepseek: FakeUpstream, project: Path) -> None:
+    token = "ghp_" + "Q3vX9kLm2Pz8RtY6wNb4Hc1Jd5Fg7Sa0Ue2Vi"
+    deepseek.agent = Script([Turn([create("settings.py", f"TOKEN = '{token}'\n"), edit("calc.py", "a - b", token)])])
+    out, _ = await delegate(settings_for(deepseek, command=None), project)
+    created, edited = tool_results(deepseek)
+    assert (
+        created.startswith("Refused: the new text of settings.py is refused: it holds a GitHub")
+        and "secrets are never written" in created
+    )
+    assert edited.startswith("Refused: the new text of calc.py is refused: it holds a GitHub")
+    assert out["patch"] == "" and out["files"] == []  # (the model's own words in `steps` still hold what it wrote)

@@ -223,3 +223,14 @@ def test_doctor_names_the_check_its_sandbox_and_the_variables_it_loses_never_the
     dropped = next(line for line in lines if line.startswith("check environment"))
     assert "MY_GITHUB_TOKEN" in dropped and "DEEPSEEK_API_KEY" in dropped
     assert token not in "\n".join(lines) and DEEPSEEK_KEY not in "\n".join(lines)
+
+
+async def test_a_check_output_holding_a_secret_is_withheld_whole(deepseek: FakeUpstream, project: Path) -> None:
+    from tests.projects import PRIVATE_KEY
+
+    pem = PRIVATE_KEY.replace("\n", "\\n")
+    deepseek.agent = Script([Turn([run_check()])])
+    out, _ = await delegate(settings_for(deepseek, command=f"echo before; printf '%b' '{pem}'; echo after"), project)
+    tail = out["verification"]["check"]["output_tail"]
+    assert tail.startswith("(the output is withheld: it holds a private key") and "PRIVATE-MATERIAL" not in tail
+    assert "PRIVATE-MATERIAL" not in tool_results(deepseek)[0].partition("The end of its output:")[2]

@@ -98,7 +98,7 @@ class Runner:
         text = self.redact(text) if self.redact else text
         finding = self.scanner.find(text)
         if finding is not None:
-            return f"(the output is withheld: it holds {finding.reason})"
+            return f"(the output is withheld: {finding.reason})"
         return text
 
 

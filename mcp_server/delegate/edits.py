@@ -195,8 +195,8 @@ class Editor:
         finding = self.workspace.scanner.find_bytes(data)
         if finding is not None:
             raise Refused(
-                f"the new text of {label} holds {finding.reason}; secrets are never written: use a placeholder, or "
-                "read the value from the environment"
+                f"the new text of {label} is refused: {finding.reason}; secrets are never written: use a placeholder, "
+                "or read the value from the environment"
             )
         if label not in self.originals and len(self.originals) >= MAX_CHANGED:
             raise Refused(f"this task has changed {MAX_CHANGED} files, the most one task may; finish with those")

@@ -79,7 +79,7 @@ class Session:
 
     def handler(self) -> Handler:
         reads = read_only(self.workspace)
-        offered = {f.name for f in self.functions}
+        offered = tuple(f.name for f in self.functions)
 
         async def handle(call: ToolCall) -> Outcome:
             if call.name not in offered:
