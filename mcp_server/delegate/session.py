@@ -1,14 +1,18 @@
 """One delegated change from start to end: the scratch copy made, the functions offered and handled, the check run,
 the patch made and verified, and the copy removed.
 
-How the tool uses it (mcp_server/tools/delegate.py):
+How the tool uses it (mcp_server/tools/delegate.py; the blocking steps run in worker threads):
 
-    session = await anyio.to_thread.run_sync(Session.open, original, check)   # the copy of what the walls allow
+    session = Session.open(original, settings.scratch_dir)      # the copy of what the walls allow
     try:
-        run = await loop.run(messages, Task(session.functions, session.handle, max_steps, "task"))
-        verified = await session.finish(reporter)   # the last check, the patch, applies / parses / check
+        notice = session.arm(settings.check, settings.secrets, settings.serves_http)  # only when a check is to run
+        notice = session.reapply(previous_patch)     # a follow-up starts from the conversation's change
+        run = await loop.run(messages, Task(session.functions, session.handler(), max_steps, "task"))
+        if session.needs_check:
+            await session.check()                    # so the verification's check is about the patch returned
+        verified = session.verified()                # the patch; applies, parses, the last check
     finally:
-        await anyio.to_thread.run_sync(session.close)   # the copy removed, whatever happened
+        session.close()                              # the copy removed, whatever happened
 
 `original` is the user's folder as `investigate` opens it (a Workspace under the one policy); the model reads and
 writes only the copy, through a Workspace whose one root is the copy. The user's folder is read twice more, never
