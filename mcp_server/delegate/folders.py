@@ -78,7 +78,7 @@ def sweep(base: str | None = None) -> int:
     """Remove the run folders of this user's that no live run holds (a crash's leftovers); how many were removed."""
     try:
         folder = private_folder(base)
-        names = [entry.name for entry in os.scandir(folder) if entry.name.startswith(PREFIX)]
+        names = [name for name in os.listdir(folder) if name.startswith(PREFIX)]
     except (OSError, InputError):
         return 0
     removed = 0
