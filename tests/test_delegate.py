@@ -187,11 +187,13 @@ async def test_the_scratch_copy_is_removed_at_the_end_and_a_crashed_runs_copy_at
     crashed._release()
     live = folders.make()  # a run of another server, still going
     private = folders.private_folder()
+    before = {p.name for p in private.iterdir()}
     deepseek.agent = Script([Turn([edit("calc.py", "a - b", "a + b")])])
     try:
         await delegate(settings_for(deepseek, command=None), project)
-        assert not crashed.folder.exists() and live.folder.exists()
-        assert sorted(p.name for p in private.iterdir()) == [live.folder.name]  # the call's own copy is gone too
+        after = {p.name for p in private.iterdir()}
+        assert crashed.folder.name not in after and live.folder.name in after
+        assert after <= before  # the call's own copy is gone too (other servers' live runs may come and go)
     finally:
         live.remove()
 
