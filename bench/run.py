@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import anyio
 import citations
+import delegate
 import files
 import footprint
 import investigate
@@ -39,7 +40,7 @@ from results import Result, Row
 BUSY = 1.0  # a 1-minute load average above this means something else competed for the two cores
 CASES = (
     "cold", "overhead", "concurrency", "progress", "memory", "tools", "imports", "files", "secrets", "ocr",
-    "ocr_answer", "redaction", "state", "investigate", "review", "citations",
+    "ocr_answer", "redaction", "state", "investigate", "review", "citations", "delegate",
 )  # fmt: skip
 COLUMNS = ("case", "deepseek-mcp", "floor", "diff", "ratio", "target", "met")
 
@@ -107,6 +108,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "investigate": lambda: investigate.run(b, reps=n(5, 2)),
         "review": lambda: review.run(quick),
         "citations": citations_case,
+        "delegate": lambda: delegate.run(b, reps=n(5, 2)),
     }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -23,11 +24,12 @@ from mcp.types import (
 from mcp_server import __version__
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.core.schema import input_schema, output_schema
+from mcp_server.delegate import sweep
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.serving import prompts, protocol
 from mcp_server.serving.app import AppContext, lifespan_for, owner_from_headers
-from mcp_server.tools import account, chat, fim, investigate, models, review, web
+from mcp_server.tools import account, chat, delegate, fim, investigate, models, review, web
 from mcp_server.tools.common import settle_result
 from mcp_server.tools.ocr import parts as ocr_parts
 from mcp_server.tools.ocr import tool as ocr
@@ -37,7 +39,9 @@ INSTRUCTIONS = (
     "as separate blocks. ocr: images, PDFs, Word and PowerPoint files to markdown with layout boxes. fim: code "
     "completion between a prefix and a suffix. investigate: DeepSeek explores local code read-only and answers with "
     "citations checked on disk. review: a git change reviewed, each finding checked twice. web_search and "
-    "web_fetch: the web through DeepSeek (it fetches, not this machine). list_models: ids to pass as `model`. "
+    "web_fetch: the web through DeepSeek (it fetches, not this machine). delegate: DeepSeek makes a change in a "
+    "scratch copy and returns a patch verified to apply, parse and pass the server's check. list_models: ids to pass "
+    "as `model`. "
     "balance: what is left on the account and what this server spent. "
     "Pass conversation_id from a result to continue a conversation."
 )
@@ -46,6 +50,9 @@ INSTRUCTIONS = (
 # local file the caller names, which its description says. No idempotentHint: the spec gives it meaning only for
 # tools that are not read-only, so it would be bytes in every turn's context for nothing.
 _CALLS_OUT = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+# delegate writes a scratch copy and runs the operator's check in it (never the user's files): not read-only, and
+# only additive.
+_WRITES_A_COPY = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
 
 log = logging.getLogger(__name__)
@@ -146,7 +153,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
         "deepseek-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings),
+        lifespan=_sweeping(lifespan_for(settings), settings.scratch_dir),
         subscriptions=False,  # the tool and prompt lists never change, so promise no list_changed events
         log_level=settings.log_level,  # type: ignore[arg-type]  # validated against LOG_LEVELS in config
     )
@@ -161,6 +168,21 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
     return server
 
 
+def _sweeping(
+    lifespan: Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]], scratch_dir: str | None
+) -> Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]]:
+    """The lifespan, after removing the scratch copies a crashed delegate left (only this user's, only those no live
+    run holds: mcp_server/delegate/folders.py)."""
+
+    @asynccontextmanager
+    async def swept(server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
+        await anyio.to_thread.run_sync(sweep, scratch_dir)
+        async with lifespan(server) as app:
+            yield app
+
+    return swept
+
+
 TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
     (chat.chat, "Chat", _CALLS_OUT),
     (chat.reason, "Reasoning", _CALLS_OUT),
@@ -168,6 +190,7 @@ TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
     (fim.fim, "Code completion", _CALLS_OUT),
     (investigate.investigate, "Investigate", _CALLS_OUT),
     (review.review, "Review", _CALLS_OUT),
+    (delegate.delegate, "Delegate", _WRITES_A_COPY),
     (web.web_search, "Web search", _CALLS_OUT),
     (web.web_fetch, "Web page", _CALLS_OUT),
     (models.list_models, "Models", _CALLS_OUT),

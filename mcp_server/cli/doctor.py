@@ -58,6 +58,7 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
         checks += [_default(router, tool) for tool in TOOLS if tool != "ocr"]
         checks += _ocr_routes(router)
     checks += await _state(settings)
+    checks += await anyio.to_thread.run_sync(_check, settings)
     checks.append(Check("protocol versions", None, ", ".join(SUPPORTED_PROTOCOL_VERSIONS)))
     return checks
 
@@ -84,6 +85,27 @@ async def _state(settings: Settings) -> list[Check]:
         if value is not None
     ]
     return [found, Check("spending limits", None, ", ".join(limits) or "none set")]
+
+
+def _check(settings: Settings) -> list[Check]:
+    """delegate's check: the command, its bound, whether it would run sandboxed, and which variables it loses."""
+    from mcp_server.core.config import CHECK_COMMAND_ENV
+    from mcp_server.delegate import environment, sandbox
+    from mcp_server.policy import Scanner
+
+    check = settings.check
+    if check is None:
+        return [Check("delegate check", None, f"none ({CHECK_COMMAND_ENV} unset): delegate runs no command")]
+    found = [Check("delegate check", None, f"{check.command[:200]} (at most {check.seconds:g} s)")]
+    unsandboxed = sandbox.usable(check.bwrap)
+    if unsandboxed is None:
+        found.append(Check("check sandbox", True, f"bubblewrap ({check.bwrap}): read-only system, no network"))
+    else:
+        over = "; over HTTP the check is not run" if settings.serves_http else ""
+        found.append(Check("check sandbox", False, f"{unsandboxed}: the check runs without a sandbox{over}"))
+    dropped = environment.dropped_names(check.environment, settings.secrets, Scanner.of(settings.secrets))
+    found.append(Check("check environment", None, f"without {len(dropped)} variable(s): {', '.join(dropped[:40])}"))
+    return found
 
 
 def _key(name: str, env: dict[str, str], settings: Settings) -> Check:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,6 +37,9 @@ STATE_ENV = "DEEPSEEK_MCP_STATE"
 _REDACTED_PASSWORD = 8  # characters: a state URL's password this long or longer is redacted from all output
 MAX_COST_ENV = "DEEPSEEK_MCP_MAX_COST_PER_CALL"
 DAILY_BUDGET_ENV = "DEEPSEEK_MCP_DAILY_BUDGET"
+CHECK_COMMAND_ENV = "DEEPSEEK_MCP_CHECK_COMMAND"
+CHECK_SECONDS_ENV = "DEEPSEEK_MCP_CHECK_SECONDS"
+MAX_CHECK_COMMAND_CHARS = 4096
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
 # A host that could not expand a variable passes the placeholder on as it is: Claude Code's `${VAR}` (with a
@@ -103,6 +107,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class CheckSettings:
+    """`delegate`'s check: the operator's command (never a caller's), its time bound, and what it inherits.
+
+    `environment` is the server's own environment as it started (keys included): mcp_server/delegate/environment.py
+    removes every key and token from it before the check starts. `bwrap` is bubblewrap's path, when it is on PATH."""
+
+    command: str
+    seconds: float = 300.0
+    environment: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    bwrap: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to know, fixed for the life of the process."""
 
@@ -125,6 +142,10 @@ class Settings:
     state: str = field(default="memory", repr=False)  # a Redis URL may hold a password
     max_cost_per_call: float | None = None  # USD; None: no limit
     daily_budget: float | None = None  # USD per owner per UTC day; None: no limit
+    check: CheckSettings | None = None  # delegate's check (DEEPSEEK_MCP_CHECK_COMMAND); None: no check is ever run
+    # Where delegate's scratch copies go: the user's own runtime folder (XDG_RUNTIME_DIR: a tmpfs private to the
+    # user on systemd systems, so 5,000 files are written to memory, not a busy disk); None: the system's temp folder.
+    scratch_dir: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -160,6 +181,8 @@ class Settings:
             max_cost_per_call=_usd(env, MAX_COST_ENV),
             daily_budget=_usd(env, DAILY_BUDGET_ENV),
             allow_private_urls=_switch(env, ALLOW_PRIVATE_URLS_ENV),
+            check=_check(env),
+            scratch_dir=_runtime_dir(env),
         )
 
 
@@ -370,3 +393,28 @@ def _usd(env: Mapping[str, str], name: str) -> float | None:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be an amount in USD greater than 0, got {raw[:40]!r}")
     return value
+
+
+def _check(env: Mapping[str, str]) -> CheckSettings | None:
+    """delegate's check command, from the server's environment only; None when it is unset."""
+    command = env.get(CHECK_COMMAND_ENV, "").strip()
+    seconds = _positive_float(env, CHECK_SECONDS_ENV, CheckSettings.seconds)
+    if not command:
+        return None
+    if len(command) > MAX_CHECK_COMMAND_CHARS or "\x00" in command:
+        raise ConfigError(
+            f"{CHECK_COMMAND_ENV} must be one shell command line of at most {MAX_CHECK_COMMAND_CHARS} characters"
+        )
+    if _PLACEHOLDER.fullmatch(command):
+        raise ConfigError(
+            f"{CHECK_COMMAND_ENV} holds an unexpanded placeholder ({command[:60]}); set it to a command such as "
+            "`python -m pytest -q -x`"
+        )
+    path = env.get("PATH") or os.defpath
+    return CheckSettings(command, seconds, tuple(env.items()), shutil.which("bwrap", path=path))
+
+
+def _runtime_dir(env: Mapping[str, str]) -> str | None:
+    """XDG_RUNTIME_DIR when it names an existing folder; a bad one is ignored (the temp folder serves)."""
+    raw = env.get("XDG_RUNTIME_DIR", "").strip()
+    return raw if raw and os.path.isabs(raw) and os.path.isdir(raw) else None

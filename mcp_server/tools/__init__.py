@@ -9,6 +9,7 @@ The modules:
     investigate.py   investigate, investigate_out.py what it returns, folders.py which folder it explores (the loop
                      itself is in agent/)
     review.py        review, and review_out.py what it returns (the review itself is in review/)
+    delegate.py      delegate, and delegate_out.py what it returns (the copy, edits, check, verification: delegate/)
     web.py           web_search and web_fetch
     models.py        list_models
     account.py       balance

@@ -1,6 +1,7 @@
-"""The folder `investigate` explores: the paths given; with none, the client's roots (roots/list) when it offers
-them; else the server's working directory, only when that is a project folder (policy/workdir.py). Otherwise the
-call is refused, saying to pass `paths`: a host that starts servers in `/` or the home folder gets nothing read."""
+"""The folder `investigate` explores and `delegate` changes: the paths given; with none, the client's roots
+(roots/list) when it offers them; else the server's working directory, only when that is a project folder
+(policy/workdir.py). Otherwise the call is refused, saying to pass `paths`: a host that starts servers in `/` or the
+home folder gets nothing read."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def default_paths(roots: ListRootsResult | None, app: AppContext) -> list[str]:
     given = " (and the client's roots are not project folders either)" if any(offered) else ""
     raise InputError(
         f"no `paths` given, and the server's working directory, {clip(here)}, is {why}, not a project folder"
-        f"{given}: pass `paths`, the folders to investigate"
+        f"{given}: pass `paths`, the project folders to work on"
     )
 
 

@@ -231,3 +231,22 @@ def body(base: dict[str, Any], turn: Turn, *, thinking: bool, usage: dict[str, A
     finish = turn.finish_reason or ("tool_calls" if turn.calls else "stop")
     choice = {"index": 0, "message": message_, "logprobs": None, "finish_reason": finish}
     return {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+
+
+# delegate's functions (mcp_server/delegate/edits.py, session.py), as a scripted model calls them.
+def edit(path: str, old_text: str, new_text: str) -> Call:
+    """edit_file: replace the one occurrence of `old_text`."""
+    return Call("edit_file", {"path": path, "old_text": old_text, "new_text": new_text})
+
+
+def create(path: str, text: str) -> Call:
+    """edit_file with an empty old_text: a new file."""
+    return Call("edit_file", {"path": path, "old_text": "", "new_text": text})
+
+
+def delete(path: str) -> Call:
+    return Call("delete_file", {"path": path})
+
+
+def run_check() -> Call:
+    return Call("run_check", {})

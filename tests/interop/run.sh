@@ -29,7 +29,7 @@ PY="$REPO/.venv/bin/python"
 SERVER="$REPO/.venv/bin/deepseek-mcp"
 KEY="sk-interop-0123456789abcdef"
 ANSWER="You said: hello (turn 1)"
-TOOLS="balance chat fim investigate list_models ocr reason review web_fetch web_search"
+TOOLS="balance chat delegate fim investigate list_models ocr reason review web_fetch web_search"
 REVISIONS=(2025-11-25 2026-07-28)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/deepseek-mcp-interop.XXXXXX")"

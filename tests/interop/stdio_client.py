@@ -26,7 +26,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import TextContent
 
-TOOLS = {"chat", "reason", "ocr", "fim", "investigate", "review", "web_search", "web_fetch", "list_models", "balance"}
+TOOLS = {"chat", "reason", "ocr", "fim", "investigate", "review", "delegate", "web_search", "web_fetch", "list_models"}
+TOOLS |= {"balance"}
 ANSWER = "You said: hello (turn 1)"
 
 

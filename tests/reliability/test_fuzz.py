@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from mcp_server.tools.account import BalanceOutput
 from mcp_server.tools.chat import ChatOutput, ReasonOutput
+from mcp_server.tools.delegate import DelegateOutput
 from mcp_server.tools.fim import FimOutput
 from mcp_server.tools.investigate import InvestigateOutput
 from mcp_server.tools.models import ModelsOutput
@@ -51,6 +52,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "web_search": SearchOutput,
     "web_fetch": FetchOutput,
     "review": ReviewOutput,
+    "delegate": DelegateOutput,
     "list_models": ModelsOutput,
     "balance": BalanceOutput,
 }
@@ -63,6 +65,7 @@ EXAMPLES = {
     "web_search": 100,
     "web_fetch": 100,
     "review": 30,
+    "delegate": 30,
     "list_models": 30,
     "balance": 30,
 }
@@ -98,6 +101,8 @@ WILD = ANYTHING | HUGE | NEAR_MISSES
 TEXT1 = st.text(CHARS, min_size=1, max_size=80)
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "prompt": TEXT1,
+    "task": TEXT1,
+    "check": st.booleans(),
     "system": st.none() | TEXT,
     "model": st.none()
     | st.sampled_from(

@@ -1,0 +1,105 @@
+"""The scratch copy: what the walls allow of the user's folder, copied file by file into a run's private `tree`.
+
+No git runs and nothing of the repository's configuration is read as a program: the folder is walked by the same
+walk as `files` and `investigate` (mcp_server/context/walk.py: no .git, no vendored or generated trees, nothing
+gitignored, no symlinked folder, no symlink out of the folder, no file named like a secret), every file is opened
+through the policy's checked opening (no symlink swapped in is followed, no secret place, no hard link to a secret)
+and its bytes are scanned for keys before they are written; a file that holds one is left out. Tracked and untracked
+files alike are copied (the walk does not ask git), binary ones too, each at most the per-file cap of `files`.
+Nothing is written outside the run's `tree`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_server.context.model import Job, Skip
+from mcp_server.context.read import read_bytes
+from mcp_server.context.walk import Walk
+from mcp_server.core.errors import InputError
+from mcp_server.core.quoting import format_size
+
+MAX_FILES = 20_000  # files one scratch copy may hold
+MAX_BYTES = 512 * 2**20  # bytes one scratch copy may hold
+COPY_SECONDS = 60.0  # walking, reading, scanning and writing the copy
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_VENDORED = ("a vendored, generated or tool folder", "a virtualenv")
+
+
+@dataclass
+class Copied:
+    """What the copy holds and what it left out."""
+
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    withheld: dict[str, Skip] = field(default_factory=dict)  # by label: what the walk skipped, secrets, unreadable
+    vendored: list[str] = field(default_factory=list)  # labels of vendored or tool folders (.venv, node_modules)
+
+
+def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
+    """Copy what the walls allow of `root` into `tree` (empty, ours). Blocking: runs in a worker thread."""
+    started = time.monotonic()
+    job = dataclasses.replace(job, limits=dataclasses.replace(job.limits, context_seconds=COPY_SECONDS))
+    walk = Walk(job)
+    walk.folder(root, "")
+    copied = Copied()
+    for skip in walk.skipped:  # each is refused by its reason, to reads and writes alike (not "does not exist")
+        copied.withheld[skip.path.rstrip("/")] = skip
+        if skip.reason in _VENDORED and skip.path.endswith("/"):
+            copied.vendored.append(skip.path.rstrip("/"))
+    found = sorted(walk.found, key=lambda f: f.label)  # a folder's files together: its descriptor opened once
+    if len(found) > MAX_FILES:
+        raise InputError(
+            f"the folder holds {len(found):,} files the walls allow, more than the {MAX_FILES:,} a scratch copy may "
+            "hold; pass a smaller folder (the project's own, not a parent of several)"
+        )
+    made: set[str] = set()
+    try:
+        for item in found:
+            job.check_time()
+            data = read_bytes(item, job)
+            if isinstance(data, Skip):
+                copied.withheld[item.label] = data
+                continue
+            finding = job.scanner.find_bytes(data)
+            if finding is not None:
+                copied.withheld[item.label] = Skip(item.label, finding.reason, True)
+                continue
+            copied.bytes += len(data)
+            if copied.bytes > MAX_BYTES:
+                raise InputError(
+                    f"the folder holds more than {format_size(MAX_BYTES)} the walls allow, more than a scratch copy "
+                    "may hold; pass a smaller folder"
+                )
+            _write(tree, item.label, data, _executable(item.real), made)
+            copied.files += 1
+    finally:
+        job.close()
+    copied.seconds = time.monotonic() - started
+    return copied
+
+
+def _write(tree: Path, label: str, data: bytes, executable: bool, made: set[str]) -> None:
+    folder, _, _ = label.rpartition("/")
+    if folder and folder not in made:
+        os.makedirs(tree / folder, mode=0o700, exist_ok=True)
+        made.add(folder)
+    fd = os.open(tree / label, _CREATE, 0o700 if executable else 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _executable(real: str) -> bool:
+    try:
+        return bool(os.stat(real).st_mode & 0o100)
+    except OSError:
+        return False

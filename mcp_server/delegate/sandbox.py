@@ -1,0 +1,106 @@
+"""The check's sandbox on Linux: bubblewrap (`bwrap`), when it is installed and works here.
+
+Inside: the whole system read-only (`--ro-bind / /`), a fresh /dev, /proc (only the sandbox's own processes: not the
+server's environment) and /tmp; no network (`--unshare-net`: not even 127.0.0.1), its own process and IPC
+namespaces, and it dies with the server. The scratch copy is mounted writable at the folder's own path, so the
+user's folder itself (its .env, its .git) is not visible and absolute paths in the project resolve to the copy;
+its vendored or tool folders that the copy leaves out (.venv, node_modules) are mounted read-only from the user's
+folder, so a command such as `.venv/bin/python -m pytest` finds them. The secret places (~/.ssh, ~/.aws, ~/.config/gh,
+/etc/ssh ...) and the files at the top of home named like secrets (~/.netrc, ~/.pgpass ...) are covered by empty
+ones. Everything else stays readable: the check needs the toolchain.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from dataclasses import dataclass
+
+from mcp_server.policy import names
+from mcp_server.policy.places import Places
+
+MAX_VENDORED = 64  # vendored folders mounted into the sandbox
+PROBE_SECONDS = 10.0
+_MOUNTED_BY_BWRAP = ("/proc", "/sys", "/dev", "/tmp")  # noqa: S108 - the sandbox's own fresh /tmp, not a file in it
+_PROBED: dict[str, str | None] = {}
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What the sandbox of one check holds: the copy, where it appears, and what is hidden or mounted from outside."""
+
+    bwrap: str
+    tree: str  # the scratch copy (writable)
+    workdir: str  # where it appears inside: the user's folder's own path
+    root: str  # the user's folder, whose vendored folders are mounted read-only
+    vendored: tuple[str, ...]  # their labels
+    places: Places
+
+    def prefix(self) -> list[str]:
+        """bwrap and its arguments, up to the command it runs."""
+        args = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+        args += _hidden(self.places)
+        args += ["--bind", self.tree, self.workdir]
+        for label in self.vendored[:MAX_VENDORED]:
+            source = os.path.join(self.root, label)
+            if os.path.realpath(source) == source and not self.places.holds(source):  # not swapped for a link
+                args += ["--ro-bind", source, os.path.join(self.workdir, label)]
+        args += ["--chdir", self.workdir, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
+        return [*args, "--"]
+
+
+def usable(bwrap: str | None) -> str | None:
+    """None when bubblewrap runs a sandbox here, else why not (missing, or refused: no user namespaces). Asked once
+    per process and remembered (blocking: a worker thread)."""
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    if bwrap not in _PROBED:
+        _PROBED[bwrap] = _probe(bwrap)
+    return _PROBED[bwrap]
+
+
+def _probe(bwrap: str) -> str | None:
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid"]
+    try:
+        done = subprocess.run(  # noqa: S603 - bwrap found on the server's own PATH at start-up, fixed arguments
+            [*argv, "--die-with-parent", "/bin/true"],
+            capture_output=True,
+            timeout=PROBE_SECONDS,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap ({bwrap}) could not be started ({type(e).__name__})"
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace").strip()[:200]
+        return f"bubblewrap ({bwrap}) cannot make a sandbox here ({said or f'exit code {done.returncode}'})"
+    return None
+
+
+def _hidden(places: Places) -> list[str]:
+    """bwrap arguments covering each secret place that exists with an empty one (a folder: a tmpfs; a file:
+    /dev/null), and each file at the top of home named like a secret."""
+    paths = [p for p in places.paths if not p.startswith(_MOUNTED_BY_BWRAP)]
+    if places.home is not None:
+        paths += [os.path.join(places.home, name) for name in _names(places.home) if names.secret_name(name)]
+    args: list[str] = []
+    for path in dict.fromkeys(os.path.realpath(p) for p in paths):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if path.startswith(_MOUNTED_BY_BWRAP):
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            args += ["--tmpfs", path]
+        elif stat.S_ISREG(info.st_mode):
+            args += ["--ro-bind", "/dev/null", path]
+    return args
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
