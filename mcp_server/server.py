@@ -59,10 +59,13 @@ class _Server(MCPServer[AppContext]):
 
     redact: Redactor = Redactor(())
     call_seconds: float = Limits.call_seconds
+    refusal: str | None = None  # a key variable still holds a placeholder: every tool says which (core/keys.py)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if self.refusal is not None and self._tool_manager.get_tool(name) is not None:
+            raise ToolError(self.refusal)
         try:
             # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
             # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).
@@ -152,6 +155,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
     )
     server.redact = Redactor(settings.secrets)
     server.call_seconds = settings.limits.call_seconds
+    server.refusal = settings.refusal
     for fn, title, hints in TOOLS:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)
