@@ -19,6 +19,7 @@ from mcp.types import (
     TextContent,
     ToolAnnotations,
 )
+from pydantic import ValidationError
 
 from mcp_server import __version__
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
@@ -27,6 +28,7 @@ from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.serving import prompts, protocol
 from mcp_server.serving.app import AppContext, lifespan_for, owner_from_headers
+from mcp_server.serving.arguments import explain as arguments_error
 from mcp_server.tools import account, chat, fim, investigate, models, review, web
 from mcp_server.tools.common import settle_result
 from mcp_server.tools.ocr import parts as ocr_parts
@@ -86,6 +88,8 @@ class _Server(MCPServer[AppContext]):
                 "bug: please report it with the server's log (stderr, DEEPSEEK_MCP_LOG_LEVEL=DEBUG)."
             ) from None
         except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError) and (tool := self._tool_manager.get_tool(name)) is not None:
+                raise ToolError(self.redact(arguments_error(name, exc.__cause__, tool.parameters))) from None
             exc.args = tuple(self.redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
             raise
 
