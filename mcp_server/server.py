@@ -67,7 +67,7 @@ class _Server(MCPServer[AppContext]):
         self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         if self.refusal is not None and self._tool_manager.get_tool(name) is not None:
-            raise ToolError(self.refusal)
+            raise ToolError(f"Error executing tool {name}: {self.refusal}")
         try:
             # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
             # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).

@@ -38,7 +38,8 @@ async def test_a_placeholder_key_starts_the_server_and_every_tool_names_it_and_w
     for name, result in results.items():
         text = result.content[0].text  # type: ignore[union-attr]
         assert result.is_error, name
-        assert text.startswith(f"DEEPSEEK_API_KEY is still a placeholder (`{placeholder}`), not a key"), text
+        said = f"Error executing tool {name}: DEEPSEEK_API_KEY is still a placeholder (`{placeholder}`), not a key"
+        assert text.startswith(said), text
         assert "the host's MCP config (the `env` block of this server)" in text and "pydantic" not in text
     assert deepseek.requests == []
 
@@ -60,7 +61,7 @@ async def test_an_unexpanded_reference_gets_its_own_message_when_it_leaves_no_ke
         result = await client.call_tool("chat", {"prompt": "hi"})
     text = result.content[0].text  # type: ignore[union-attr]
     assert result.is_error and "No API key is set" not in text
-    assert text.startswith("DEEPSEEK_API_KEY holds an unexpanded placeholder (${env:DEEPSEEK_API_KEY})")
+    assert text.startswith("Error executing tool chat: DEEPSEEK_API_KEY holds an unexpanded placeholder (${env:")
     assert "the host did not expand it" in text and "Export the variable in the environment the host starts" in text
     assert deepseek.requests == []
     # An optional key the host left unexpanded is unset: the key that is set still works.

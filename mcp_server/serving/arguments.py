@@ -24,7 +24,8 @@ def explain(tool: str, error: ValidationError, schema: Schema) -> str:
     problems = error.errors(include_url=False, include_context=True)
     said = [_problem(problem, properties) for problem in problems[:MAX_SAID]]
     more = f" ({len(problems) - MAX_SAID} more problems not listed)" if len(problems) > MAX_SAID else ""
-    return f"{tool} cannot run with these arguments: {'; '.join(said)}{more}."
+    # The SDK's prefix, as every other tool error has it: a crash is the prefix alone, so it tells them apart.
+    return f"Error executing tool {tool}: {'; '.join(said)}{more}."
 
 
 def _problem(problem: Any, properties: dict[str, Schema]) -> str:
