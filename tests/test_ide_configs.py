@@ -24,7 +24,8 @@ from mcp.client.stdio import stdio_client
 
 CONFIGS = Path(__file__).resolve().parent.parent / "ide-configs"
 SERVER_NAME = "deepseek"
-LAUNCH = ["deepseek-mcp"]  # on PATH after `uv tool install .` or `pipx install .` (README); `uvx deepseek-mcp` once on PyPI
+# On PATH after `uv tool install .` or `pipx install .` (README); `uvx deepseek-mcp` once the package is on PyPI.
+LAUNCH = ["deepseek-mcp"]
 MIN_TOOL_TIMEOUT_S = 300
 
 # Anything shaped like a real credential. Placeholders look like "<your DeepSeek API key>".
