@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import command_line
 import files
 import footprint
 import investigate
@@ -80,6 +81,9 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
     async def imports() -> Result:
         return footprint.startup_imports(b)
 
+    async def version() -> Result:
+        return command_line.version(b, reps=n(20, 5))
+
     async def tree() -> Result:
         return files.tree_walk(reps=n(9, 3))
 
@@ -94,6 +98,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "memory": lambda: footprint.memory(b, calls=n(1000, 1000)),
         "tools": tools,
         "imports": imports,
+        "version": version,
         "files": tree,
         "secrets": lambda: secret_scan.run_async(reps=n(5, 2)),
         "ocr": lambda: ocr.run(b.errlog, quick),

@@ -8,7 +8,6 @@ Importing this module loads nothing but argparse: PDF rendering workers re-impor
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import re
@@ -118,6 +117,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
+    import dataclasses  # here: `--version` need not pay for it (it brings inspect)
+
     from mcp_server.server import build_server
     from mcp_server.serving import http
 
