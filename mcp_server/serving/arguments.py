@@ -74,18 +74,19 @@ def _allowed(prop: Schema, problem: Any) -> str:
 
 
 def _range(low: Any, high: Any) -> str:
+    # Bounds as the schema writes them (4096, not 4,096): the caller matches one against the other.
     if low is not None and high is not None:
-        return f" from {low:,} to {high:,}"
+        return f" from {low} to {high}"
     if low is not None:
-        return f" of at least {low:,}"
-    return f" of at most {high:,}" if high is not None else ""
+        return f" of at least {low}"
+    return f" of at most {high}" if high is not None else ""
 
 
 def _shown(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int | float):
-        return f"{value:,}" if abs(value) < 10**15 else "a very large number"
+        return str(value) if abs(value) < 10**15 else "a very large number"
     if isinstance(value, str):
         plain = len(value) <= _QUOTED and value.isprintable()
         return f"the text {json.dumps(value)}" if plain else f"text of {len(value):,} characters"
