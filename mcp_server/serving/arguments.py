@@ -45,9 +45,9 @@ def _what(problem: Any) -> str:
     if kind == "value_error" and "error" in ctx:
         return str(ctx["error"])  # our own validators say what was wrong (core/text.py)
     if kind in ("string_too_short", "string_too_long") and isinstance(value, str):
-        return "is empty" if not value else f"is {len(value):,} characters long"
+        return "is empty" if not value else f"is {len(value)} characters long"
     if kind in ("too_short", "too_long") and isinstance(value, list | dict):
-        return f"has {len(value):,} items"
+        return f"has {len(value)} items"
     return f"is {_shown(value)}"
 
 
@@ -64,17 +64,17 @@ def _allowed(prop: Schema, problem: Any) -> str:
         return "pass true or false"
     if kind == "array":
         items = prop.get("items", {}).get("type", "value")
-        return f"pass a list of {items}s" + (f" (at most {prop['maxItems']:,})" if "maxItems" in prop else "")
+        return f"pass a list of {items}s" + (f" (at most {prop['maxItems']})" if "maxItems" in prop else "")
     if kind == "string" or "max_length" in ctx or "min_length" in ctx:
         most = prop.get("maxLength", ctx.get("max_length"))
-        length = f" of at most {most:,} characters" if isinstance(most, int) else ""
+        length = f" of at most {most} characters" if isinstance(most, int) else ""
         about = f" ({prop['description'].rstrip('.')})" if prop.get("description") else ""
         return f"pass text{length}{about}"
     return "see the tool's input schema"
 
 
 def _range(low: Any, high: Any) -> str:
-    # Bounds as the schema writes them (4096, not 4,096): the caller matches one against the other.
+    # Numbers as the schema writes them (4096, not 4,096): the caller matches one against the other.
     if low is not None and high is not None:
         return f" from {low} to {high}"
     if low is not None:
@@ -89,7 +89,7 @@ def _shown(value: Any) -> str:
         return str(value) if abs(value) < 10**15 else "a very large number"
     if isinstance(value, str):
         plain = len(value) <= _QUOTED and value.isprintable()
-        return f"the text {json.dumps(value)}" if plain else f"text of {len(value):,} characters"
+        return f"the text {json.dumps(value)}" if plain else f"text of {len(value)} characters"
     if isinstance(value, list):
-        return f"a list of {len(value):,} items"
+        return f"a list of {len(value)} items"
     return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
