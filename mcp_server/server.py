@@ -56,8 +56,9 @@ _COST_FROM_RESULT = frozenset({"ocr"})  # pages are known only once read: no est
 
 class _Server(MCPServer[AppContext]):
     """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error), one
-    deadline for every tool call, and one last guard on every tool error: no key in its message, and no crash
-    reduced to "Error executing tool"."""
+    deadline for every tool call, a key variable's placeholder named by every tool, bad arguments said in one voice
+    (serving/arguments.py), and one last guard on every tool error: no key in its message, and no crash reduced to
+    "Error executing tool"."""
 
     redact: Redactor = Redactor(())
     call_seconds: float = Limits.call_seconds
