@@ -129,7 +129,9 @@ def _compact(obj: Any) -> bytes:
 
 def tool_list(b: Bench) -> Result:
     total, per_tool = tools_list_bytes(b)
-    row = Row("tools/list result", f"{total:,} B ~{total // 4:,} tok", "", "", "", "<= 10 KiB", total <= 10 * 1024)
+    # 10 KiB for every tool, delegate included (the ten before it keep to 8,900 B so that it fits).
+    size = f"{total:,} B ~{total // 4:,} tok"
+    row = Row("tools/list result", size, "", "", "", "<= 10 KiB (10,240 B)", total <= 10240)
     notes = [
         "tools/list: the `result` object of the 2025-11-25 handshake's tools/list, compact JSON as on the wire; "
         "tokens estimated as bytes / 4 (no tokenizer). Per tool: "

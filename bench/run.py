@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import anyio
 import citations
+import command_line
 import delegate
 import files
 import footprint
@@ -82,6 +83,9 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
     async def imports() -> Result:
         return footprint.startup_imports(b)
 
+    async def version() -> Result:
+        return command_line.version(b, reps=n(20, 5))
+
     async def tree() -> Result:
         return files.tree_walk(reps=n(9, 3))
 
@@ -99,6 +103,7 @@ def plan(quick: bool, b: Bench) -> dict[str, Callable[[], Awaitable[Result]]]:
         "memory": lambda: footprint.memory(b, calls=n(1000, 1000)),
         "tools": tools,
         "imports": imports,
+        "version": version,
         "files": tree,
         "secrets": lambda: secret_scan.run_async(reps=n(5, 2)),
         "ocr": lambda: ocr.run(b.errlog, quick),

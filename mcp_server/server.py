@@ -20,6 +20,7 @@ from mcp.types import (
     TextContent,
     ToolAnnotations,
 )
+from pydantic import ValidationError
 
 from mcp_server import __version__
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
@@ -29,6 +30,7 @@ from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.serving import prompts, protocol
 from mcp_server.serving.app import AppContext, lifespan_for, owner_from_headers
+from mcp_server.serving.arguments import explain as arguments_error
 from mcp_server.tools import account, chat, delegate, fim, investigate, models, review, web
 from mcp_server.tools.common import settle_result
 from mcp_server.tools.ocr import parts as ocr_parts
@@ -61,15 +63,19 @@ _COST_FROM_RESULT = frozenset({"ocr"})  # pages are known only once read: no est
 
 class _Server(MCPServer[AppContext]):
     """MCPServer with the protocol's error code for a bad prompt request (the SDK answers an internal error), one
-    deadline for every tool call, and one last guard on every tool error: no key in its message, and no crash
-    reduced to "Error executing tool"."""
+    deadline for every tool call, a key variable's placeholder named by every tool, bad arguments said in one voice
+    (serving/arguments.py), and one last guard on every tool error: no key in its message, and no crash reduced to
+    "Error executing tool"."""
 
     redact: Redactor = Redactor(())
     call_seconds: float = Limits.call_seconds
+    refusal: str | None = None  # a key variable still holds a placeholder: every tool says which (core/keys.py)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if self.refusal is not None and self._tool_manager.get_tool(name) is not None:
+            raise ToolError(f"Error executing tool {name}: {self.refusal}")
         try:
             # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
             # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).
@@ -90,6 +96,8 @@ class _Server(MCPServer[AppContext]):
                 "bug: please report it with the server's log (stderr, DEEPSEEK_MCP_LOG_LEVEL=DEBUG)."
             ) from None
         except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError) and (tool := self._tool_manager.get_tool(name)) is not None:
+                raise ToolError(self.redact(arguments_error(name, exc.__cause__, tool.parameters))) from None
             exc.args = tuple(self.redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
             raise
 
@@ -159,6 +167,7 @@ def build_server(settings: Settings) -> MCPServer[AppContext]:
     )
     server.redact = Redactor(settings.secrets)
     server.call_seconds = settings.limits.call_seconds
+    server.refusal = settings.refusal
     for fn, title, hints in TOOLS:
         server.add_tool(fn, title=title, description=_one_paragraph(fn.__doc__), annotations=hints)
     prompts.register(server)

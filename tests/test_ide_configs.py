@@ -1,4 +1,5 @@
-"""The ready-to-paste host configurations under ide-configs/ parse, launch `uvx deepseek-mcp`, and never hold a key.
+"""The ready-to-paste host configurations under ide-configs/ parse, launch the installed `deepseek-mcp` command, and
+never hold a key; started exactly as written, every one serves and answers with what to replace.
 
 Each host is read with a real parser (json, tomllib, yaml) and its server entry found by that host's own shape.
 """
@@ -6,9 +7,11 @@ Each host is read with a real parser (json, tomllib, yaml) and its server entry 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 CONFIGS = Path(__file__).resolve().parent.parent / "ide-configs"
 SERVER_NAME = "deepseek"
-LAUNCH = ["uvx", "deepseek-mcp"]
+# On PATH after `uv tool install .` or `pipx install .` (README); `uvx deepseek-mcp` once the package is on PyPI.
+LAUNCH = ["deepseek-mcp"]
 MIN_TOOL_TIMEOUT_S = 300
 
 # Anything shaped like a real credential. Placeholders look like "<your DeepSeek API key>".
@@ -191,7 +197,7 @@ def test_the_readme_names_every_host_file() -> None:
 
 
 @pytest.mark.parametrize("host", sorted(HOSTS))
-def test_each_host_launches_uvx_deepseek_mcp(host: str) -> None:
+def test_each_host_launches_the_installed_deepseek_mcp_command(host: str) -> None:
     assert HOSTS[host].entry().argv == LAUNCH
 
 
@@ -236,6 +242,48 @@ def test_no_file_contains_anything_that_looks_like_a_real_key(path: Path) -> Non
 def test_no_parsed_value_looks_like_a_real_key(host: str) -> None:
     for value in _strings(HOSTS[host].entry().raw):
         assert not REAL_LOOKING_KEY.search(value)
+
+
+# --- started exactly as written: the server comes up and every placeholder gets its message -------------------
+
+VENV_BIN = Path(sys.executable).parent  # where `deepseek-mcp` is installed, as `uv tool install .` puts it on PATH
+
+
+def _expected_refusal(host: str, entry: Entry) -> str:
+    """What the first tool call says, started with this host's env block as it is, nothing expanded."""
+    spec = HOSTS[host]
+    if spec.key_value is None:  # Codex passes the key through by name: unset here, so no key at all
+        return "No API key is set. Set DEEPSEEK_API_KEY"
+    value = entry.env["DEEPSEEK_API_KEY"]
+    if isinstance(spec.key_value, re.Pattern):
+        return f"DEEPSEEK_API_KEY is still a placeholder (`{value}`), not a key"
+    return f"DEEPSEEK_API_KEY holds an unexpanded placeholder ({value})"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("host", sorted(HOSTS))
+async def test_each_config_started_as_written_serves_and_every_tool_says_what_to_replace(
+    host: str, tmp_path: Path
+) -> None:
+    entry = HOSTS[host].entry()
+    env = {
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        **entry.env,
+    }
+    params = StdioServerParameters(command=entry.argv[0], args=entry.argv[1:], env=env)
+    with (tmp_path / "stderr.txt").open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            listed = [tool.name for tool in (await client.list_tools()).tools]
+            # A placeholder stops every tool; Codex's unset key stops those that need a key, chat among them.
+            called = listed if HOSTS[host].key_value is not None else ["chat"]
+            results = [await client.call_tool(name, {"prompt": "hi"} if name == "chat" else {}) for name in called]
+    said = _expected_refusal(host, entry)
+    assert len(listed) >= 10
+    for name, result in zip(called, results, strict=True):
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error and text.startswith(f"Error executing tool {name}: ") and said in text, (name, text)
 
 
 # --- timeouts: thinking calls take minutes ------------------------------------------------------------------
@@ -308,7 +356,7 @@ def test_claude_add_script_reads_as_the_documented_command_line() -> None:
     command = re.sub(r"\s*\\\n\s*", " ", ADD_SCRIPT.read_text(encoding="utf-8"))
     assert re.search(
         r"^claude mcp add --transport stdio --scope user deepseek"
-        r' --env DEEPSEEK_API_KEY="\$DEEPSEEK_API_KEY" .* -- uvx deepseek-mcp$',
+        r' --env DEEPSEEK_API_KEY="\$DEEPSEEK_API_KEY" .* -- deepseek-mcp$',
         command,
         re.MULTILINE,
     ), command
@@ -349,7 +397,7 @@ def test_claude_add_script_registers_the_server_with_the_key_from_the_environmen
     assert argv == [
         "mcp", "add", "--transport", "stdio", "--scope", "user", "deepseek",
         "--env", "DEEPSEEK_API_KEY=test-key-from-shell",
-        "--", "uvx", "deepseek-mcp",
+        "--", "deepseek-mcp",
     ]  # fmt: skip
 
 
@@ -358,7 +406,7 @@ def test_claude_add_script_adds_the_atlas_key_only_when_it_is_set(tmp_path: Path
     result, argv = _run_add_script(tmp_path, DEEPSEEK_API_KEY="test-ds", ATLASCLOUD_API_KEY="test-atlas")
     assert result.returncode == 0, result.stderr
     assert argv is not None
-    assert argv[argv.index("--") :] == ["--", "uvx", "deepseek-mcp"]
+    assert argv[argv.index("--") :] == ["--", "deepseek-mcp"]
     assert argv[:7] == ["mcp", "add", "--transport", "stdio", "--scope", "user", "deepseek"]
     assert "ATLASCLOUD_API_KEY=test-atlas" in argv
     assert argv[argv.index("ATLASCLOUD_API_KEY=test-atlas") - 1] == "--env"

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 
 def _notices_in_both(result: Any) -> dict[str, Any]:
-    """The structured content, after checking that its notices are exactly what the notice block says."""
+    """The structured content, after checking that its notices are exactly what the notice block says, one a line."""
     out = result.structured_content
     assert out is not None and not result.is_error
     blocks = [
@@ -30,7 +30,7 @@ def _notices_in_both(result: Any) -> dict[str, Any]:
         for b in result.content
         if isinstance(b, TextContent) and (b.meta or {}).get("deepseek-mcp/kind") == "notice"
     ]
-    assert blocks == ([" ".join(out["notices"])] if out.get("notices") else []), (blocks, out.get("notices"))
+    assert blocks == (["\n".join(out["notices"])] if out.get("notices") else []), (blocks, out.get("notices"))
     return dict(out)
 
 

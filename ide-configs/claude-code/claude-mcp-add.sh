@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Registers deepseek-mcp with Claude Code for your user (every project).
+# Registers deepseek-mcp with Claude Code for your user (every project). The command must be
+# on PATH: `uv tool install .` (or `pipx install .`) in a checkout puts it in ~/.local/bin.
 # The key comes from your shell, never from this file:
 #   export DEEPSEEK_API_KEY=...        # required
 #   export ATLASCLOUD_API_KEY=...      # optional: DeepSeek-OCR for ocr figure, describe, locate
@@ -17,4 +18,4 @@ fi
 claude mcp add --transport stdio --scope user deepseek \
   --env DEEPSEEK_API_KEY="$DEEPSEEK_API_KEY" \
   ${atlas_env[@]+"${atlas_env[@]}"} \
-  -- uvx deepseek-mcp
+  -- deepseek-mcp

@@ -45,9 +45,12 @@ async def _checks(settings: Settings, env: dict[str, str]) -> list[Check]:
     router = Router(settings)
     checks = [Check("deepseek-mcp", None, f"{__version__} on Python {sys.version.split()[0]}")]
     checks += [_key(name, env, settings) for name in KEY_VARIABLES]
-    checks += [Check("warning", False, warning) for warning in settings.warnings]
+    said = {problem.message() for problem in settings.key_problems}  # on the key's own line above
+    checks += [Check("warning", False, warning) for warning in settings.warnings if warning not in said]
     if not router.providers:
-        checks.append(Check("providers", False, "no key set: set DEEPSEEK_API_KEY or ATLASCLOUD_API_KEY"))
+        what = "set DEEPSEEK_API_KEY or ATLASCLOUD_API_KEY"
+        what = "replace the placeholder above" if settings.key_problems else what
+        checks.append(Check("providers", False, f"no key set: {what}"))
     upstream = UpstreamClient(settings)
     try:
         for provider in router.providers:
@@ -109,9 +112,10 @@ def _check(settings: Settings) -> list[Check]:
 
 
 def _key(name: str, env: dict[str, str], settings: Settings) -> Check:
-    # Whether it is set, never its value, not even a prefix.
-    if any(warning.startswith(f"{name} ") for warning in settings.warnings):
-        return Check(name, None, "not set (an unexpanded placeholder)")
+    # Whether it is set, never its value, not even a prefix (a placeholder is shown only when it cannot be a key).
+    problem = next((p for p in settings.key_problems if p.name == name), None)
+    if problem is not None:
+        return Check(name, False, problem.message())
     return Check(name, None, "set" if env.get(name, "").strip() else "not set")
 
 

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import SecretStr
 
 from mcp_server.core.errors import ConfigError
+from mcp_server.core.keys import UNEXPANDED, KeyProblem, check_secret, read_key, refusal
 
 ProviderName = Literal["deepseek", "atlas", "openai"]
 
@@ -42,9 +43,6 @@ CHECK_SECONDS_ENV = "DEEPSEEK_MCP_CHECK_SECONDS"
 MAX_CHECK_COMMAND_CHARS = 4096
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
-# A host that could not expand a variable passes the placeholder on as it is: Claude Code's `${VAR}` (with a
-# warning only), Cursor's `${env:VAR}`, VS Code's `${input:id}`, Continue's `${{ secrets.VAR }}`.
-_PLACEHOLDER = re.compile(r"\$\{\{?[^{}]*\}\}?|\$[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,7 @@ class Settings:
     http_tokens: tuple[SecretStr, ...] = ()
     allow_private_urls: bool = False  # URLs to a self-hosted provider may name addresses inside the user's network
     warnings: tuple[str, ...] = ()  # said once at start-up (stderr) and by `doctor`
+    key_problems: tuple[KeyProblem, ...] = ()  # key variables holding a placeholder (core/keys.py)
     # Where conversations and spending live (mcp_server/state/): "memory", a redis(s):// URL, or a SQLite file.
     # Settings made in code keep state in memory; from_env defaults to the file in the user's state folder.
     state: str = field(default="memory", repr=False)  # a Redis URL may hold a password
@@ -157,13 +156,20 @@ class Settings:
         state = (password, unquote(password)) if password and len(password) >= _REDACTED_PASSWORD else ()
         return keys + tuple(token.get_secret_value() for token in self.http_tokens) + tuple(dict.fromkeys(state))
 
+    @property
+    def refusal(self) -> str | None:
+        """What every tool answers instead of running, while a key variable holds a placeholder (core/keys.py)."""
+        return refusal(self.key_problems, any_key=bool(self.providers))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the settings from `env` (the process environment by default). Raises ConfigError on bad values."""
         env = os.environ if env is None else env
+        problems = tuple(p for name in _KEY_VARIABLES if (p := read_key(env, name)[1]) is not None)
         return cls(
             providers=_providers(env),
-            warnings=tuple(_placeholder_warnings(env)),
+            warnings=tuple(p.message() for p in problems) + _token_warnings(env),
+            key_problems=problems,
             timeout=_positive_float(env, "DEEPSEEK_MCP_TIMEOUT", 300.0),
             max_retries=_whole_number(env, "DEEPSEEK_MCP_MAX_RETRIES", 3, minimum=0),
             log_level=_log_level(env),
@@ -186,44 +192,28 @@ class Settings:
         )
 
 
-def check_secret(name: str, value: str) -> str:
-    """`value` stripped of surrounding whitespace, refused if anything inside cannot go in an HTTP header."""
-    value = value.strip()
-    if any(not ("!" <= char <= "~") for char in value):
-        # The value is never quoted: a pasted key with a stray newline is still a key.
-        raise ConfigError(
-            f"{name} contains a space, a line break, a control or a non-ASCII character inside it; "
-            "set it again to the key exactly as the provider's console shows it"
-        )
-    return value
-
-
 def _key(env: Mapping[str, str], name: str) -> SecretStr | None:
-    raw = env.get(name, "")
-    if _PLACEHOLDER.fullmatch(raw.strip()):
-        return None  # see _placeholder_warnings
-    value = check_secret(name, raw)
+    value = read_key(env, name)[0]
     return SecretStr(value) if value else None
 
 
-_KEY_VARIABLES = ("DEEPSEEK_API_KEY", "ATLASCLOUD_API_KEY", "DEEPSEEK_MCP_OPENAI_API_KEY", HTTP_TOKEN_ENV)
+_KEY_VARIABLES = ("DEEPSEEK_API_KEY", "ATLASCLOUD_API_KEY", "DEEPSEEK_MCP_OPENAI_API_KEY")
 
 
-def _placeholder_warnings(env: Mapping[str, str]) -> list[str]:
-    return [
-        f"{name} holds an unexpanded placeholder ({env[name].strip()[:60]}), so it is treated as unset: the host "
-        "did not find that variable in its own environment; export it where the host starts, or paste the key"
-        for name in _KEY_VARIABLES
-        if _PLACEHOLDER.fullmatch(env.get(name, "").strip())
-        or (name == HTTP_TOKEN_ENV and any(_PLACEHOLDER.fullmatch(t.strip()) for t in env.get(name, "").split(",")))
-    ]
+def _token_warnings(env: Mapping[str, str]) -> tuple[str, ...]:
+    if not any(UNEXPANDED.fullmatch(t.strip()) for t in env.get(HTTP_TOKEN_ENV, "").split(",")):
+        return ()
+    return (
+        f"{HTTP_TOKEN_ENV} holds an unexpanded placeholder, so it is treated as unset: the host did not find that "
+        "variable in its own environment; export it where the host starts",
+    )
 
 
 def _http_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
     # An unexpanded placeholder is no token: accepting `${DEEPSEEK_MCP_HTTP_TOKEN}` would make it a public one.
     raw = env.get(HTTP_TOKEN_ENV, "")
     tokens = (token.strip() for token in raw.split(","))
-    return tuple(check_secret(HTTP_TOKEN_ENV, token) for token in tokens if token and not _PLACEHOLDER.fullmatch(token))
+    return tuple(check_secret(HTTP_TOKEN_ENV, token) for token in tokens if token and not UNEXPANDED.fullmatch(token))
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
@@ -405,7 +395,7 @@ def _check(env: Mapping[str, str]) -> CheckSettings | None:
         raise ConfigError(
             f"{CHECK_COMMAND_ENV} must be one shell command line of at most {MAX_CHECK_COMMAND_CHARS} characters"
         )
-    if _PLACEHOLDER.fullmatch(command):
+    if UNEXPANDED.fullmatch(command):
         raise ConfigError(
             f"{CHECK_COMMAND_ENV} holds an unexpanded placeholder ({command[:60]}); set it to a command such as "
             "`python -m pytest -q -x`"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from mcp_server.context import Gathered, gather_files, with_files
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
+from mcp_server.core.text import NotBlank
 from mcp_server.serving.app import ToolContext, app_of, owner_of, reporter_for
 from mcp_server.spending import budgets
 from mcp_server.spending.pricing import cache_saving
@@ -24,7 +25,7 @@ from .files import FileOut, SkippedOut, files_notice, files_out, job_for, skippe
 
 JSON_HINT = "Reply with a single JSON object."
 
-Prompt = Annotated[str, Field(description="Message to send.", min_length=1, max_length=MAX_PROMPT_CHARS)]
+Prompt = Annotated[str, Field(description="Message to send.", min_length=1, max_length=MAX_PROMPT_CHARS), NotBlank]
 System = Annotated[str | None, Field(description="System prompt.", max_length=MAX_PROMPT_CHARS)]
 Model = Annotated[
     str | None,

@@ -72,8 +72,9 @@ _FINISH_NOTICES = {
 
 
 def notice_blocks(notices: list[str]) -> list[TextContent]:
-    """The notices as one content block (none when there are none), for hosts that show only the content."""
-    return [block(" ".join(notices), "notice")] if notices else []
+    """The notices as one content block (none when there are none), for hosts that show only the content: each on a
+    line of its own, since not every notice ends in a full stop."""
+    return [block("\n".join(notices), "notice")] if notices else []
 
 
 _EMPTY = "The model returned an empty answer; try rephrasing or asking again."

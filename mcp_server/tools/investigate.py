@@ -19,6 +19,7 @@ from mcp_server.agent.verdicts import Answer, Judge
 from mcp_server.agent.workspace import Workspace
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
+from mcp_server.core.text import NotBlank
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
 from mcp_server.spending.budgets import Spend
@@ -43,14 +44,16 @@ SYSTEM = (
 
 async def investigate(
     # Terse on purpose: every byte of the schema is in the assistant's context on every turn (docs/benchmarks.md).
-    question: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)],
+    question: Annotated[
+        str, Field(description="What to find out.", min_length=1, max_length=MAX_PROMPT_CHARS), NotBlank
+    ],
     ctx: ToolContext,
     roots: Annotated[ListRootsResult | None, Resolve(client_roots)],
-    paths: Annotated[list[str] | None, Field(description="Default: client roots, else cwd.")] = None,
-    max_steps: Annotated[int, Field(ge=1, le=50)] = 16,
-    effort: Literal["low", "high", "max"] = "high",
-    model: str | None = None,
-    conversation_id: str | None = None,
+    paths: Annotated[list[str] | None, Field(description="Folders or files. Default: client roots, else cwd.")] = None,
+    max_steps: Annotated[int, Field(description="Function calls allowed.", ge=1, le=50)] = 16,
+    effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
+    model: Annotated[str | None, Field(description="See list_models.")] = None,
+    conversation_id: Annotated[str | None, Field(description="From a result, to continue it.")] = None,
     audit: Annotated[bool, Field(description="Re-check each claim by a second call.")] = False,
 ) -> Annotated[CallToolResult, InvestigateOutput]:
     """DeepSeek reads local code itself, read-only, and answers; each path:LINE it cites is checked."""

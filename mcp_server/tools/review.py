@@ -27,14 +27,14 @@ from .review_out import ReviewOutput, content_of, output_of
 
 async def review(
     # Terse on purpose: every byte of the schema is in the assistant's context on every turn (docs/benchmarks.md).
-    # `path` is a git work tree (required over HTTP), `base` a ref or range; both are explained in their errors.
     ctx: ToolContext,
-    path: str | None = None,
-    base: Annotated[str | None, Field(description="Default: uncommitted, else last commit.")] = None,
-    focus: Annotated[str | None, Field(max_length=MAX_PROMPT_CHARS)] = None,
-    effort: Literal["low", "high", "max"] | None = None,
-    model: str | None = None,
-    max_steps: Annotated[int, Field(le=50)] = 24,  # at least 1: checked below (a `minimum` costs 14 bytes)
+    path: Annotated[str | None, Field(description="Git work tree. Default: cwd.")] = None,
+    base: Annotated[str | None, Field(description="Ref or range. Default: uncommitted, else last commit.")] = None,
+    focus: Annotated[str | None, Field(description="What to look at most.", max_length=MAX_PROMPT_CHARS)] = None,
+    effort: Annotated[Literal["low", "high", "max"] | None, Field(description="Thinking effort. Default high.")] = None,
+    model: Annotated[str | None, Field(description="See list_models.")] = None,
+    # At least 1: checked below (a `minimum` costs 14 bytes).
+    max_steps: Annotated[int, Field(description="Function calls allowed.", le=50)] = 24,
 ) -> Annotated[CallToolResult, ReviewOutput]:
     """DeepSeek reviews a git change; each finding is checked twice."""
     app = app_of(ctx)

@@ -12,6 +12,8 @@
 # Needs Python 3.11, Node 20 + npm (Node 22 comes from npm as the `node` package) and PyPI/npm access.
 # Prints one summary line per step and exits non-zero if any step fails.
 #
+# INTEROP_PARTS=hosts (a comma-separated list of conformance, inspector, launch, hosts, packaging; default all) runs
+# only those parts, after the shared set-up (npm ci, the fake upstream); packaging uses the wheel the launch part builds.
 # INTEROP_KEEP=1 keeps the work directory (logs, conformance results, venvs) for inspection. The whole run is capped
 # at INTEROP_TIMEOUT seconds (default 1200; it takes about 3 minutes with warm package caches).
 set -euo pipefail
@@ -67,10 +69,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Whether the part $1 runs (INTEROP_PARTS); the shared set-up has no part and always runs.
+want() { [[ -z "$1" || -z "${INTEROP_PARTS:-}" || ",$INTEROP_PARTS," == *",$1,"* ]]; }
+PART=""
+
 # Runs one step in a subshell under `set -e`; the step may write a one-line note to $WORK/note for the summary.
 step() {
   local name=$1 t0=$SECONDS rc note=""
   shift
+  want "$PART" || return 0
   echo
   log "== $name"
   rm -f "$WORK/note"
@@ -180,24 +187,28 @@ for _ in $(seq 100); do [[ -s "$WORK/fake.json" ]] && break; kill -0 "${PIDS[-1]
 BASE_URL="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["base_url"])' "$WORK/fake.json")"
 log "fake upstream at $BASE_URL"
 
-log "starting deepseek-mcp serve --http --no-auth (the conformance CLI cannot send an Authorization header)"
+PART=conformance
 HTTP_URL=""
-for attempt in 1 2 3; do
-  port="$(free_port)"
-  # A plain command, not a function: $! of a backgrounded function names a subshell, and killing it orphans the server.
-  DEEPSEEK_API_KEY="$KEY" DEEPSEEK_BASE_URL="$BASE_URL" "$SERVER" serve --http --host 127.0.0.1 --port "$port" \
-    --no-auth >"$LOGS/http-server-$attempt.log" 2>&1 &
-  PIDS+=($!)
-  if wait_for_port "$port" "${PIDS[-1]}" 30; then
-    HTTP_URL="http://127.0.0.1:$port/mcp"
-    break
-  fi
-  log "attempt $attempt: the server did not accept connections on port $port"
-  tail -n 20 "$LOGS/http-server-$attempt.log" | sed 's/^/    /'
-  kill "${PIDS[-1]}" 2>/dev/null || true
-done
-[[ -n "$HTTP_URL" ]] || exit 1
-log "HTTP server at $HTTP_URL"
+if want conformance; then
+  log "starting deepseek-mcp serve --http --no-auth (the conformance CLI cannot send an Authorization header)"
+  HTTP_URL=""
+  for attempt in 1 2 3; do
+    port="$(free_port)"
+    # A plain command, not a function: $! of a backgrounded function names a subshell, and killing it orphans the server.
+    DEEPSEEK_API_KEY="$KEY" DEEPSEEK_BASE_URL="$BASE_URL" "$SERVER" serve --http --host 127.0.0.1 --port "$port" \
+      --no-auth >"$LOGS/http-server-$attempt.log" 2>&1 &
+    PIDS+=($!)
+    if wait_for_port "$port" "${PIDS[-1]}" 30; then
+      HTTP_URL="http://127.0.0.1:$port/mcp"
+      break
+    fi
+    log "attempt $attempt: the server did not accept connections on port $port"
+    tail -n 20 "$LOGS/http-server-$attempt.log" | sed 's/^/    /'
+    kill "${PIDS[-1]}" 2>/dev/null || true
+  done
+  [[ -n "$HTTP_URL" ]] || exit 1
+  log "HTTP server at $HTTP_URL"
+fi
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. Conformance
@@ -228,6 +239,7 @@ done
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. MCP Inspector CLI over stdio
+PART=inspector
 
 inspector() {
   local era out rc
@@ -278,6 +290,7 @@ step "MCP Inspector CLI (stdio)" inspector
 
 # ---------------------------------------------------------------------------------------------------------------
 # 3. Launch checks: wheel, fresh venv, uvx, pipx
+PART=launch
 
 WHEEL=""
 build_wheel() {
@@ -376,10 +389,12 @@ step "pipx run (wheel)" pipx_checks
 # ---------------------------------------------------------------------------------------------------------------
 # 4. Real hosts, and 5. the install channels
 
+PART=hosts
 # shellcheck source=tests/interop/hosts.sh
-source "$HERE/hosts.sh"
+if want hosts; then source "$HERE/hosts.sh"; fi
+PART=packaging
 # shellcheck source=tests/interop/packaging.sh
-source "$HERE/packaging.sh"
+if want packaging; then source "$HERE/packaging.sh"; fi
 
 # ---------------------------------------------------------------------------------------------------------------
 echo

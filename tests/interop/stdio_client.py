@@ -8,7 +8,8 @@ the checkout. Lists the tools in both protocol eras and, given a fake upstream, 
 
 `--launch` takes a host's resolved launch, {"command", "args", "env"} (an MCP Bundle's, from bundle_launch.mjs), and
 starts exactly that, with only PATH and the `--pass-env` variables from this environment, as a host would; `chat` is
-called when its env names a DEEPSEEK_BASE_URL.
+called when its env names a DEEPSEEK_BASE_URL. `--expect-error TEXT` calls `chat` and expects a tool error with TEXT
+in it (a launch with a placeholder key: the server starts, and the tool says what to replace).
 
 Prints one line per check and exits non-zero on the first mismatch.
 """
@@ -32,7 +33,7 @@ ANSWER = "You said: hello (turn 1)"
 
 
 async def check(
-    command: str, args: list[str], mode: str, env: dict[str, str], call_chat: bool, errlog: Path
+    command: str, args: list[str], mode: str, env: dict[str, str], call_chat: bool, errlog: Path, refusal: str
 ) -> list[str]:
     params = StdioServerParameters(command=command, args=args, env=env)
     with errlog.open("a") as err:
@@ -42,7 +43,13 @@ async def check(
             if names != TOOLS:
                 raise SystemExit(f"{era}: tools/list gave {sorted(names)}, expected {sorted(TOOLS)}")
             lines = [f"{era}: tools/list -> {', '.join(sorted(names))}"]
-            if call_chat:
+            if refusal:
+                result = await client.call_tool("chat", {"prompt": "hello"})
+                text = " ".join(block.text for block in result.content if isinstance(block, TextContent))
+                if not result.is_error or refusal not in text:
+                    raise SystemExit(f"{era}: chat gave is_error={result.is_error} {text!r}, expected {refusal!r}")
+                lines.append(f"{era}: tools/call chat -> error {text[:90]!r}...")
+            elif call_chat:
                 result = await client.call_tool("chat", {"prompt": "hello"})
                 texts = [block.text for block in result.content if isinstance(block, TextContent)]
                 if result.is_error or texts != [ANSWER]:
@@ -59,6 +66,7 @@ def main() -> int:
     parser.add_argument("--base-url", help="fake upstream base URL (DEEPSEEK_BASE_URL); with it, chat is called")
     parser.add_argument("--api-key", default="", help="the fake upstream's key (DEEPSEEK_API_KEY)")
     parser.add_argument("--errlog", default=os.devnull, help="where the server's stderr goes")
+    parser.add_argument("--expect-error", default="", help="call chat and expect a tool error with this text")
     args = parser.parse_args()
     env = {"PATH": os.environ.get("PATH", "")}
     command, command_args, call_chat = args.command, [], bool(args.base_url)
@@ -72,7 +80,7 @@ def main() -> int:
     if not command:
         parser.error("give the console script's path or --launch")
     for mode in ("legacy", "auto"):  # 2025-11-25 handshake, then 2026-07-28
-        for line in anyio.run(check, command, command_args, mode, env, call_chat, Path(args.errlog)):
+        for line in anyio.run(check, command, command_args, mode, env, call_chat, Path(args.errlog), args.expect_error):
             print(line)
     return 0
 

@@ -183,7 +183,7 @@ FAULTS = [
         "an answer cut by finish_reason: length",
         (Reply(content="the first half", finish_reason="length"),),
         answer="the first half",
-        notice="The answer stopped at max_tokens (finish_reason=length); raise max_tokens to get the rest. The cut "
+        notice="The answer stopped at max_tokens (finish_reason=length); raise max_tokens to get the rest.\nThe cut "
         "answer was kept in the conversation: pass its conversation_id to ask for the rest.",
     ),
     Fault(
