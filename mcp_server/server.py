@@ -87,7 +87,7 @@ class _Server(MCPServer[AppContext]):
             raise
 
     def _redacted(self, result: CallToolResult | InputRequiredResult) -> CallToolResult | InputRequiredResult:
-        """A result with no configured key, nor any piece of one, in its text blocks and structured content: a model
+        """A result with no configured key, nor any long run of one, in its text blocks and structured content: a model
         can repeat what it saw (~40 ms per MiB of text, figure in docs/security.md)."""
         if not isinstance(result, CallToolResult) or not self.redact:
             return result
