@@ -21,6 +21,7 @@ from mcp.types import (
 )
 
 from mcp_server import __version__
+from mcp_server.core import threads
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.core.schema import input_schema, output_schema
 from mcp_server.policy.access import FileAccess
@@ -63,10 +64,16 @@ class _Server(MCPServer[AppContext]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
+        app = context.request_context.lifespan_context
         try:
             # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
-            # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).
-            with anyio.move_on_after(self.call_seconds):
+            # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT). Its blocking work holds
+            # its owner's share of the worker threads (core/threads.py).
+            with (
+                anyio.move_on_after(self.call_seconds),
+                threads.share(app.threads_for(owner_from_headers(context.headers))),
+            ):
                 if name in _COST_FROM_RESULT:
                     return self._redacted(await self._charged(name, arguments, context))
                 return self._redacted(await super().call_tool(name, arguments, context))
@@ -110,7 +117,7 @@ class _Server(MCPServer[AppContext]):
     ) -> CallToolResult | InputRequiredResult:
         """A tool whose cost is known only from its result: refused once the caller's day is spent, and its cost
         recorded against the caller (the other tools hold their estimate themselves, tools/common.py `charged`)."""
-        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
+        assert context is not None  # call_tool made one
         app = context.request_context.lifespan_context
         async with app.spending.hold(owner_from_headers(context.headers), name, None) as hold:
             result = await super().call_tool(name, arguments, context)

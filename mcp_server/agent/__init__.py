@@ -6,7 +6,8 @@ The modules, in the order a call passes through them:
     loop.py        the model/function loop, reusable by any tool (its docstring shows how); DeepSeek's tool rules
     functions.py   list_dir, glob, grep, read_file: the read-only functions and their schemas
     workspace.py   the folder investigated: a path the model writes -> a file or folder, judged by context/walk.py
-    patterns.py    globs and grep's regular expressions, on RE2 (linear time)
+    patterns.py    globs and grep's regular expressions, on RE2 (linear time, programs of bounded size)
+    search.py      grep's search of one text, in pieces between which the call's clock is looked at
     evidence.py    citations (path:LINE, path:START-END) in an answer, checked on disk
 """
 

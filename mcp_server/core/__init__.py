@@ -1,4 +1,5 @@
-"""What every room stands on: settings read once, the exception tree, how messages quote input, compact schemas.
+"""What every room stands on: settings read once, the exception tree, how messages quote input, compact schemas,
+and each owner's share of the worker threads.
 
 The modules:
 
@@ -6,4 +7,5 @@ The modules:
     errors.py    the project's exception tree (InputError, ConfigError, ...)
     quoting.py   how messages quote what a caller passed: clipped strings, readable byte counts
     schema.py    compact JSON schemas for tools/list
+    threads.py   blocking work on worker threads, each counted against the calling owner's share
 """

@@ -15,6 +15,7 @@ import tempfile
 import anyio
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
+from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.media.images import data_url
 from mcp_server.media.model import ImagePart, Limits, Source
@@ -26,7 +27,7 @@ JPEG_QUALITY = 85  # bench/README.md: the OCR text of pages is unchanged down to
 
 async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, renderer: Renderer) -> Source:
     """Count the pages and check the selection now; render each selected page when asked."""
-    path = await anyio.to_thread.run_sync(_spill, data)
+    path = await threads.run(_spill, data, abandon_on_cancel=False)
     try:
         counted = await renderer.pages_of(path, label)
         numbers = parse_pages(pages, counted, limits.max_pages)

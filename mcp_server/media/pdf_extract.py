@@ -16,12 +16,13 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import anyio
-import anyio.to_thread
 
+from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.renderer import Failed, Renderer
@@ -41,7 +42,12 @@ async def plan_pdf(
     file: BinaryIO, label: str, spec: str | None, max_pages: int, dpi: int, renderer: Renderer
 ) -> PdfPlan:
     """Count, check the `pages` selection against the document, size the pages, extract a partial selection."""
-    copy = await anyio.to_thread.run_sync(_copy_of, file)
+    left = threading.Event()  # set when the call leaves: a copy finished after that is removed, not kept
+    try:
+        copy = await threads.run(_copy_of, file, left)  # a hung read is abandoned, still on the caller's share
+    except BaseException:
+        left.set()
+        raise
     out: str | None = None
     try:
         counted = await renderer.pages_of(copy, label)
@@ -50,7 +56,7 @@ async def plan_pdf(
         sizes = await renderer.extract(copy, numbers, dpi, out)
         if isinstance(sizes, Failed):
             raise InputError(f"the pages of {label} {sizes.message}")
-        extract = await anyio.to_thread.run_sync(_open_unlinked, out) if out is not None else None
+        extract = await threads.run(_open_unlinked, out, abandon_on_cancel=False) if out is not None else None
     finally:
         _remove(copy)
         if out is not None:
@@ -60,13 +66,16 @@ async def plan_pdf(
     return PdfPlan(counted, numbers, sizes, extract)
 
 
-def _copy_of(file: BinaryIO) -> str:
-    """The file's bytes in a private temporary file, copied in chunks (runs in a worker thread)."""
+def _copy_of(file: BinaryIO, left: threading.Event) -> str:
+    """The file's bytes in a private temporary file, copied in chunks (runs in a worker thread); removed again
+    when the caller has left by the time it is done."""
     path = _private_path()
     try:
         with open(path, "wb") as out:
             file.seek(0)
             shutil.copyfileobj(file, out, 1024 * 1024)
+        if left.is_set():
+            raise InputError("the call ended while its PDF was being copied")
     except BaseException:
         _remove(path)
         raise

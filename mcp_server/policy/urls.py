@@ -15,8 +15,8 @@ import socket
 from urllib.parse import urlsplit
 
 import anyio
-import anyio.to_thread
 
+from mcp_server.core import threads
 from mcp_server.core.config import ALLOW_PRIVATE_URLS_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
@@ -70,7 +70,7 @@ def is_public(address: IPAddress) -> bool:
 async def _resolve(host: str, seconds: float) -> list[IPAddress]:
     try:
         with anyio.fail_after(seconds):
-            found = await anyio.to_thread.run_sync(socket.getaddrinfo, host, None, abandon_on_cancel=True)
+            found = await threads.run(socket.getaddrinfo, host, None)
     except (OSError, TimeoutError, UnicodeError):
         raise InputError(
             f"the URL's host {clip(host, 80)} could not be resolved here within {seconds:g} s, so it cannot be checked "

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import anyio.to_thread
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
@@ -18,6 +17,7 @@ from mcp_server.agent.functions import READ_ONLY
 from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.workspace import Workspace
 from mcp_server.context.gather import check_paths, resolve_target
+from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
@@ -79,7 +79,7 @@ async def investigate(
     app = app_of(ctx)
     route = await app.router.resolve("reason", model)
     thinking = thinking_for(route)
-    workspace = await anyio.to_thread.run_sync(open_workspace, paths, app)
+    workspace = await threads.run(open_workspace, paths, app)
     budget = app.settings.limits.max_context_tokens
     async with app.conversations.turn(conversation_id, owner_of(ctx)) as conversation:
         user: Message = {"role": "user", "content": _prompt(question, workspace)}
@@ -95,7 +95,7 @@ async def investigate(
         async with reporter.running():
             run = await loop.run(messages, Task(READ_ONLY, read_only(workspace), max_steps))
         workspace.bytes_read = 0  # checking citations reads apart from the investigation's own bound
-        evidence = await anyio.to_thread.run_sync(verify, workspace, run.answer, abandon_on_cancel=True)
+        evidence = await threads.run(verify, workspace, run.answer)
         answer: Message = {"role": "assistant", "content": run.answer, "reasoning_content": run.reasoning}
         recorded = await app.conversations.record(conversation, SYSTEM, [user, *run.trail, answer], run.finish_reason)
     found = (*run.notices, _evidence_notice(evidence), _finish_notice(run), recorded.notice())

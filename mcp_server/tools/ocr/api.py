@@ -17,7 +17,7 @@ import anyio
 from mcp.types import CallToolResult
 
 from mcp_server.media.pages import parse_pages
-from mcp_server.serving.app import ToolContext, app_of, owner_of, reporter_for
+from mcp_server.serving.app import ToolContext, app_of, reporter_for
 from mcp_server.spending import pricing
 from mcp_server.tools.common import CostOut, UsageOut
 from mcp_server.tools.ocr.model import OcrOutput, PageOut
@@ -60,7 +60,7 @@ async def read_with_ocr_api(
         files=app.files,
         renderer=app.renderer(),
     )
-    document = await app.file_work(owner_of(ctx), opening)  # opening and sniffing run on threads every caller shares
+    document = await opening  # its reading and sniffing hold threads of the caller's share (core/threads.py)
     try:
         reporter = reporter_for(ctx, "ocr")
         async with reporter.running():

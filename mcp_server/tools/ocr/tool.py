@@ -21,7 +21,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from mcp_server.core.errors import ConfigError, InputError
-from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
+from mcp_server.serving.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
 from mcp_server.tools.common import CostOut, UsageOut
 from mcp_server.tools.ocr.model import OcrOutput, OcrRoute, PageOut
@@ -111,7 +111,7 @@ async def ocr(
         renderer=app.renderer(),
         budget=app.decodes(),
     )
-    opened = await app.file_work(owner_of(ctx), opening)  # reading and sniffing run on threads every caller shares
+    opened = await opening  # its reading and sniffing hold threads of the caller's share (core/threads.py)
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
     async with opened, reporter.running():
         results = await _run_pages(app, job, opened, reporter)
