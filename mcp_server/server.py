@@ -29,7 +29,6 @@ from mcp_server.policy.redaction import Redactor
 from mcp_server.serving import prompts, protocol
 from mcp_server.serving.app import AppContext, lifespan_for, owner_from_headers
 from mcp_server.tools import account, chat, fim, investigate, models, review, web
-from mcp_server.tools.common import settle_result
 from mcp_server.tools.ocr import parts as ocr_parts
 from mcp_server.tools.ocr import tool as ocr
 
@@ -50,7 +49,6 @@ _CALLS_OUT = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
 log = logging.getLogger(__name__)
-_COST_FROM_RESULT = frozenset({"ocr"})  # pages are known only once read: no estimate before sending
 
 
 class _Server(MCPServer[AppContext]):
@@ -74,8 +72,6 @@ class _Server(MCPServer[AppContext]):
                 anyio.move_on_after(self.call_seconds),
                 threads.share(app.threads_for(owner_from_headers(context.headers))),
             ):
-                if name in _COST_FROM_RESULT:
-                    return self._redacted(await self._charged(name, arguments, context))
                 return self._redacted(await super().call_tool(name, arguments, context))
             raise ToolError(
                 f"{name} took longer than {self.call_seconds:g} s, the most one call may take ({CALL_SECONDS_ENV}), "
@@ -111,19 +107,6 @@ class _Server(MCPServer[AppContext]):
         ]
         structured = _redact_json(result.structured_content, redact)
         return result.model_copy(update={"content": content, "structured_content": structured})
-
-    async def _charged(
-        self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None
-    ) -> CallToolResult | InputRequiredResult:
-        """A tool whose cost is known only from its result: refused once the caller's day is spent, and its cost
-        recorded against the caller (the other tools hold their estimate themselves, tools/common.py `charged`)."""
-        assert context is not None  # call_tool made one
-        app = context.request_context.lifespan_context
-        async with app.spending.hold(owner_from_headers(context.headers), name, None) as hold:
-            result = await super().call_tool(name, arguments, context)
-            if isinstance(result, CallToolResult):
-                await settle_result(hold, result)
-            return result
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppContext, Any] | None = None

@@ -23,7 +23,10 @@ from pydantic import Field
 from mcp_server.core.errors import ConfigError, InputError
 from mcp_server.serving.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
-from mcp_server.tools.common import CostOut, UsageOut
+from mcp_server.spending.budgets import OUTPUT_ESTIMATE, Hold
+from mcp_server.spending.tokens import PER_MESSAGE
+from mcp_server.spending.tokens import estimate as estimate_tokens
+from mcp_server.tools.common import CostOut, UsageOut, charged
 from mcp_server.tools.ocr.model import OcrOutput, OcrRoute, PageOut
 from mcp_server.tools.ocr.parts import answers_limiter, keep
 from mcp_server.tools.ocr.results import finish, ocr_result, page_out
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Mode = Literal["markdown", "text", "figure", "describe", "locate"]
 OCR_MAX_TOKENS = 8192  # hosts of DeepSeek-OCR cap output here (WIRE.md §11)
+# Prompt tokens of one page image, at most: DeepSeek's vision takes up to 1,024 (WIRE.md §2), DeepSeek-OCR's largest
+# mode about 1,156 (9 crops of 100 and a 256 overview, §11).
+IMAGE_TOKENS = 1600
 MAX_SOURCE_CHARS = 48 * 1024 * 1024  # a 32 MiB file as base64, with room for a data: URL's header
 
 _OCR_PROMPTS: dict[Mode, str] = {
@@ -113,8 +119,9 @@ async def ocr(
     )
     opened = await opening  # its reading and sniffing hold threads of the caller's share (core/threads.py)
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
-    async with opened, reporter.running():
-        results = await _run_pages(app, job, opened, reporter)
+    estimate = _estimate(app, job, len(opened.page_numbers))
+    async with opened, charged(ctx, "ocr", estimate) as hold, reporter.running():
+        results = await _run_pages(app, job, opened, reporter, hold)
     notices = [_URL_NOTICE.format(model=job.route.model)] if native is not None else []
     return await _result(ctx, job, opened, results, notices)
 
@@ -144,8 +151,18 @@ async def _job(app: AppContext, mode: Mode, target: str, model: str | None, incl
     return Job(route, prompt, boxes, mode)
 
 
+def _estimate(app: AppContext, job: Job, pages: int) -> float | None:
+    """USD for reading `pages` page images on the chat route, as every tool estimates before sending: each page an
+    image of at most IMAGE_TOKENS with the prompt, and DeepSeek-OCR's whole output cap (a vision model's usual)."""
+    prompt = IMAGE_TOKENS + estimate_tokens(job.prompt) + PER_MESSAGE
+    output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else OUTPUT_ESTIMATE
+    usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
+    one = app.spending.charge(job.route.provider.name, job.route.model, usage)
+    return None if one is None else round(one * pages, 8)
+
+
 async def _run_pages(
-    app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter
+    app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter, hold: Hold
 ) -> list[tuple[media.ImagePart, Completion]]:
     """Every selected page through render -> upload -> read, as a pipeline: `ocr_concurrency` pages with the
     model at once, and the next few rendered meanwhile (one per rendering worker), so neither the workers nor the
@@ -184,6 +201,9 @@ async def _run_pages(
     async with anyio.create_task_group() as tg:
         for number in numbers:
             tg.start_soon(one, number, tg.cancel_scope)
+    # What the pages read cost, also when one failed and the rest were stopped (they were billed).
+    usage = sum((completion.usage for _, completion in results.values()), Usage())
+    await hold.settle(app.spending.charge(job.route.provider.name, job.route.model, usage))
     if failure:
         raise failure[0]
     return [results[n] for n in numbers]
