@@ -30,6 +30,7 @@ from mcp_server.serving.http import HttpOptions, build_app
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream
+from tests.samples import png
 
 pytestmark = pytest.mark.anyio
 
@@ -74,8 +75,9 @@ def _shares(monkeypatch: pytest.MonkeyPatch) -> dict[str, anyio.CapacityLimiter]
 
 
 async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await anyio.wait_all_tasks_blocked()
+    """Poll a fact that worker threads change (they have no event to wait on); the caller's fail_after bounds it."""
+    while not condition():  # noqa: ASYNC110 - threads, not tasks, make it true
+        await anyio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -88,12 +90,13 @@ async def _http(settings: Any) -> AsyncIterator[str]:
     options = HttpOptions(port=port, tokens=(ALICE, BOB))
     app = build_app(build_server(dataclasses.replace(settings, serves_http=True)), options)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, lifespan="on"))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        try:
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            server.should_exit = True
+    with sock:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            try:
+                yield f"http://127.0.0.1:{port}/mcp"
+            finally:
+                server.should_exit = True
 
 
 @asynccontextmanager
@@ -199,3 +202,31 @@ async def test_grep_with_a_slow_pattern_stops_at_the_calls_bound_and_says_so(
     assert "stopped at the time bound" in step["outcome"]
     sent = deepseek.chat_requests()[1].body.decode()
     assert "stopped at the 0.5 s bound of one call after 1 of 1 files" in sent
+
+
+@pytest.mark.parametrize("route", ["ocr_api", "chat"])
+async def test_an_ocr_source_whose_read_hangs_frees_its_call_at_the_deadline(
+    deepseek: FakeUpstream, atlas: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    # A dead network or FUSE mount: the read returns only when the file system answers (released at the end).
+    from mcp_server.media import documents, sources
+
+    (tmp_path / "scan.png").write_bytes(png())
+    release = threading.Event()
+    module, name = (documents, "open_file") if route == "ocr_api" else (sources, "read_file")
+    real = getattr(module, name)
+
+    def hung(*args: Any) -> Any:
+        release.wait(60)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, hung)
+    env = {"DEEPSEEK_MCP_MAX_CALL_SECONDS": "0.5"}
+    settings = make_settings(deepseek, env=env) if route == "ocr_api" else make_settings(atlas=atlas, env=env)
+    try:
+        async with connect(settings) as client:
+            with anyio.fail_after(10):  # the read alone would hold the call for a minute
+                result = await client.call_tool("ocr", {"source": str(tmp_path / "scan.png")})
+    finally:
+        release.set()
+    assert result.is_error and "took longer than 0.5 s" in _text(result), _text(result)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar, TypeVarTuple, Unpack
+from typing import Generic, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import anyio.to_thread
@@ -71,19 +71,20 @@ async def run(
     *args: *Ts,
     limiter: anyio.CapacityLimiter | None = None,
     abandon_on_cancel: bool = True,
+    discard: Callable[[T], object] | None = None,
 ) -> T:
     """`fn(*args)` on a worker thread, within the call's share; `limiter` is a further bound of the caller's own.
 
-    Cancelled, the call returns at once and abandons the thread, which keeps its token until `fn` returns: work
-    that can stop early should watch a flag the caller sets on cancel (`Job.stop`). Work whose result must not be
-    lost (a temporary file to remove, a budget held around it) passes `abandon_on_cancel=False`."""
+    Cancelled, the call returns at once and abandons the thread, which keeps its token until `fn` returns; a result
+    that arrives after the call left goes to `discard` (close the file it opened, remove the temporary file it
+    wrote). Work that can stop early should watch a flag the caller sets on cancel (`Job.stop`). Work that must
+    not be left behind (a budget held around it) passes `abandon_on_cancel=False`."""
     call = _CALL.get()
     asked = time.monotonic()
-    if call is None:
-        return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=abandon_on_cancel, limiter=limiter)
     borrower = object()
-    await call.limiter.acquire_on_behalf_of(borrower)
-    hand = _Hand(call, borrower, asyncio.get_running_loop())
+    if call is not None:
+        await call.limiter.acquire_on_behalf_of(borrower)
+    hand: _Hand[T] = _Hand(call, borrower, asyncio.get_running_loop(), discard)
     try:
         return await anyio.to_thread.run_sync(
             hand.work, fn, asked, *args, abandon_on_cancel=abandon_on_cancel, limiter=limiter
@@ -93,13 +94,14 @@ async def run(
 
 
 @dataclass
-class _Hand:
-    """Who gives a token back: the event loop when its thread never started or has finished, else the thread,
-    when it finishes, for a call that left it behind."""
+class _Hand(Generic[T]):
+    """Who gives a token back, and who has a late result: the event loop when its thread never started or has
+    finished, else the thread, when it finishes, for a call that left it behind."""
 
-    call: _Call
+    call: _Call | None
     borrower: object
     loop: asyncio.AbstractEventLoop
+    discard: Callable[[T], object] | None
     phase: str = "queued"  # -> "running" -> "done"; or "dropped" when the call left before the thread started
     abandoned: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,14 +111,20 @@ class _Hand:
             if self.phase == "dropped":  # the call has gone and given the token back: no one wants the result
                 raise RuntimeError("the call left before its thread started")
             self.phase = "running"
-        self.call.add_wait(time.monotonic() - asked)
+        if self.call is not None:
+            self.call.add_wait(time.monotonic() - asked)
+        result: T | None = None
         try:
-            return fn(*args)
+            result = fn(*args)
+            return result
         finally:
             with self.lock:
                 self.phase = "done"
-                give_back = self.abandoned
-            if give_back:
+                left = self.abandoned
+            if left:
+                if result is not None and self.discard is not None:
+                    with contextlib.suppress(Exception):
+                        self.discard(result)
                 with contextlib.suppress(RuntimeError):  # the event loop has closed: no one waits for the token
                     self.loop.call_soon_threadsafe(self._give_back)
 
@@ -130,4 +138,5 @@ class _Hand:
         self._give_back()
 
     def _give_back(self) -> None:
-        self.call.limiter.release_on_behalf_of(self.borrower)
+        if self.call is not None:
+            self.call.limiter.release_on_behalf_of(self.borrower)

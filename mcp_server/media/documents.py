@@ -122,8 +122,13 @@ async def _open(text: str, max_bytes: int, base_dir: Path, files: FileAccess) ->
     if _looks_like_base64(compact) and not await threads.run(readable, path, files):
         data = _decode_base64(compact, _BASE64, limits)
         return BytesIO(data), len(data), _BASE64
-    file, size = await threads.run(open_file, path, max_bytes, files)
+    file, size = await threads.run(open_file, path, max_bytes, files, discard=_close_opened)
     return file, size, clip(str(path))
+
+
+def _close_opened(opened: tuple[BinaryIO, int]) -> None:
+    """A file opened after its call left (a read that hung, then answered): closed, not leaked."""
+    opened[0].close()
 
 
 async def _plan(

@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -42,12 +41,7 @@ async def plan_pdf(
     file: BinaryIO, label: str, spec: str | None, max_pages: int, dpi: int, renderer: Renderer
 ) -> PdfPlan:
     """Count, check the `pages` selection against the document, size the pages, extract a partial selection."""
-    left = threading.Event()  # set when the call leaves: a copy finished after that is removed, not kept
-    try:
-        copy = await threads.run(_copy_of, file, left)  # a hung read is abandoned, still on the caller's share
-    except BaseException:
-        left.set()
-        raise
+    copy = await threads.run(_copy_of, file, discard=_remove)  # a hung read is abandoned; a late copy removed
     out: str | None = None
     try:
         counted = await renderer.pages_of(copy, label)
@@ -66,16 +60,13 @@ async def plan_pdf(
     return PdfPlan(counted, numbers, sizes, extract)
 
 
-def _copy_of(file: BinaryIO, left: threading.Event) -> str:
-    """The file's bytes in a private temporary file, copied in chunks (runs in a worker thread); removed again
-    when the caller has left by the time it is done."""
+def _copy_of(file: BinaryIO) -> str:
+    """The file's bytes in a private temporary file, copied in chunks (runs in a worker thread)."""
     path = _private_path()
     try:
         with open(path, "wb") as out:
             file.seek(0)
             shutil.copyfileobj(file, out, 1024 * 1024)
-        if left.is_set():
-            raise InputError("the call ended while its PDF was being copied")
     except BaseException:
         _remove(path)
         raise

@@ -6,6 +6,10 @@ The host is read as the fetching side would read it: IPv4 in any spelling `inet_
 `0x7f.1`, `0177.0.0.1`), IPv6 with its embedded IPv4 (mapped, 6to4, Teredo) checked too, and a name resolved here
 (in a thread, within a bounded time) with every address it resolves to checked. A name that does not resolve here is
 refused too: the server on the user's network could resolve it to anything.
+
+What this cannot see: the self-hosted server resolves the name again when it fetches. A name whose DNS the caller
+controls can answer a public address here and a private one there a moment later (DNS rebinding, TTL 0), whatever
+the time between; pinning the address takes the fetching side. IP literals are checked exactly (docs/security.md).
 """
 
 from __future__ import annotations
