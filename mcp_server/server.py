@@ -23,6 +23,7 @@ from mcp.types import (
 from pydantic import ValidationError
 
 from mcp_server import __version__
+from mcp_server.core import threads
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.core.schema import input_schema, output_schema
 from mcp_server.delegate import sweep
@@ -32,7 +33,6 @@ from mcp_server.serving import prompts, protocol
 from mcp_server.serving.app import AppContext, lifespan_for, owner_from_headers
 from mcp_server.serving.arguments import explain as arguments_error
 from mcp_server.tools import account, chat, delegate, fim, investigate, models, review, web
-from mcp_server.tools.common import settle_result
 from mcp_server.tools.ocr import parts as ocr_parts
 from mcp_server.tools.ocr import tool as ocr
 
@@ -58,7 +58,6 @@ _WRITES_A_COPY = ToolAnnotations(read_only_hint=False, destructive_hint=False, o
 
 
 log = logging.getLogger(__name__)
-_COST_FROM_RESULT = frozenset({"ocr"})  # pages are known only once read: no estimate before sending
 
 
 class _Server(MCPServer[AppContext]):
@@ -76,12 +75,16 @@ class _Server(MCPServer[AppContext]):
     ) -> CallToolResult | InputRequiredResult:
         if self.refusal is not None and self._tool_manager.get_tool(name) is not None:
             raise ToolError(f"Error executing tool {name}: {self.refusal}")
+        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
+        app = context.request_context.lifespan_context
         try:
             # Cancelling the call closes its upstream connection and frees its slot, whatever it was waiting for
-            # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT).
-            with anyio.move_on_after(self.call_seconds):
-                if name in _COST_FROM_RESULT:
-                    return self._redacted(await self._charged(name, arguments, context))
+            # (an upstream that sends keep-alives forever never trips DEEPSEEK_MCP_TIMEOUT). Its blocking work holds
+            # its owner's share of the worker threads (core/threads.py).
+            with (
+                anyio.move_on_after(self.call_seconds),
+                threads.share(app.threads_for(owner_from_headers(context.headers))),
+            ):
                 return self._redacted(await super().call_tool(name, arguments, context))
             raise ToolError(
                 f"{name} took longer than {self.call_seconds:g} s, the most one call may take ({CALL_SECONDS_ENV}), "
@@ -102,7 +105,7 @@ class _Server(MCPServer[AppContext]):
             raise
 
     def _redacted(self, result: CallToolResult | InputRequiredResult) -> CallToolResult | InputRequiredResult:
-        """A result with no configured key, nor any piece of one, in its text blocks and structured content: a model
+        """A result with no configured key, nor any long run of one, in its text blocks and structured content: a model
         can repeat what it saw (~40 ms per MiB of text, figure in docs/security.md)."""
         if not isinstance(result, CallToolResult) or not self.redact:
             return result
@@ -119,19 +122,6 @@ class _Server(MCPServer[AppContext]):
         ]
         structured = _redact_json(result.structured_content, redact)
         return result.model_copy(update={"content": content, "structured_content": structured})
-
-    async def _charged(
-        self, name: str, arguments: dict[str, Any], context: Context[AppContext, Any] | None
-    ) -> CallToolResult | InputRequiredResult:
-        """A tool whose cost is known only from its result: refused once the caller's day is spent, and its cost
-        recorded against the caller (the other tools hold their estimate themselves, tools/common.py `charged`)."""
-        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
-        app = context.request_context.lifespan_context
-        async with app.spending.hold(owner_from_headers(context.headers), name, None) as hold:
-            result = await super().call_tool(name, arguments, context)
-            if isinstance(result, CallToolResult):
-                await settle_result(hold, result)
-            return result
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppContext, Any] | None = None

@@ -1331,7 +1331,9 @@ class FakeUpstream:
                 400, f"The supported API model names are deepseek-v4-pro or deepseek-v4-flash, but you passed {model}."
             )
         if model not in self.models and not (model in _FLASH_ALIASES and "deepseek-flash" in self.models):
-            raise _ApiError(400, "Model Not Exist")
+            # WIRE.md §13 (2026-12-02): an unknown id is quoted back, no longer "Model Not Exist".
+            served = ", ".join(self.models)
+            raise _ApiError(400, f"The supported API model names are {served}, but you passed {model}")
         return model
 
     def _parse_chat(self, request: _Request) -> _Chat:

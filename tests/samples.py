@@ -96,16 +96,22 @@ def blank_pdf(width: float, height: float, pages: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-def heavy_pdf(pages: int, rects: int = 1_000_000) -> bytes:
+def heavy_pdf(pages: int, rects: int = 1_000_000, only: frozenset[int] | None = None) -> bytes:
     """Pages that take pdfium seconds to rasterise: each draws `rects` tiny filled rectangles (a hostile or merely
-    dense vector drawing). About 20 bytes a rectangle; the content stream is shared by every page."""
+    dense vector drawing; a million need about 400 MB to render). About 20 bytes a rectangle; the content stream is
+    shared by every page, or only by the pages numbered in `only` (the others are empty)."""
     ops = b"\n".join(b"%d %d 0.3 0.3 re f" % (i % 600, (i // 600) % 790) for i in range(rects))
     page_ids = [3 + n for n in range(pages)]
     content = 3 + pages
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
     objects.append(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % i for i in page_ids), pages))
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R >>" % content] * pages
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R >>"
+        % (content if only is None or n in only else content + 1)
+        for n in range(1, pages + 1)
+    ]
     objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
+    objects.append(b"<< /Length 0 >>\nstream\n\nendstream")
     out, offsets = bytearray(b"%PDF-1.7\n"), []
     for number, body in enumerate(objects, 1):
         offsets.append(len(out))

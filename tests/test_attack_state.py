@@ -258,14 +258,16 @@ async def test_the_largest_holder_saving_its_one_big_conversation_cannot_wipe_ou
 
 async def test_a_key_fragment_in_a_successful_answer_is_redacted(deepseek: FakeUpstream) -> None:
     # Errors, logs and notices are redacted; a successful result (answer and reasoning blocks, structured content)
-    # is passed through as the model wrote it.
-    fragment = deepseek.api_key[3:20]
+    # was passed through as the model wrote it. A fragment is a run of the key's body long enough to hold 64 bits
+    # (16 of the test key's 20 hex digits); a shorter piece is left alone, or its echo would teach it (issue 24).
+    fragment = deepseek.api_key[10:-2]  # `DEEPSEEK-` and 18 of the body's hex digits
     deepseek.script(Reply(content=f"the key is {fragment}", reasoning=f"I saw {deepseek.api_key}"))
     async with connect(make_settings(deepseek)) as client:
         with anyio.fail_after(30):
             result = await client.call_tool("reason", {"prompt": "repeat what you were given"})
     assert not result.is_error
-    assert fragment not in result.model_dump_json(), "a configured key's characters came back in a result"
+    dumped = result.model_dump_json()
+    assert fragment[-16:] not in dumped and deepseek.api_key not in dumped, "a run of a key came back in a result"
 
 
 async def test_a_caller_cannot_spend_past_the_daily_budget_by_naming_a_model_with_no_price(

@@ -16,7 +16,7 @@ from mcp.types import TextContent
 
 from mcp_server.core.config import Settings
 from mcp_server.core.errors import ConfigError
-from mcp_server.serving.app import FILE_THREADS_PER_OWNER
+from mcp_server.serving.app import THREADS_PER_OWNER
 from tests.conftest import connect, make_settings
 from tests.fake_upstream import FakeUpstream, Reply
 
@@ -77,7 +77,7 @@ async def test_one_callers_file_reads_hold_at_most_eight_of_the_shared_worker_th
         with lock:
             running += 1
             most = max(most, running)
-            if running >= FILE_THREADS_PER_OWNER:
+            if running >= THREADS_PER_OWNER:
                 eight.set()
         release.wait(10)
         with lock:
@@ -99,5 +99,5 @@ async def test_one_callers_file_reads_hold_at_most_eight_of_the_shared_worker_th
                 await anyio.wait_all_tasks_blocked()  # every call is now in a thread or waiting for one
                 held = running
                 release.set()
-    assert held == most == FILE_THREADS_PER_OWNER == 8
+    assert held == most == THREADS_PER_OWNER == 8
     assert len(results) == 12 and not any(r.is_error for r in results)

@@ -1,65 +1,96 @@
-"""The redactor (issue 17, item 11): every run of 8 or more characters of a configured key is replaced, in each
-printed form of the key, in time linear in the text."""
+"""The redactor (issues 17 and 24): every printed form of a configured key is replaced whole, and every run of a
+key's body long enough to hold 64 bits; shorter pieces are left alone, so no echo of a guess can teach a piece of a
+key (the attack itself is in test_redaction_oracle.py). Provider error text is also masked by shape alone."""
 
 from __future__ import annotations
 
 import time
 
-from mcp_server.policy.redaction import FRAGMENT, MARKER, Redactor, forms
+from mcp_server.policy.redaction import MARKER, Redactor, forms, head_length, mask_reflections, window, windows
 
-KEY = "sk-5e0b6d2f8a914c7e3b1d9f6a2c8e4b70"
-QUOTED = "tok'en\"with\\escapes-0123456789"
-
-
-def _grams(*secrets: str) -> set[str]:
-    return {form[i : i + FRAGMENT] for s in secrets for form in forms(s) for i in range(len(form) - FRAGMENT + 1)}
+KEY = "sk-5e0b6d2f8a914c7e3b1d9f6a2c8e4b70"  # DeepSeek's shape: `sk-` and 32 hex digits
+WINDOW = 16  # hex digits in 64 bits
+QUOTED = "sk-" + "tok'en\"with\\escapes:0123456789zz"
 
 
 def _left(text: str, *secrets: str) -> list[str]:
-    grams = _grams(*secrets)
-    return [text[i : i + FRAGMENT] for i in range(len(text) - FRAGMENT + 1) if text[i : i + FRAGMENT] in grams]
+    """Every window of a key's body still in `text`."""
+    grams = {gram for s in secrets for form in forms(s) for gram in windows(form)[1]}
+    return [gram for gram in grams if gram in text]
+
+
+def test_a_key_is_credited_with_its_bodys_alphabet_after_its_public_head() -> None:
+    assert head_length(KEY) == 3 and window(KEY[3:]) == WINDOW
+    assert head_length("sk-test-DEEPSEEK-6f1c0e2b9a7d4c3e8b1a") == len("sk-test-DEEPSEEK-")
+    assert head_length("apikey-0d9e8c7b6a5f4e3d2c1b0a9f8e7d6c5b") == len("apikey-")
+    assert head_length("Zq8sT2mV9xK4pL7wR1nB6cY3") == 0 and window("Zq8sT2mV9xK4pL7wR1nB6cY3") == 11
+    assert window("0123456789") == 20 and window("tok'en") == 10
 
 
 def test_a_clipped_key_is_replaced_as_one_run_and_the_text_around_it_is_kept() -> None:
     redact = Redactor((KEY,))
     assert redact(f"bad key {KEY[6:29]}!") == f"bad key {MARKER}!"
-    assert redact(f"Bearer {KEY}, then {KEY[:8]} and {KEY[-7:]}") == f"Bearer {MARKER}, then {MARKER} and {KEY[-7:]}"
+    assert redact(f"cut at the cap: {KEY[:23]}") == f"cut at the cap: sk-{MARKER}"
+    assert redact(f"Bearer {KEY}, then {KEY[4 : 4 + WINDOW]}.") == f"Bearer {MARKER}, then {MARKER}."
 
 
-def test_every_cut_and_join_of_two_pieces_of_a_key_leaves_no_eight_characters_of_it() -> None:
+def test_a_piece_shorter_than_a_window_is_left_as_it_is_so_that_its_echo_says_nothing() -> None:
     redact = Redactor((KEY,))
-    for start in range(0, len(KEY) - FRAGMENT):
-        for end in range(start + FRAGMENT, len(KEY) + 1, 3):
-            for other in range(0, len(KEY) - FRAGMENT, 4):
-                text = f"<{KEY[start:end]}{KEY[other : other + 9]}>"
+    for piece in (KEY[:8], KEY[: 3 + WINDOW - 1], KEY[10 : 10 + WINDOW - 1], KEY[-7:]):
+        assert redact(f"<{piece}>") == f"<{piece}>"
+
+
+def test_every_cut_and_join_of_two_pieces_of_a_key_leaves_no_window_of_it() -> None:
+    redact = Redactor((KEY,))
+    for start in range(0, len(KEY) - WINDOW):
+        for end in range(start + 3 + WINDOW, len(KEY) + 1, 3):
+            for other in range(3, len(KEY) - WINDOW, 4):
+                text = f"<{KEY[start:end]}{KEY[other : other + WINDOW + 1]}>"
                 out = redact(text)
                 assert not _left(out, KEY) and out.startswith("<") and out.endswith(">"), (text, out)
 
 
-def test_pieces_of_the_escaped_forms_of_a_key_are_replaced_too() -> None:
+def test_the_escaped_forms_of_a_key_and_their_long_pieces_are_replaced_too() -> None:
     redact = Redactor((QUOTED,))
     for form in forms(QUOTED):
-        for cut in (form, form[3:], form[:-4], form[5:20]):
+        assert MARKER in redact(f"x {form} y") and form not in redact(f"x {form} y")
+        for cut in (form[3:], form[:-4], form[5:25]):
             assert not _left(redact(f"x {cut} y"), QUOTED), (cut, redact(cut))
 
 
-def test_a_key_shorter_than_a_fragment_is_replaced_only_whole() -> None:
+def test_a_key_whose_body_is_shorter_than_a_window_is_replaced_only_whole() -> None:
     assert Redactor(("sk-1",))("key sk-1 and sk-1 again, sk-") == f"key {MARKER} and {MARKER} again, sk-"
+    short = "apikey-test-ATLAS-0d9e8c7b6a5f"
+    assert Redactor((short,))(f"{short} {short[:-1]}") == f"{MARKER} {short[:-1]}"
     assert not Redactor(())
 
 
 def test_a_megabyte_of_pieces_of_the_key_is_redacted_in_linear_time() -> None:
     redact = Redactor((KEY, "apikey-test-ATLAS-0d9e8c7b6a5f4e3d"))
-    garbage = "".join(f"{KEY[i % 27 : i % 27 + 9]}-" for i in range(100_000))  # 1 MB, every piece a match
+    garbage = "".join(f"{KEY[3 + i % 17 : 3 + i % 17 + WINDOW]}-" for i in range(60_000))  # 1 MB, every piece a run
     started = time.perf_counter()
     out = redact(garbage)
     assert time.perf_counter() - started < 3.0 and not _left(out, KEY)
-    hexes = "0123456789abcdef" * 65_536  # 1 MiB of the key's alphabet that holds no piece of it
+    hexes = "0123456789abcdef" * 65_536  # 1 MiB of the key's alphabet that holds no run of it
     started = time.perf_counter()
     assert redact(hexes) == hexes and time.perf_counter() - started < 1.0
 
 
-def test_a_piece_of_a_key_that_the_server_prints_anyway_is_spared_but_the_key_around_it_is_not() -> None:
-    redact = Redactor(("sk-test-DEEPSEEK-6f1c0e2b9a7d4c3e8b1a",))
+def test_a_window_of_a_key_that_the_server_prints_anyway_is_spared_but_the_key_around_it_is_not() -> None:
+    key = "sk-test-DEEPSEEK_API_KEYZ0123456789abcdef"
+    redact = Redactor((key,))
     assert redact("set DEEPSEEK_API_KEY") == "set DEEPSEEK_API_KEY"
-    assert redact("Bearer sk-test-DEEPSEEK-6f1c0e2b9a7d4c3e8b1a.") == f"Bearer {MARKER}."
+    assert redact(f"Bearer {key}.") == f"Bearer {MARKER}."
+
+
+def test_provider_error_text_is_masked_by_shape_whatever_the_key() -> None:
+    said = "Authentication Fails, Your api key: ****cd15 is invalid; saw sk-5e0b6d2f8 and ...4b70"
+    assert (
+        mask_reflections(said)
+        == f"Authentication Fails, Your api key: {MARKER} is invalid; saw sk-{MARKER} and {MARKER}"
+    )
+    ordinary = (
+        "Invalid max_tokens value, the valid range of max_tokens is [1, 393216]; model deepseek-ai/deepseek-v4-pro-0813"
+        " at 2026-09-29, concurrency 26 of 25, fp8_kvcache_20260402, Insufficient Balance"
+    )
+    assert mask_reflections(ordinary) == ordinary

@@ -7,7 +7,8 @@ The modules, in the order a call passes through them:
     functions.py   list_dir, glob, grep, read_file: the read-only functions and their schemas
     workspace.py   the folder investigated: a path the model writes -> a file or folder, judged by context/walk.py
     seen.py        the lines each function result delivered to the model
-    patterns.py    globs and grep's regular expressions, on RE2 (linear time)
+    patterns.py    globs and grep's regular expressions, on RE2 (linear time, programs of bounded size)
+    search.py      grep's search of one text, in pieces between which the call's clock is looked at
     citations.py   citations in an answer, in every form models write, each with its claim
     claims.py      the code names a claim marks, and whether the cited lines hold them
     evidence.py    each citation checked: the lines exist, were seen, hold the names (`verified`, `check`)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp_server.context.model import Found, Skip
+from mcp_server.context.model import Found, OutOfTime, Skip
 from mcp_server.context.walk import Walk
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import format_size
 
 from .patterns import BadPattern, compile_glob, compile_regex
+from .search import matching_lines
 from .workspace import Refused, Workspace, lines_of
 
 MAX_RESULT_BYTES = 64 * 1024  # one function result, as the model receives it
@@ -143,31 +144,36 @@ def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     gate = compile_regex(f"(?m){regex.pattern}") if "\\A" not in regex.pattern and "\\z" not in regex.pattern else None
     matches: list[str] = []
     lines: list[tuple[str, int]] = []  # (file, line) of each match, to record what is delivered
-    skipped = secret = 0
-    for found in files:
-        job.check_time()
-        text = workspace.read(found, job)
-        if isinstance(text, Skip):
-            skipped += 1
-            secret += text.secret
-            continue
-        if gate is not None and gate.search(text) is None:
-            continue
-        for number, line in enumerate(lines_of(text), start=1):
-            if regex.search(line):
+    skipped = secret = searched = 0
+    stopped = None
+    try:
+        for found in files:
+            job.check_time()
+            text = workspace.read(found, job)
+            searched += 1
+            if isinstance(text, Skip):
+                skipped += 1
+                secret += text.secret
+                continue
+            for number, line in matching_lines(regex, gate, text, job.check_time):
                 matches.append(f"{found.label}:{number}: {_clip(line, MAX_GREP_LINE)}")
                 lines.append((found.label, number))
                 if len(matches) > MAX_MATCHES:
                     break
-        if len(matches) > MAX_MATCHES:
-            break
-    outcome = _grep_outcome(matches, len(files), skipped, secret)
+            if len(matches) > MAX_MATCHES:
+                break
+    except OutOfTime:
+        stopped = (
+            f"stopped at the {job.limits.context_seconds:g} s bound of one call after {searched} of {len(files)} "
+            "files: the pattern is slow on these files; narrow the path or glob, or simplify the pattern"
+        )
+    outcome = _grep_outcome(matches, len(files), skipped, secret, stopped)
     for label, number in lines[: _rows(outcome)]:
         workspace.seen.add(label, number, number)
     return outcome
 
 
-def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int) -> Outcome:
+def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int, stopped: str | None) -> Outcome:
     more = len(matches) > MAX_MATCHES
     shown = min(len(matches), MAX_MATCHES)
     head = f"{_count(shown, 'matching line', 'matching lines')} in {_count(searched, 'file', 'files')}"
@@ -175,7 +181,11 @@ def _grep_outcome(matches: list[str], searched: int, skipped: int, secret: int) 
         head += f" (stopped at {MAX_MATCHES}: narrow the pattern, path or glob)"
     if skipped:
         head += f"; {skipped} files not searched (binary, too large{', or holding secrets' if secret else ''})"
-    count = _count(shown, "match", "matches") + ("+" if more else "")
+    if stopped:
+        head += f"; {stopped}"
+    count = (
+        _count(shown, "match", "matches") + ("+" if more else "") + (", stopped at the time bound" if stopped else "")
+    )
     return _bounded(head, matches[:MAX_MATCHES], count, "narrow the pattern, path or glob")
 
 

@@ -47,8 +47,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio.to_thread
+import anyio
 
+from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV, MAX_COST_ENV
 from mcp_server.core.errors import ConfigError
 from mcp_server.serving.progress import ProgressReporter
@@ -139,9 +140,7 @@ def read_only(workspace: Workspace) -> Handler:
 
     async def handle(tool_call: ToolCall) -> Outcome:
         try:
-            return await anyio.to_thread.run_sync(
-                call, workspace, tool_call.name, tool_call.arguments, abandon_on_cancel=True
-            )
+            return await threads.run(call, workspace, tool_call.name, tool_call.arguments)
         except anyio.get_cancelled_exc_class():
             workspace.stop.set()  # the abandoned thread stops at its next look at the clock
             raise

@@ -9,6 +9,9 @@ from typing import Any
 import re2
 
 MAX_PATTERN_CHARS = 512
+# RE2's instructions for one pattern: past its fast automaton a search costs about this many steps per character
+# (agent/search.py searches in pieces sized by it); `(?s)a.{999}b.{999}c` has 14,000.
+MAX_PROGRAM = 30_000
 _MAX_MEM = 8 << 20  # bytes RE2 may spend on one compiled pattern; a bigger one is refused, not built
 
 
@@ -20,13 +23,19 @@ def compile_regex(pattern: str) -> Any:
     """`grep`'s pattern, compiled with RE2."""
     _check_length(pattern, "pattern")
     try:
-        return re2.compile(pattern, _options())
+        regex = re2.compile(pattern, _options())
     except re2.error as e:
         detail = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
         raise BadPattern(
             f"the pattern is not valid RE2 syntax ({detail[:200]}); RE2 has no lookaround and no backreferences, "
             "and repeats go up to {1000}: rewrite it, or search for a plain word"
         ) from None
+    if regex.programsize > MAX_PROGRAM:
+        raise BadPattern(
+            f"the pattern compiles to {regex.programsize:,} instructions, more than {MAX_PROGRAM:,}: it would search "
+            "slowly; use smaller counted repeats ({n}) or fewer of them"
+        )
+    return regex
 
 
 def compile_glob(pattern: str) -> Any:

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio.to_thread
-
 from mcp_server.context.model import Found, Gathered, Job, Sent, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.render import file_block, render
 from mcp_server.context.walk import Walk, utf8
+from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip, format_size
@@ -42,7 +41,7 @@ class Target:
 async def gather_files(paths: Sequence[str], job: Job) -> Gathered:
     """Gather in a worker thread; a cancelled call sets the stop flag, and the abandoned thread stops soon after."""
     try:
-        return await anyio.to_thread.run_sync(gather, paths, job, abandon_on_cancel=True)
+        return await threads.run(gather, paths, job)
     finally:
         job.stop.set()
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcp_server.core import threads
 from mcp_server.core.config import Limits
 from mcp_server.core.errors import InputError
 from mcp_server.policy.access import FileAccess
@@ -68,7 +69,10 @@ class Job:
     scanner: Scanner
     places: Places  # where nothing is read (policy.secret_places)
     stop: threading.Event = field(default_factory=threading.Event)
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: time.monotonic())  # looked up when made, as elapsed() does
+    # What the call had waited for worker threads when the job began: time spent waiting after that is not spent
+    # from the job's own clock (core/threads.py).
+    waited_at: float = field(default_factory=threads.waited)
     # The (device, inode) of the files the walk skipped as secret by name (.env): another name for one of them, a
     # hard link, is refused like a symlink to it. `more_secrets` gives those of the rest of the folder, when the walk
     # covered only part of it (investigate reads one path at a time).
@@ -95,8 +99,16 @@ class Job:
         """Stop a walk that has run past its time, or whose call was cancelled."""
         if self.stop.is_set():
             raise InputError("the call was cancelled while its files were read")
-        if time.monotonic() - self.started > self.limits.context_seconds:
-            raise InputError(
+        if self.elapsed() > self.limits.context_seconds:
+            raise OutOfTime(
                 f"walking and reading the files took more than {self.limits.context_seconds:g} s (the bound for "
                 "one call); pass narrower paths: a subfolder, or the files themselves"
             )
+
+    def elapsed(self) -> float:
+        """Seconds of the job's own work: since it began, less what its call has waited for threads since."""
+        return time.monotonic() - self.started - (threads.waited() - self.waited_at)
+
+
+class OutOfTime(InputError):
+    """A job that ran past its time bound (limits.context_seconds)."""

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mcp_server.media.documents import Document, open_document
     from mcp_server.media.formats import sniff
-    from mcp_server.media.model import ImagePart, Limits, Source, notes_for, resize_note
+    from mcp_server.media.model import ImagePart, Limits, PageFailed, Source, notes_for, resize_note
     from mcp_server.media.pages import parse_pages
     from mcp_server.media.sources import is_url, open_source
 
@@ -50,6 +50,7 @@ _HOME = {
     "sniff": "formats",
     "ImagePart": "model",
     "Limits": "model",
+    "PageFailed": "model",
     "Source": "model",
     "notes_for": "model",
     "resize_note": "model",
@@ -62,6 +63,7 @@ __all__ = [
     "Document",
     "ImagePart",
     "Limits",
+    "PageFailed",
     "Source",
     "is_url",
     "notes_for",

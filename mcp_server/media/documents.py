@@ -21,8 +21,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
 
-import anyio.to_thread
-
+from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.media.files import open_file, readable, resolve
 from mcp_server.media.formats import Format, image_format, sniff_file
@@ -120,11 +119,16 @@ async def _open(text: str, max_bytes: int, base_dir: Path, files: FileAccess) ->
         )
     path = resolve(text, base_dir)
     compact = "".join(text.split())
-    if _looks_like_base64(compact) and not await anyio.to_thread.run_sync(readable, path, files):
+    if _looks_like_base64(compact) and not await threads.run(readable, path, files):
         data = _decode_base64(compact, _BASE64, limits)
         return BytesIO(data), len(data), _BASE64
-    file, size = await anyio.to_thread.run_sync(open_file, path, max_bytes, files)
+    file, size = await threads.run(open_file, path, max_bytes, files, discard=_close_opened)
     return file, size, clip(str(path))
+
+
+def _close_opened(opened: tuple[BinaryIO, int]) -> None:
+    """A file opened after its call left (a read that hung, then answered): closed, not leaked."""
+    opened[0].close()
 
 
 async def _plan(
@@ -132,7 +136,7 @@ async def _plan(
 ) -> Document:
     if size == 0:
         raise InputError(f"{label} is empty; pass a document or image with content")
-    kind = await anyio.to_thread.run_sync(sniff_file, file, size)
+    kind = await threads.run(sniff_file, file, size)
     if kind is None:
         file.seek(0)
         raise _not_media(file.read(4096), label)
@@ -147,7 +151,7 @@ async def _plan(
         parse_pages(pages, max_pages, max_pages)
         return Document(kind, label, file, size, None, {}, pages)
     numbers = parse_pages(pages, 1, max_pages)
-    pixels = await anyio.to_thread.run_sync(_image_size, file, image.upper(), label)
+    pixels = await threads.run(_image_size, file, image.upper(), label)
     return Document(kind, label, file, size, numbers, {1: pixels} if pixels else {}, None, 1)
 
 

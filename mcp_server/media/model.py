@@ -8,6 +8,13 @@ from typing import Literal
 
 import anyio
 
+from mcp_server.core.errors import InputError
+
+
+class PageFailed(InputError):
+    """One page of a document that could not be rendered (its worker died on it, it took too long, it is damaged
+    or too large to send): that page is lost, the document's other pages can still be read."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -48,7 +55,8 @@ class Source:
     _closer: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
 
     async def render(self, page_number: int) -> ImagePart:
-        """Render one page (1-based); safe to call concurrently: pages render on the worker processes."""
+        """Render one page (1-based); safe to call concurrently: pages render on the worker processes. Raises
+        PageFailed for a page that cannot be rendered."""
         if not 1 <= page_number <= self.page_count:
             raise ValueError(f"page {page_number} is outside 1..{self.page_count}")
         return await self._renderer(page_number)

@@ -15,9 +15,9 @@ import tempfile
 import anyio
 import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
 
-from mcp_server.core.errors import InputError
+from mcp_server.core import threads
 from mcp_server.media.images import data_url
-from mcp_server.media.model import ImagePart, Limits, Source
+from mcp_server.media.model import ImagePart, Limits, PageFailed, Source
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.renderer import Failed, PageJob, Renderer
 
@@ -26,7 +26,7 @@ JPEG_QUALITY = 85  # bench/README.md: the OCR text of pages is unchanged down to
 
 async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, renderer: Renderer) -> Source:
     """Count the pages and check the selection now; render each selected page when asked."""
-    path = await anyio.to_thread.run_sync(_spill, data)
+    path = await threads.run(_spill, data, abandon_on_cancel=False)
     try:
         counted = await renderer.pages_of(path, label)
         numbers = parse_pages(pages, counted, limits.max_pages)
@@ -47,9 +47,9 @@ async def open_pdf(data: bytes, label: str, pages: str | None, limits: Limits, r
         )
         done = await renderer.render(job)
         if isinstance(done, Failed):
-            raise InputError(f"page {page_number} of {label} {done.message}")
+            raise PageFailed(f"page {page_number} of {label} {done.message}")
         if len(done.data) > limits.max_image_bytes:
-            raise InputError(f"page {page_number} of {label} does not fit the provider's image size limit")
+            raise PageFailed(f"page {page_number} of {label} does not fit the provider's image size limit")
         return ImagePart(
             url=data_url(done.mime, done.data),
             mime=done.mime,

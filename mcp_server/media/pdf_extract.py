@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import anyio
-import anyio.to_thread
 
+from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.media.pages import parse_pages
 from mcp_server.media.renderer import Failed, Renderer
@@ -41,7 +41,7 @@ async def plan_pdf(
     file: BinaryIO, label: str, spec: str | None, max_pages: int, dpi: int, renderer: Renderer
 ) -> PdfPlan:
     """Count, check the `pages` selection against the document, size the pages, extract a partial selection."""
-    copy = await anyio.to_thread.run_sync(_copy_of, file)
+    copy = await threads.run(_copy_of, file, discard=_remove)  # a hung read is abandoned; a late copy removed
     out: str | None = None
     try:
         counted = await renderer.pages_of(copy, label)
@@ -50,7 +50,7 @@ async def plan_pdf(
         sizes = await renderer.extract(copy, numbers, dpi, out)
         if isinstance(sizes, Failed):
             raise InputError(f"the pages of {label} {sizes.message}")
-        extract = await anyio.to_thread.run_sync(_open_unlinked, out) if out is not None else None
+        extract = await threads.run(_open_unlinked, out, abandon_on_cancel=False) if out is not None else None
     finally:
         _remove(copy)
         if out is not None:

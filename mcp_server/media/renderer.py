@@ -35,6 +35,9 @@ START_TIMEOUT = 30.0  # seconds a worker may take to start and load pdfium
 CPU_MARGIN = 5  # seconds of CPU a page may use past PAGE_TIMEOUT before its worker ends itself (the server stops it
 # at PAGE_TIMEOUT; the worker's own limit matters when no server is left to do so)
 MEMORY_LIMIT = 1024**3  # address space of one worker (idle: 40 MB); a page that needs more fails alone
+# How a worker that has gone shows on its pipes: closed before or in the middle of an answer (IncompleteRead: a page
+# that needed more than MEMORY_LIMIT, a kill), broken for a request, or an answer that does not parse.
+_GONE = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError, ValueError)
 # An allowlist: a denylist of names like *KEY* let DATABASE_URL or GITHUB_PAT through.
 _PASSED = frozenset({"PATH", "HOME", "LANG", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT", "PYTHONPATH", "VIRTUAL_ENV"})
 
@@ -165,7 +168,7 @@ class Renderer:
                     try:
                         with anyio.fail_after(2):
                             await worker.ask({"op": "forget", "path": path})
-                    except (TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError, OSError, ValueError):
+                    except (TimeoutError, *_GONE):
                         await self._end(worker, "it did not answer a forget")
                         continue
                     self._idle.append(worker)
@@ -202,7 +205,7 @@ class Renderer:
         except TimeoutError:
             await self._end(worker, "a page took longer than %.0f s", self._page_timeout)
             return Failed(f"took longer than {self._page_timeout:.0f} s to render; the page is too complex")
-        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ValueError):
+        except _GONE:
             await self._end(worker, "a rendering worker stopped (exit code %s)", worker.process.returncode)
             if reused:
                 return None
@@ -234,7 +237,7 @@ class Renderer:
                 ready, _ = await worker.answer()
         except BaseException as exc:
             await self._end(worker, "it did not start")
-            if not isinstance(exc, TimeoutError | anyio.EndOfStream | anyio.BrokenResourceError | OSError | ValueError):
+            if not isinstance(exc, (TimeoutError, *_GONE)):
                 raise
             return Failed("could not be rendered: a rendering worker did not start")
         if ready.get("ready") is not True:

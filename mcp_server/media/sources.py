@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import anyio.to_thread  # already loaded by the MCP SDK, so free at start-up
-
+from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.media.budget import PixelBudget
 from mcp_server.media.files import read_file, readable, resolve
@@ -121,9 +120,9 @@ async def _read_path_or_base64(text: str, limits: Limits, base_dir: Path, files:
     path = resolve(text, base_dir)
     compact = re.sub(r"\s+", "", text)
     # "/" is a base64 digit (every JPEG's base64 starts "/9j/"), so only a file the caller may read wins over base64.
-    if _looks_like_base64(compact) and not await anyio.to_thread.run_sync(readable, path, files):
+    if _looks_like_base64(compact) and not await threads.run(readable, path, files):
         return _decode_base64(compact, _BASE64, limits), _BASE64
-    data = await anyio.to_thread.run_sync(read_file, path, limits.max_source_bytes, files)
+    data = await threads.run(read_file, path, limits.max_source_bytes, files)
     return data, clip(str(path))
 
 
@@ -147,9 +146,9 @@ async def _open_bytes(
     if image is None:
         raise office_refusal(label, kind)
     numbers = parse_pages(pages, 1, limits.max_pages)
-    pixels = await anyio.to_thread.run_sync(header_pixels, data, image)
+    pixels = await threads.run(header_pixels, data, image)
     async with budget.hold(pixels):  # waits while other calls' decodes hold the server's budget
-        part, notes = await anyio.to_thread.run_sync(prepare_image, data, image, limits, label)
+        part, notes = await threads.run(prepare_image, data, image, limits, label, abandon_on_cancel=False)
     return Source("image", 1, numbers, notes, _ready(part))
 
 

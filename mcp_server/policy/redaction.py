@@ -1,27 +1,41 @@
-"""Keeping keys out of everything the server writes: tool results, errors and every log record.
+"""Keeping keys out of everything the server writes: tool results, errors and every log record, without teaching
+anyone any part of a key.
 
-A key can surface in more than its plain form: `repr()` of a header (`b'Bearer sk-...'`), a JSON string, an
-exception message quoting either. Keys are validated as printable ASCII when settings are read, so these forms
-differ from the plain one only in escaped quotes and backslashes; all of them are replaced.
+Redaction must teach nothing. A caller that can get its own text echoed (an argument quoted in an error, a page it
+has DeepSeek fetch, a model asked to repeat) sees what the redactor changed in it; if a change depended on a piece
+of the key it guessed, every echo would answer "is this piece in the key?", and a known prefix (`sk-`, `apikey-`)
+would grow one character at a time. So every rule here either needs what no caller can guess, or needs no key:
 
-A key can also surface in part: an upstream that echoes a clipped key, a body cut at a byte cap, a message clipped
-in the middle. So every run of text made of pieces of at least `FRAGMENT` characters of a key (in any of its forms)
-is replaced, not only the whole key. The search is one regex built as a trie of the key's `FRAGMENT`-grams: at
-each position of the text it compares at most `FRAGMENT` characters, so it is linear in the text, at C speed (1 MB
-of text in bench/redaction.py); only a run that does match is extended character by character.
+- Every printed form of a key (plain, `repr()`, JSON; they differ only in escaped quotes and backslashes, since keys
+  are printable ASCII) is replaced whole. A hit needs the whole key: it teaches nothing.
+- A run of a key's characters is replaced only when it holds at least `HIDDEN_BITS` of the key's body: the
+  characters after its head (`sk-`, `apikey-`, `sk-test-DEEPSEEK-`), which the format makes public. The first hit
+  needs a whole window of the body guessed at once (2^64 guesses for 16 hex digits; a 1 MiB echo tries about
+  2^20), so no caller can grow one from a prefix. A key cut by the upstream, a byte cap or a clipped message is
+  still caught when at least one window of it survives.
+- Text that a provider wrote in an error (upstream/errors.py) is also passed through `mask_reflections`, which looks
+  at no key: DeepSeek's 401 quotes a key's last four characters (`****cd15`), and a provider could quote a clipped
+  one; every masked quote and every run of 8 or more letters and digits that mixes both is replaced, whoever wrote
+  it. A piece of a key shorter than a window and made only of letters or only of digits is what remains
+  (docs/security.md, "Keys in output").
+
+The search for runs is one regex per window size, built as a trie of the key's windows: at each position of the text
+it compares at most one window's characters, so it is linear in the text, at C speed (bench/redaction.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import string
 
 MARKER = "[redacted]"
-FRAGMENT = 8  # no run of this many characters of a key is ever written; shorter ones say nothing useful about it
-# What the server prints on its own: a piece of a key that is also a piece of these (a test key such as
-# `sk-test-DEEPSEEK-...` holds `DEEPSEEK`) is public, and replacing it would blank out every message that names
-# DEEPSEEK_API_KEY. Only whole 8-character pieces found here are spared; the key around them is still replaced.
+HIDDEN_BITS = 64  # of a key's body, in one run, before the run is replaced: more than any caller can guess at once
+HEAD_CHARS = 24  # a key's head (public by its format) ends at its last `-`, `_` or `.` within this many characters
+# What the server prints on its own: a window of a key that is also a piece of these is public, and replacing it
+# would blank out every message that names DEEPSEEK_API_KEY. Only such windows are spared; the rest is replaced.
 PUBLIC = (
     "DEEPSEEK_API_KEY",
     "DEEPSEEK_BASE_URL",
@@ -35,6 +49,29 @@ PUBLIC = (
     "deepseek-v4-pro",
     "deepseek-ai/deepseek-",
 )
+# The alphabets a key's body may be drawn from, smallest first: a body is credited with the bits of the first one
+# that holds all its characters (a guesser knows the alphabet as well as the prefix).
+_ALPHABETS = tuple(
+    frozenset(chars)
+    for chars in (
+        string.digits,
+        "0123456789abcdef",
+        "0123456789ABCDEF",
+        string.ascii_lowercase,
+        string.ascii_uppercase,
+        string.ascii_lowercase + string.digits,
+        string.ascii_uppercase + string.digits,
+        string.ascii_letters,
+        string.ascii_letters + string.digits,
+        string.ascii_letters + string.digits + "-_",
+        string.ascii_letters + string.digits + "+/=",
+    )
+)
+# A key shown masked by a provider (`****cd15`, `sk-...cd15`), and a token-like run that mixes letters and digits.
+_REFLECTED = re.compile(
+    r"(?:\*{2,}|\.{3}|…)[A-Za-z0-9]{2,}"
+    r"|(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}"
+)
 
 
 def forms(secret: str) -> tuple[str, ...]:
@@ -44,44 +81,82 @@ def forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((s for s in spelled if s), key=len, reverse=True))
 
 
+def head_length(form: str) -> int:
+    """How many leading characters of a key are its public head: up to its last `-`, `_` or `.` among the first
+    HEAD_CHARS (`sk-`, `apikey-`, `sk-test-DEEPSEEK-`); 0 for a key with none there."""
+    cut = max(form.rfind(sep, 0, HEAD_CHARS) for sep in "-_.")
+    return cut + 1
+
+
+def window(body: str) -> int:
+    """How many characters of `body` hold HIDDEN_BITS, by the smallest alphabet that has all of them."""
+    chars = set(body)
+    size = next((len(alphabet) for alphabet in _ALPHABETS if chars <= alphabet), len(string.printable))
+    return math.ceil(HIDDEN_BITS / math.log2(size))
+
+
+def windows(form: str) -> tuple[int, set[str]]:
+    """The window size of one printed form of a key, and its windows (none when its body is shorter than one)."""
+    start = head_length(form)
+    size = window(form[start:]) if start < len(form) else 1
+    return size, {form[i : i + size] for i in range(start, len(form) - size + 1)}
+
+
+def mask_reflections(text: str) -> str:
+    """Provider error text with no key quoted in it, judged by shape alone (no key is consulted, so it teaches
+    nothing): a masked quote such as `****cd15`, and every run of 8 or more letters and digits that mixes both."""
+    return _REFLECTED.sub(MARKER, text)
+
+
 class Redactor:
-    """Replaces every configured secret, in each of its forms, and every run of `FRAGMENT` or more characters
-    taken from one (a clipped or cut key); a secret shorter than `FRAGMENT` is replaced only whole."""
+    """Replaces every configured secret whole, in each of its forms, and every run of a secret's body long enough
+    to hold HIDDEN_BITS (a clipped or cut key); a secret with a shorter body is replaced only whole."""
 
     def __init__(self, secrets: tuple[str, ...], public: tuple[str, ...] = PUBLIC) -> None:
         spelled = {form for secret in secrets if secret for form in forms(secret)}
-        self._short = tuple(sorted((form for form in spelled if len(form) < FRAGMENT), key=len, reverse=True))
-        grams = {form[i : i + FRAGMENT] for form in spelled for i in range(len(form) - FRAGMENT + 1)}
-        self._grams = frozenset(gram for gram in grams if not any(gram in text for text in public))
-        self._search = re.compile(_trie(sorted(self._grams))).search if self._grams else None
+        self._whole = tuple(sorted(spelled, key=len, reverse=True))
+        by_size: dict[int, set[str]] = {}
+        for form in spelled:
+            size, grams = windows(form)
+            by_size.setdefault(size, set()).update(gram for gram in grams if not any(gram in p for p in public))
+        self._runs = tuple(_Runs(size, grams) for size, grams in sorted(by_size.items()) if grams)
 
     def __bool__(self) -> bool:
-        return bool(self._short or self._grams)
+        return bool(self._whole)
 
     def __call__(self, text: str) -> str:
-        if self._search is not None:
-            text = self._fragments(text)
-        for form in self._short:
+        for form in self._whole:
             if form in text:
                 text = text.replace(form, MARKER)
+        for runs in self._runs:
+            text = runs(text)
         return text
 
-    def _fragments(self, text: str) -> str:
-        assert self._search is not None
+
+class _Runs:
+    """Every run of text made of overlapping windows of one size taken from a key, replaced by one marker."""
+
+    def __init__(self, size: int, grams: set[str]) -> None:
+        self._size = size
+        self._grams = frozenset(grams)
+        self._search = re.compile(_trie(sorted(grams))).search
+
+    def __call__(self, text: str) -> str:
+        size = self._size
         parts: list[str] = []
         kept = 0  # the text before this is already in `parts`
         at = 0
         while (found := self._search(text, at)) is not None:
             start, end = found.start(), found.end()
-            # Extend while the next FRAGMENT-gram is a key's too: overlapping pieces of a key are one run.
-            while end < len(text) and text[end - FRAGMENT + 1 : end + 1] in self._grams:
+            # Extend while the next window is a key's too: overlapping windows of a key are one run.
+            while end < len(text) and text[end - size + 1 : end + 1] in self._grams:
                 end += 1
             if start >= kept:
                 parts += (text[kept:start], MARKER)
             # else this run overlaps the last one: its marker covers both
             kept = end
-            # A piece of another part of a key may begin inside this run's last characters.
-            at = max(end - FRAGMENT + 1, start + 1)
+            # A window of another part of a key may begin inside this run's last characters.
+            at = max(end - size + 1, start + 1)
         if not parts:
             return text
         parts.append(text[kept:])
@@ -101,7 +176,7 @@ def _trie(words: list[str]) -> str:
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """`text` with every secret (and every piece of one of `FRAGMENT` characters or more) replaced by a marker."""
+    """`text` with every secret, and every run of one long enough to hold HIDDEN_BITS, replaced by a marker."""
     return Redactor(secrets)(text)
 
 

@@ -6,6 +6,10 @@ The host is read as the fetching side would read it: IPv4 in any spelling `inet_
 `0x7f.1`, `0177.0.0.1`), IPv6 with its embedded IPv4 (mapped, 6to4, Teredo) checked too, and a name resolved here
 (in a thread, within a bounded time) with every address it resolves to checked. A name that does not resolve here is
 refused too: the server on the user's network could resolve it to anything.
+
+What this cannot see: the self-hosted server resolves the name again when it fetches. A name whose DNS the caller
+controls can answer a public address here and a private one there a moment later (DNS rebinding, TTL 0), whatever
+the time between; pinning the address takes the fetching side. IP literals are checked exactly (docs/security.md).
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import socket
 from urllib.parse import urlsplit
 
 import anyio
-import anyio.to_thread
 
+from mcp_server.core import threads
 from mcp_server.core.config import ALLOW_PRIVATE_URLS_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
@@ -70,7 +74,7 @@ def is_public(address: IPAddress) -> bool:
 async def _resolve(host: str, seconds: float) -> list[IPAddress]:
     try:
         with anyio.fail_after(seconds):
-            found = await anyio.to_thread.run_sync(socket.getaddrinfo, host, None, abandon_on_cancel=True)
+            found = await threads.run(socket.getaddrinfo, host, None)
     except (OSError, TimeoutError, UnicodeError):
         raise InputError(
             f"the URL's host {clip(host, 80)} could not be resolved here within {seconds:g} s, so it cannot be checked "

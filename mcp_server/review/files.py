@@ -8,10 +8,9 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import anyio.to_thread
-
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import decode, read_text
+from mcp_server.core import threads
 from mcp_server.core.quoting import format_size
 from mcp_server.policy import names
 from mcp_server.review import diff
@@ -157,7 +156,7 @@ async def texts(
     """Each file's whole text after the change (read through the policy), and the file as the reviewer gets it."""
     wanted = [i for i in items if not i.summary and i.entry.status != "D" and _blob(i.entry.new_mode)]
     if chosen.right is None:
-        read = await anyio.to_thread.run_sync(_read_disk, top, wanted, job, abandon_on_cancel=True)
+        read = await threads.run(_read_disk, top, wanted, job)
     else:
         read = await _read_objects(git, wanted, job)
     before = await _secrets_before(git, items, job)

@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 
 from mcp_server.context.model import Job
+from mcp_server.core import threads
 from mcp_server.core.config import FILE_ROOTS_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
@@ -60,7 +61,7 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     chosen, listed = await _choose(git, base)
     items, skipped = classify(listed, top, job)
     if chosen.right is None:
-        links = await anyio.to_thread.run_sync(linked, top, items, job, abandon_on_cancel=True)
+        links = await threads.run(linked, top, items, job)
         items = [item for item in items if item.entry.path not in {s.path for s in links}]
         skipped += links
     await sizes(git, top, chosen, items, job)
@@ -116,7 +117,7 @@ async def _stores(git: Git, shown: str, job: Job) -> None:
     stores = 0
     while places:
         what, path = places.pop(0)
-        real = await anyio.to_thread.run_sync(os.path.realpath, path)
+        real = await threads.run(os.path.realpath, path)
         if real in checked:
             continue
         checked.add(real)
@@ -138,9 +139,9 @@ async def _stores(git: Git, shown: str, job: Job) -> None:
                     f"{clip(shown)} is refused: its repository borrows objects from more than {MAX_STORES} stores "
                     "(objects/info/alternates)"
                 )
-            for alternate in await anyio.to_thread.run_sync(_alternates, path, real):
+            for alternate in await threads.run(_alternates, path, real):
                 places.append(("alternate object store", alternate))
-            for link in await anyio.to_thread.run_sync(_links, real):
+            for link in await threads.run(_links, real):
                 places.append(("object store's linked pack or folder", link))
 
 

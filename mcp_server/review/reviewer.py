@@ -3,10 +3,9 @@ checked as they arrive (findings.py) and answered so the model can correct a fin
 
 from __future__ import annotations
 
-import anyio.to_thread
-
 from mcp_server.agent import Function, Handler, Outcome, Workspace, with_functions
 from mcp_server.agent.workspace import Refused
+from mcp_server.core import threads
 from mcp_server.review.findings import (
     MAX_FINDINGS,
     REPORT_FINDING_DESCRIPTION,
@@ -53,7 +52,7 @@ class Reviewer:
         self.handle = with_functions(read_only, {REPORT_FINDING.name: self._report_call})
 
     async def _report_call(self, call: ToolCall) -> Outcome:
-        return await anyio.to_thread.run_sync(self.report, call.arguments, abandon_on_cancel=True)
+        return await threads.run(self.report, call.arguments)
 
     def report(self, arguments: str) -> Outcome:
         """One report_finding call (blocking: it may read a file for the quote)."""

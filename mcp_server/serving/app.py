@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server import MCPServer
@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from mcp_server.media.budget import PixelBudget
     from mcp_server.media.renderer import Renderer
 
-# Of anyio's 40 worker threads (shared by every call), how many one caller's file work may hold at once: walking and
-# reading `files`, opening and reading OCR sources. One HTTP token then cannot take them all from the others.
-FILE_THREADS_PER_OWNER = 8
-T = TypeVar("T")
+# Of anyio's 40 worker threads (shared by every call), how many one owner's blocking work may hold at once: walking
+# and reading files, grep, opening OCR sources, checking citations (core/threads.py counts every thread, abandoned
+# ones too, until it returns). One HTTP token then cannot take them all from the others.
+THREADS_PER_OWNER = 8
 
 
 @dataclass
@@ -45,21 +45,16 @@ class AppContext:
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
     extras: dict[str, Any] = field(default_factory=dict)  # tools' own state, made on first use (tools/ocr_parts.py)
     _renderer: Renderer | None = None
-    _file_threads: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
+    _threads: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
 
     def threads_for(self, owner: str) -> anyio.CapacityLimiter:
-        """Held around one call's blocking file work: at most FILE_THREADS_PER_OWNER such calls of one owner at
-        once, each still on anyio's shared threads. Owners are the configured tokens (one over stdio), so the
-        dict stays as small as that list."""
-        limiter = self._file_threads.get(owner)
+        """`owner`'s share of the worker threads: at most THREADS_PER_OWNER of its threads at once, each on
+        anyio's shared pool. Owners are the configured tokens (one over stdio), so the dict stays as small as
+        that list."""
+        limiter = self._threads.get(owner)
         if limiter is None:
-            limiter = self._file_threads[owner] = anyio.CapacityLimiter(FILE_THREADS_PER_OWNER)
+            limiter = self._threads[owner] = anyio.CapacityLimiter(THREADS_PER_OWNER)
         return limiter
-
-    async def file_work(self, owner: str, work: Awaitable[T]) -> T:
-        """`work` (blocking file work on worker threads), run within `owner`'s share of the threads."""
-        async with self.threads_for(owner):
-            return await work
 
     _decodes: PixelBudget | None = None
 

@@ -142,7 +142,7 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
     app = app_of(ctx)
     route = await app.router.resolve(tool, ask.model)
     # Files are read before the turn is taken: reading needs no history, and a slow disk must not hold the turn.
-    gathered = await app.file_work(owner_of(ctx), gather_files(ask.files, job_for(app))) if ask.files else None
+    gathered = await gather_files(ask.files, job_for(app)) if ask.files else None
     async with app.conversations.turn(ask.conversation_id, owner_of(ctx)) as conversation:
         # The files lead this turn's message and stay in its history: the system prompt, the earlier turns and
         # these files form a prefix that a follow-up repeats byte for byte, so DeepSeek's cache serves it.

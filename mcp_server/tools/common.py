@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from mcp.types import CallToolResult, TextContent
+from mcp.types import TextContent
 from pydantic import BaseModel
 
 from mcp_server.serving.app import ToolContext, app_of, owner_of
@@ -91,13 +91,6 @@ def finish_notice(finish_reason: str | None, answer: str, *, empty: str = _EMPTY
 @asynccontextmanager
 async def charged(ctx: ToolContext, tool: str, estimate_usd: float | None) -> AsyncIterator[Hold]:
     """The caller's spending limits checked (and this call's estimate held) before anything is sent; settle the
-    hold with the call's cost (`settle_result`), or it is released."""
+    hold with the call's cost, or it is released (recorded at the estimate when the call failed after sending)."""
     async with app_of(ctx).spending.hold(owner_of(ctx), tool, estimate_usd) as hold:
         yield hold
-
-
-async def settle_result(hold: Hold, result: CallToolResult) -> CallToolResult:
-    """Record the cost a tool's result carries (structured `cost.usd`), and return the result."""
-    cost = (result.structured_content or {}).get("cost")
-    await hold.settle(cost.get("usd") if isinstance(cost, dict) else None)
-    return result

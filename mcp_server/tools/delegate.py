@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import anyio.to_thread
+import anyio
 from mcp.server.mcpserver import Resolve
 from mcp.types import CallToolResult, ListRootsResult
 from pydantic import Field
 
 from mcp_server.agent import Loop, Run, Task, Workspace, thinking_for
+from mcp_server.core import threads
 from mcp_server.core.config import CHECK_COMMAND_ENV, CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.delegate import Session, Verification
@@ -53,28 +54,28 @@ async def delegate(
     route = await app.router.resolve("reason", model)
     thinking_for(route)  # a model that cannot call functions is refused before anything is copied
     reporter = reporter_for(ctx, "delegate", total=max_steps)
-    original = await anyio.to_thread.run_sync(open_workspace, paths, roots, app)
+    original = await threads.run(open_workspace, paths, roots, app)
     await reporter.step(0, "making the scratch copy")
-    session = await _copy(app, owner_of(ctx), original)
+    session = await _copy(app, original)
     try:
         notices = [await _arm(session, app, check)]
         async with app.conversations.turn(conversation_id, owner_of(ctx)) as conversation:
-            notices.append(await anyio.to_thread.run_sync(session.reapply, _previous_patch(conversation)))
+            notices.append(await threads.run(session.reapply, _previous_patch(conversation)))
             run, verified, recorded = await _work(ctx, session, conversation, route, reporter, task, effort, max_steps)
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(session.close)
+            await threads.run(session.close, abandon_on_cancel=False)
     command = app.settings.check.command if app.settings.check else None
     notices += [*run.notices, *verified.notes, recorded]
     out = output_of(run, verified, route, command, conversation.id, [n for n in notices if n])
     return CallToolResult(content=content_of(out, verified), structured_content=out.model_dump())
 
 
-async def _copy(app: AppContext, owner: str, original: Workspace) -> Session:
-    """The scratch copy; a cancel stops the copy at its next file, and the copy removes itself."""
+async def _copy(app: AppContext, original: Workspace) -> Session:
+    """The scratch copy, within the caller's share of worker threads; a cancel stops the copy at its next file, and
+    the copy removes itself (a copy finished after the call left is removed as it arrives)."""
     try:
-        opening = anyio.to_thread.run_sync(Session.open, original, app.settings.scratch_dir, abandon_on_cancel=True)
-        return await app.file_work(owner, opening)
+        return await threads.run(Session.open, original, app.settings.scratch_dir, discard=Session.close)
     except anyio.get_cancelled_exc_class():
         original.stop.set()
         raise
@@ -87,7 +88,7 @@ async def _arm(session: Session, app: AppContext, check: bool) -> str | None:
         return None
     if settings.check is None:
         return f"No check ran: none is configured ({CHECK_COMMAND_ENV} in the server's environment)."
-    return await anyio.to_thread.run_sync(session.arm, settings.check, settings.secrets, settings.serves_http)
+    return await threads.run(session.arm, settings.check, settings.secrets, settings.serves_http)
 
 
 async def _work(
@@ -119,7 +120,7 @@ async def _work(
         if session.needs_check:
             await reporter.step(len(run.steps), "running the check")
             await session.check()
-    verified = await anyio.to_thread.run_sync(session.verified, abandon_on_cancel=True)
+    verified = await threads.run(session.verified)
     content = f"{run.answer}\n\n{PATCH_MARK}\n{verified.patch}" if verified.patch else run.answer
     answer: Message = {"role": "assistant", "content": content, "reasoning_content": run.reasoning}
     recorded = await app.conversations.record(conversation, SYSTEM, [user, *run.trail, answer], run.finish_reason)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import anyio.to_thread
 from mcp.server.mcpserver import Resolve
 from mcp.types import CallToolResult, ContentBlock, ListRootsResult
 from pydantic import Field
@@ -17,6 +16,7 @@ from mcp_server.agent.functions import READ_ONLY
 from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.verdicts import Answer, Judge
 from mcp_server.agent.workspace import Workspace
+from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.core.text import NotBlank
@@ -60,7 +60,7 @@ async def investigate(
     app = app_of(ctx)
     route = await app.router.resolve("reason", model)
     thinking = thinking_for(route)
-    workspace = await anyio.to_thread.run_sync(open_workspace, paths, roots, app)
+    workspace = await threads.run(open_workspace, paths, roots, app)
     budget = app.settings.limits.max_context_tokens
     async with app.conversations.turn(conversation_id, owner_of(ctx)) as conversation:
         user: Message = {"role": "user", "content": _prompt(question, workspace)}
@@ -76,7 +76,7 @@ async def investigate(
         async with reporter.running():
             run = await loop.run(messages, Task(READ_ONLY, read_only(workspace), max_steps))
             workspace.bytes_read = 0  # checking citations reads apart from the investigation's own bound
-            evidence = await anyio.to_thread.run_sync(verify, workspace, run.answer, abandon_on_cancel=True)
+            evidence = await threads.run(verify, workspace, run.answer)
             audited = await _audit(app, route, reporter, run, evidence, spend, effort) if audit else None
             await reporter.finish(len(run.turns) + _audited(audited), _done(run, evidence, audited))
         answer: Message = {"role": "assistant", "content": run.answer, "reasoning_content": run.reasoning}

@@ -17,7 +17,7 @@ import anyio.to_thread
 import httpx2
 
 from mcp_server.core.config import Settings
-from mcp_server.policy.redaction import Redactor
+from mcp_server.policy.redaction import Redactor, mask_reflections
 from mcp_server.upstream.completion import Accumulator, AnswerTooLarge, Completion, Malformed, Phase, ThinkTags
 from mcp_server.upstream.errors import (
     APIConnectionError,
@@ -289,8 +289,9 @@ class UpstreamClient:
         )
 
     def _malformed(self, call: _Call, detail: str, request_id: str | None) -> StreamError:
+        detail = mask_reflections(self._redact(detail))  # the provider's own text: masked by shape too
         return StreamError(
-            f"answered {call.what} with a malformed completion ({self._redact(detail)}). Check the base URL "
+            f"answered {call.what} with a malformed completion ({detail}). Check the base URL "
             f"({call.provider.base_url}); if it is right, the provider sent a broken answer: try again.",
             origin=call.provider.origin,
             request_id=request_id,

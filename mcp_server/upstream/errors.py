@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mcp_server.core.errors import DeepSeekMCPError
+from mcp_server.policy.redaction import mask_reflections
 
 _TRACE_IN_MESSAGE = re.compile(r"\[trace_id=([0-9a-fA-F-]{1,64})\]$")  # searched in the message, right-stripped
 _MAX_BODY_IN_MESSAGE = 300
@@ -247,6 +248,7 @@ def _build(
     retry_after: float | None,
 ) -> APIStatusError:
     cls, advice = _classify(origin, status, message, model)
+    message = mask_reflections(message)  # a provider may quote the key, or a piece of it: by shape, for no key
     return cls(
         f"{where}: {message}. {advice}",
         origin=origin,

@@ -17,9 +17,9 @@ import anyio
 from mcp.types import CallToolResult
 
 from mcp_server.media.pages import parse_pages
-from mcp_server.serving.app import ToolContext, app_of, owner_of, reporter_for
+from mcp_server.serving.app import ToolContext, app_of, reporter_for
 from mcp_server.spending import pricing
-from mcp_server.tools.common import CostOut, UsageOut
+from mcp_server.tools.common import CostOut, UsageOut, charged
 from mcp_server.tools.ocr.model import OcrOutput, PageOut
 from mcp_server.tools.ocr.parts import Split, answers_limiter, keep
 from mcp_server.tools.ocr.results import finish, ocr_result, page_out
@@ -60,21 +60,36 @@ async def read_with_ocr_api(
         files=app.files,
         renderer=app.renderer(),
     )
-    document = await app.file_work(owner_of(ctx), opening)  # opening and sniffing run on threads every caller shares
+    document = await opening  # its reading and sniffing hold threads of the caller's share (core/threads.py)
+    boxes = include_boxes if include_boxes is not None else mode == "markdown"
+    held = pricing.ocr_pages(_most_pages(document, api.max_pages)).usd
     try:
-        reporter = reporter_for(ctx, "ocr")
-        async with reporter.running():
-            body = await _upload(ctx, provider, api, purpose, document, reporter)
+        # Held like every tool's estimate before a byte is sent, and settled with the pages the API read.
+        async with charged(ctx, "ocr", held) as hold:
+            reporter = reporter_for(ctx, "ocr")
+            async with reporter.running():
+                body = await _upload(ctx, provider, api, purpose, document, reporter)
+            document.close()
+            # A 1,000-page answer with hundreds of boxes a page takes seconds to parse and serialise: never on the
+            # event loop, where it would hold up every other call, and one answer at a time (answers_limiter).
+            work = functools.partial(_answer, body, provider, purpose, document, boxes, api.max_pages)
+            try:
+                out, split = await anyio.to_thread.run_sync(work, limiter=answers_limiter(app))
+            except UpstreamError:
+                await hold.settle(held)  # answered, so billed: its pages cannot be counted, the estimate stands
+                raise
+            await hold.settle(out.cost.usd)
     finally:
         document.close()
-    boxes = include_boxes if include_boxes is not None else mode == "markdown"
-    # A 1,000-page answer with hundreds of boxes a page takes seconds to parse and serialise: never on the event
-    # loop, where it would hold up every other call, and one answer at a time (answers_limiter).
-    work = functools.partial(_answer, body, provider, purpose, document, boxes, api.max_pages)
-    out, split = await anyio.to_thread.run_sync(work, limiter=answers_limiter(app))
     del body
     result, ranges = keep(ctx, split, out.notices)
     return ocr_result(out, document.kind in ("pdf", "docx", "pptx"), result, ranges)
+
+
+def _most_pages(document: Document, max_pages: int) -> int:
+    """The pages the API will read and bill: known for a PDF or an image; for a Word or PowerPoint file only the
+    API counts them, so its limit is held until the answer says."""
+    return len(document.numbers) if document.numbers is not None else max_pages
 
 
 def _answer(

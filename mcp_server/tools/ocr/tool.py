@@ -21,9 +21,12 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from mcp_server.core.errors import ConfigError, InputError
-from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
+from mcp_server.serving.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
-from mcp_server.tools.common import CostOut, UsageOut
+from mcp_server.spending.budgets import OUTPUT_ESTIMATE, Hold
+from mcp_server.spending.tokens import PER_MESSAGE
+from mcp_server.spending.tokens import estimate as estimate_tokens
+from mcp_server.tools.common import CostOut, UsageOut, charged
 from mcp_server.tools.ocr.model import OcrOutput, OcrRoute, PageOut
 from mcp_server.tools.ocr.parts import answers_limiter, keep
 from mcp_server.tools.ocr.results import finish, ocr_result, page_out
@@ -37,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Mode = Literal["markdown", "text", "figure", "describe", "locate"]
 OCR_MAX_TOKENS = 8192  # hosts of DeepSeek-OCR cap output here (WIRE.md §11)
+# Prompt tokens of one page image, at most: DeepSeek's vision takes up to 1,024 (WIRE.md §2), DeepSeek-OCR's largest
+# mode about 1,156 (9 crops of 100 and a 256 overview, §11).
+IMAGE_TOKENS = 1600
+MAX_LOST_NOTICES = 10  # pages that could not be rendered, named one by one
 MAX_SOURCE_CHARS = 48 * 1024 * 1024  # a 32 MiB file as base64, with room for a data: URL's header
 
 _OCR_PROMPTS: dict[Mode, str] = {
@@ -111,12 +118,13 @@ async def ocr(
         renderer=app.renderer(),
         budget=app.decodes(),
     )
-    opened = await app.file_work(owner_of(ctx), opening)  # reading and sniffing run on threads every caller shares
+    opened = await opening  # its reading and sniffing hold threads of the caller's share (core/threads.py)
     reporter = reporter_for(ctx, "ocr", total=len(opened.page_numbers))
-    async with opened, reporter.running():
-        results = await _run_pages(app, job, opened, reporter)
+    estimate = _estimate(app, job, len(opened.page_numbers))
+    async with opened, charged(ctx, "ocr", estimate) as hold, reporter.running():
+        results, lost = await _run_pages(app, job, opened, reporter, hold)
     notices = [_URL_NOTICE.format(model=job.route.model)] if native is not None else []
-    return await _result(ctx, job, opened, results, notices)
+    return await _result(ctx, job, opened, results, _lost_notices(lost) + notices)
 
 
 _URL_NOTICE = (
@@ -144,14 +152,30 @@ async def _job(app: AppContext, mode: Mode, target: str, model: str | None, incl
     return Job(route, prompt, boxes, mode)
 
 
+def _estimate(app: AppContext, job: Job, pages: int) -> float | None:
+    """USD for reading `pages` page images on the chat route, as every tool estimates before sending: each page an
+    image of at most IMAGE_TOKENS with the prompt, and DeepSeek-OCR's whole output cap (a vision model's usual)."""
+    prompt = IMAGE_TOKENS + estimate_tokens(job.prompt) + PER_MESSAGE
+    output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else OUTPUT_ESTIMATE
+    usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
+    one = app.spending.charge(job.route.provider.name, job.route.model, usage)
+    return None if one is None else round(one * pages, 8)
+
+
 async def _run_pages(
-    app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter
-) -> list[tuple[media.ImagePart, Completion]]:
+    app: AppContext, job: Job, opened: media.Source, reporter: ProgressReporter, hold: Hold
+) -> tuple[list[tuple[media.ImagePart, Completion]], list[str]]:
     """Every selected page through render -> upload -> read, as a pipeline: `ocr_concurrency` pages with the
     model at once, and the next few rendered meanwhile (one per rendering worker), so neither the workers nor the
-    provider wait on the other. Memory holds at most those pages' images, whatever the document's length."""
+    provider wait on the other. Memory holds at most those pages' images, whatever the document's length.
+
+    A page that cannot be rendered (its worker died on it) is lost alone and said in the second list; any other
+    failure stops the call, as does every page lost."""
+    from mcp_server.media import PageFailed
+
     numbers = opened.page_numbers
     results: dict[int, tuple[media.ImagePart, Completion]] = {}
+    lost: dict[int, str] = {}
     failure: list[Exception] = []
     asking = app.settings.limits.ocr_concurrency
     in_flight = anyio.CapacityLimiter(asking)  # pages being read by the model
@@ -161,7 +185,12 @@ async def _run_pages(
         try:
             async with held:  # FIFO: pages enter in page order
                 entered = time.monotonic()
-                part = await opened.render(number)
+                try:
+                    part = await opened.render(number)
+                except PageFailed as exc:
+                    lost[number] = str(exc)
+                    await reporter.advance(len(results) + len(lost), f"page {number} could not be rendered")
+                    return
                 rendered = time.monotonic()
                 async with in_flight:
                     completion = await _ask(app, job, part, reporter)
@@ -179,14 +208,29 @@ async def _run_pages(
             failure.append(_on_page(exc, number, opened.kind))
             scope.cancel()  # the remaining pages are pointless once one has failed
             return
-        await reporter.advance(len(results), f"page {number}" if opened.kind == "pdf" else "image")
+        await reporter.advance(len(results) + len(lost), f"page {number}" if opened.kind == "pdf" else "image")
 
     async with anyio.create_task_group() as tg:
         for number in numbers:
             tg.start_soon(one, number, tg.cancel_scope)
+    # What the pages read cost, also when one failed and the rest were stopped (they were billed).
+    usage = sum((completion.usage for _, completion in results.values()), Usage())
+    await hold.settle(app.spending.charge(job.route.provider.name, job.route.model, usage))
     if failure:
         raise failure[0]
-    return [results[n] for n in numbers]
+    if len(lost) == len(numbers):
+        raise InputError(lost[numbers[0]] + (f"; and the other {len(lost) - 1} pages too" if len(lost) > 1 else ""))
+    return [results[n] for n in numbers if n in results], [lost[n] for n in numbers if n in lost]
+
+
+def _lost_notices(lost: list[str]) -> list[str]:
+    """One notice per page lost (the first few), saying the others were read."""
+    if not lost:
+        return []
+    shown = [f"{message}; the other pages were read" for message in lost[:MAX_LOST_NOTICES]]
+    if len(lost) > MAX_LOST_NOTICES:
+        shown.append(f"and {len(lost) - MAX_LOST_NOTICES} more pages could not be rendered")
+    return shown
 
 
 def _on_page(exc: InputError | UpstreamError, number: int, kind: str) -> Exception:
