@@ -3,7 +3,8 @@
 Every path is relative to the folder investigated. `..`, absolute paths and `~` are refused outright; every other
 path is judged name by name by the same walk as `files` (mcp_server/context/walk.py): version control, vendored
 and generated trees, .gitignore, symlinked folders, symlinks out of the folder or the file roots, and names of
-secrets are all refused for the same reasons there. Reading goes through `files`' reader (caps, binary, secrets by
+secrets are all refused for the same reasons there; a symlink to a file is judged under its own name and as its
+target would be, the paths given included. Reading goes through `files`' reader (caps, binary, secrets by
 content). A refusal is text for the model, never an exception: it is told why and carries on.
 """
 
@@ -87,7 +88,7 @@ class Workspace:
         parts = _parts(text)
         if not self.visible("/".join(parts), True):  # before the walk: nothing is said about what lies outside
             raise Refused(f"{_shown(text)} is outside the paths given to this investigation")
-        walk = Walk(self.job())
+        walk = Walk(self.job(), self.visible)  # a symlink to a file outside the paths given is refused too
         found = walk.place(self.root, parts)
         if found is None:
             raise Refused(
