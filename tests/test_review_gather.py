@@ -17,7 +17,6 @@ from mcp_server.core.config import Limits, Settings
 from mcp_server.core.errors import InputError
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
 from mcp_server.review import diff, gather_change
-from mcp_server.review.git import overrides
 from tests.gitrepos import ENV_LINE, GITHUB_TOKEN, SERVICE_V2, arm, git, make_repo, markers, write
 
 pytestmark = pytest.mark.anyio
@@ -248,13 +247,6 @@ async def test_a_filter_defined_in_a_file_the_repository_config_includes_is_blan
     assert markers(marker) == []
 
 
-def test_overrides_blank_only_drivers_outside_the_users_own_config() -> None:
-    listing = "global\0filter.lfs.clean\ngit-lfs clean\0local\0filter.Evil.clean\nx\0local\0diff.a.b.textconv\ny\0"
-    found = overrides(listing)
-    assert "filter.Evil.clean=" in found and "filter.Evil.required=false" in found and "diff.a.b.textconv=" in found
-    assert not any("lfs" in item for item in found)
-
-
 async def test_files_past_the_file_bound_are_named_not_reviewed(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     change = await gather_change(str(repo), None, job_in(repo, review_files=3))
@@ -280,7 +272,7 @@ async def test_git_printing_past_its_byte_bound_is_stopped_with_the_bound_named(
 async def test_new_untracked_files_count_against_the_diff_byte_bound_too(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     write(repo, {"src/big.py": "x = 1\n" * 5000})
-    with pytest.raises(InputError, match=r"over the 19\.5 KiB one review sends"):
+    with pytest.raises(InputError, match=r"more than 19\.5 KiB|over the 19\.5 KiB one review sends"):
         await gather_change(str(repo), None, job_in(repo, review_diff_bytes=20_000))
 
 
@@ -322,6 +314,6 @@ async def test_a_new_symlink_out_of_the_repository_is_named_and_never_followed(t
     outside.write_text("OUTSIDE-THE-REPOSITORY\n")
     (repo / "link.txt").symlink_to(outside)
     change = await gather_change(str(repo), None, job_in(repo))
-    link = change.file("link.txt")
-    assert link is not None and link.summary == "a symlink or special file (not followed)" and link.text is None
+    link = change.file("link.txt")  # git records a symlink's target path as its content: that is its diff
+    assert link is not None and link.text is None and link.patch.endswith(f"+{outside}\n\\ No newline at end of file\n")
     assert "OUTSIDE-THE-REPOSITORY" not in change.block

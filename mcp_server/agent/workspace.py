@@ -10,16 +10,14 @@ content). A refusal is text for the model, never an exception: it is told why an
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import read_text
-from mcp_server.context.walk import Entered, Walk
+from mcp_server.context.walk import Entered, Walk, secret_identities
 from mcp_server.core.config import Limits
-from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip, format_size
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.places import Places
@@ -64,11 +62,7 @@ class Workspace:
         """The identities of the files named like secrets in the folder investigated, gathered once, when a file with
         more than one link is first read (so a hard link to the .env is refused), within the walk's bounds."""
         if self._secret_ids is None:
-            job = self.job()
-            job.more_secrets = None
-            with contextlib.suppress(InputError):  # past the walk's bound of entries or seconds: those met before
-                Walk(job).folder(self.root, "")
-            self._secret_ids = frozenset(job.secret_ids)
+            self._secret_ids = secret_identities(self.job(), self.root)
         return self._secret_ids
 
     def folder(self, text: str | None) -> tuple[Walk, Entered]:

@@ -24,6 +24,12 @@ def read_text(found: Found, job: Job) -> str | Skip:
 
     The file opened is the one checked: no symlink on its path is followed, it lies in no secret place, and it is
     no hard link to a file in one (policy.opening, policy.places) nor to a file the walk skipped as secret by name."""
+    data = read_bytes(found, job)
+    return data if isinstance(data, Skip) else decode(found.label, data, job)
+
+
+def read_bytes(found: Found, job: Job) -> bytes | Skip:
+    """The file's bytes, read under every check of `read_text` but the ones on content (binary, secrets)."""
     cap = job.limits.context_file_bytes
     try:
         fd = job.open_file(found.real)
@@ -53,7 +59,7 @@ def read_text(found: Found, job: Job) -> str | Skip:
         os.close(fd)
     if len(data) != info.st_size:  # one byte past the cap tells a file that grew from one exactly at it
         return Skip(found.label, "it changed size while it was read; try again")
-    return decode(found.label, data, job)
+    return data
 
 
 def decode(label: str, data: bytes, job: Job) -> str | Skip:

@@ -9,8 +9,11 @@ What is entered, found or skipped, and why, is judge.py's to say (symlinks judge
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,3 +229,14 @@ def utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def secret_identities(job: Job, folder: Path) -> frozenset[tuple[int, int]]:
+    """The (device, inode) of the files named like secrets in `folder` and below, as a walk of it meets them: a
+    hard link to one of them (`mail_settings.txt` for the project's .env) is refused under any name. The walk has
+    its own clock and the walk's bounds; past them, the files met so far."""
+    walker = dataclasses.replace(job, started=time.monotonic(), secret_ids=set(), more_secrets=None, _opener=None)
+    with contextlib.suppress(InputError):
+        Walk(walker).folder(folder, "")
+    walker.close()
+    return frozenset(walker.secret_ids)
