@@ -55,8 +55,8 @@ async def test_no_program_the_repository_names_runs_whatever_its_drivers_are_cal
     assigned = plant(repo, markers)
     _stir(repo, assigned)
     result = await _review(deepseek, repo, **({"base": base} if base else {}))
-    assert not result.is_error, result.content
     assert ran(markers) == [], "a program named by the repository's config ran"
+    assert not result.is_error, result.content
     sent = b"".join(r.body for r in deepseek.chat_requests())
     assert b"n1.py" in sent  # the planted files were reviewed, their text read as it is
     # The traps are live: plain git runs the filter or diff driver of every name, and the fsmonitor (a file at a

@@ -240,3 +240,15 @@ def secret_identities(job: Job, folder: Path) -> frozenset[tuple[int, int]]:
         Walk(walker).folder(folder, "")
     walker.close()
     return frozenset(walker.secret_ids)
+
+
+def secrets_of(job: Job, folders: Sequence[Path]) -> Callable[[], frozenset[tuple[int, int]]]:
+    """`secret_identities` of `folders`, gathered once, when first asked (only a file with several links asks)."""
+    found: list[frozenset[tuple[int, int]]] = []
+
+    def once() -> frozenset[tuple[int, int]]:
+        if not found:
+            found.append(frozenset().union(*(secret_identities(job, folder) for folder in dict.fromkeys(folders))))
+        return found[0]
+
+    return once

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 
 from mcp_server.context.model import Job
-from mcp_server.context.walk import secret_identities
+from mcp_server.context.walk import secrets_of
 from mcp_server.core.config import FILE_ROOTS_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
@@ -61,7 +60,7 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     top = repository.top
     await _stores(Git(top, bounds), repository, folder or ".", job)
     await check_own(Git(top, bounds), repository, folder or ".", job)
-    job.more_secrets = _lazy(lambda: secret_identities(job, Path(top)))  # a hard link to the project's .env
+    job.more_secrets = secrets_of(job, [Path(top)])  # a hard link to the project's .env is refused too
     format_ = (await Git(top, bounds).run(["rev-parse", "--show-object-format"])).decode().strip() or "sha1"
     store = Store(format_)
     try:
@@ -76,18 +75,6 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     skipped += read.skipped + more
     change = Change(chosen, top, tuple(files), tuple(sorted(skipped, key=lambda s: s.path)), texts=texts_read)
     return bounded(change, job)
-
-
-def _lazy(gather: Callable[[], frozenset[tuple[int, int]]]) -> Callable[[], frozenset[tuple[int, int]]]:
-    """`gather` run once, when first asked (only a file with several links asks)."""
-    found: list[frozenset[tuple[int, int]]] = []
-
-    def once() -> frozenset[tuple[int, int]]:
-        if not found:
-            found.append(gather())
-        return found[0]
-
-    return once
 
 
 def _folder(folder: str | None, job: Job) -> str:
