@@ -17,7 +17,6 @@ disk. With `core.autocrlf` set, CRLF line ends are read as LF, as git stores the
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 
@@ -38,11 +37,7 @@ _GITLINK = "160000"
 _LINK = "120000"
 _SKIP_WORKTREE = 1 << 30  # git's in-memory flags (cache.h): sparse checkout, and `update-index --assume-unchanged`
 _ASSUME_VALID = 0x8000
-_ENTRY = re.compile(
-    rb"([0-7]{6}) ([0-9a-f]{40,64}) ([0-3])\t([^\0]*)\0"
-    rb"  ctime: (\d+):(\d+)\n  mtime: (\d+):(\d+)\n  dev: \d+\tino: (\d+)\n  uid: \d+\tgid: \d+\n"
-    rb"  size: (\d+)\tflags: ([0-9a-f]+)\n"
-)
+_INTENT_TO_ADD = 1 << 29  # `git add -N`: the index holds the empty blob's id, which git never wrote
 
 
 @dataclass(frozen=True)
@@ -70,13 +65,12 @@ class Snapshot:
 async def snapshot(git: Git, top: str, left: str, index: str, store: Store, job: Job) -> Snapshot:
     """The working tree at `top` as a tree in `store`, compared by path with `left` (a commit or tree id);
     `index` is the index file's path (its mtime tells racily clean entries)."""
-    staged = _staged(await git.run(["ls-files", "-z", "--stage", "--debug"], out_bytes=MAX_LISTING_BYTES))
+    staged = await git.run(["ls-files", "-z", "--stage", "--debug"], out_bytes=MAX_LISTING_BYTES)
     others = await git.run(["ls-files", "-z", "--others", "--exclude-standard"], out_bytes=MAX_LISTING_BYTES)
     listed = await git.run(["ls-tree", "-r", "-t", "-z", "--full-tree", left], out_bytes=MAX_LISTING_BYTES)
-    files, folders = _tree(listed)
-    folders[""] = (await git.run(["rev-parse", "--verify", "--quiet", f"{left}^{{tree}}"])).decode().strip()
+    root = (await git.run(["rev-parse", "--verify", "--quiet", f"{left}^{{tree}}"])).decode().strip()
     reader = Reader(top, store, job, index, await _settings(git))
-    return await anyio.to_thread.run_sync(reader.read, staged, _names(others), (files, folders), abandon_on_cancel=True)
+    return await anyio.to_thread.run_sync(reader.read, staged, others, listed, root, abandon_on_cancel=True)
 
 
 async def _settings(git: Git) -> dict[str, str]:
@@ -91,19 +85,29 @@ async def _settings(git: Git) -> dict[str, str]:
 
 
 def _staged(out: bytes) -> dict[str, list[tuple[int, Staged]]]:
-    """`ls-files --stage --debug -z`: per path, its entries (stage, entry); InputError when it does not parse."""
+    """`ls-files --stage --debug -z`: per path, its entries (stage, entry); InputError when it does not parse.
+
+    Each record is `<mode> <id> <stage>\\t<path>\\0` and five lines of stat data, so splitting at NUL gives the first
+    header, then chunks of (the stat lines of one entry, the header of the next)."""
+    if not out:
+        return {}
     found: dict[str, list[tuple[int, Staged]]] = {}
-    end = 0
-    for match in _ENTRY.finditer(out):
-        if match.start() != end:
-            break
-        end = match.end()
-        mode, oid, stage, path = match.group(1, 2, 3, 4)
-        numbers = tuple(int(n) for n in match.group(5, 6, 7, 8, 9, 10))
-        entry = Staged(mode.decode(), oid.decode(), numbers, int(match.group(11), 16))  # type: ignore[arg-type]
-        found.setdefault(path.decode("utf-8", "surrogateescape"), []).append((int(stage), entry))
-    if end != len(out):
-        raise InputError("git listed the index in a form this server does not read; review needs git 2.x")
+    chunks = out.split(b"\0")
+    header = chunks[0]
+    try:
+        for chunk in chunks[1:]:
+            info, _, path = header.partition(b"\t")
+            mode, oid, stage = info.split(b" ")
+            lines = chunk.split(b"\n", 5)  # five lines of stat data, then the next header (a path may hold \n)
+            ctime, mtime = lines[0].split(b": ")[1].split(b":"), lines[1].split(b": ")[1].split(b":")
+            inode = lines[2].split(b"ino: ")[1]
+            size, _, flags = lines[4].removeprefix(b"  size: ").partition(b"\tflags: ")
+            numbers = (int(ctime[0]), int(ctime[1]), int(mtime[0]), int(mtime[1]), int(inode), int(size))
+            entry = Staged(mode.decode(), oid.decode(), numbers, int(flags, 16))
+            found.setdefault(path.decode("utf-8", "surrogateescape"), []).append((int(stage), entry))
+            header = lines[5]
+    except (ValueError, IndexError):
+        raise InputError("git listed the index in a form this server does not read; review needs git 2.x") from None
     return found
 
 
@@ -141,17 +145,16 @@ class Reader:
             self.index_time: tuple[int, int] = divmod(info.st_mtime_ns, 10**9)
         except OSError:
             self.index_time = (0, 0)  # no index: nothing is trusted
-        self.read_bytes = 0
+        self.kept = 0  # bytes of changed files written to the store
         self._folders: dict[str, bool] = {"": True}
         self.snap = Snapshot("")
 
-    def read(
-        self,
-        staged: dict[str, list[tuple[int, Staged]]],
-        others: list[str],
-        left: tuple[dict[str, tuple[str, str]], dict[str, str]],
-    ) -> Snapshot:
-        left_files, left_folders = left
+    def read(self, index: bytes, untracked: bytes, listed: bytes, root: str) -> Snapshot:
+        """The snapshot, from git's listings: the index, the untracked names, the compared tree and its id."""
+        staged = _staged(index)
+        others = _names(untracked)
+        left_files, left_folders = _tree(listed)
+        left_folders[""] = root
         final: dict[str, tuple[str, str]] = {}
         new = self._bounded(others)
         for path in sorted({*staged, *new}):
@@ -185,7 +188,6 @@ class Reader:
         """What the working tree holds at `path` as (mode, id), or None when it holds nothing there."""
         if entry is not None and (entry.mode == _GITLINK or entry.flags & (_SKIP_WORKTREE | _ASSUME_VALID)):
             return entry.mode, entry.oid  # a submodule's commit as staged; a file git is told not to look at
-        secret = withheld(path, self.top, self.job) is not None
         if not self._under_folders(path):
             return None  # a folder on its way is gone or is a symlink now: git sees the file deleted
         real = f"{self.top}/{path}"
@@ -193,10 +195,10 @@ class Reader:
             info = os.lstat(real)
         except OSError:
             return None
-        if secret:
-            return self._withheld(path, entry, before, info)
         if entry is not None and self._clean(entry, info):
-            return entry.mode, entry.oid
+            return entry.mode, entry.oid  # unread; a secret's staged change is listed, and withheld there by name
+        if withheld(path, self.top, self.job) is not None:
+            return self._withheld(path, entry, before)
         if stat.S_ISLNK(info.st_mode):
             return self._link(real)
         if not stat.S_ISREG(info.st_mode):
@@ -205,15 +207,12 @@ class Reader:
             return None
         return self._file(path, real, info, entry, before)
 
-    def _withheld(
-        self, path: str, entry: Staged | None, before: tuple[str, str] | None, info: os.stat_result
-    ) -> tuple[str, str] | None:
-        """A path the policy withholds by name or place: never opened; listed as changed when it may have (so the
-        listing's policy names it, and it counts against the file bound), and recorded as the compared side had it
-        (so no diff of it is made)."""
-        if entry is None or before is None or entry.oid != before[1] or not self._clean(entry, info):
-            zero = "0" * len(before[1] if before else (entry.oid if entry else "0" * 40))
-            self.snap.withheld.append(Entry("M" if before else "?", path, None, "000000", "000000", zero, zero))
+    def _withheld(self, path: str, entry: Staged | None, before: tuple[str, str] | None) -> tuple[str, str] | None:
+        """A path the policy withholds by name or place, that may have changed: never opened; listed as changed (so
+        the listing's policy names it, and it counts against the file bound), and recorded as the compared side
+        had it (so no diff of it is made)."""
+        zero = "0" * len(before[1] if before else entry.oid if entry else "0" * 40)
+        self.snap.withheld.append(Entry("M" if before else "?", path, None, "000000", "000000", zero, zero))
         return before
 
     def _clean(self, entry: Staged, info: os.stat_result) -> bool:
@@ -258,24 +257,32 @@ class Reader:
     def _file(
         self, path: str, real: str, info: os.stat_result, entry: Staged | None, before: tuple[str, str] | None
     ) -> tuple[str, str] | None:
+        """A regular file whose stat data says it may have changed: read through the policy, and written to the
+        store when it differs from its index entry."""
         mode = _LINK if entry is not None and entry.mode == _LINK else self._mode(info, entry)  # core.symlinks off
-        if self.read_bytes + info.st_size > self.job.limits.context_total_bytes:
-            total = format_size(self.job.limits.context_total_bytes)
-            return self._stand_in(path, info, mode, f"not read: the changed files pass {total} (one review's bound)")
-        found = Found(path, real, info.st_size, False, (info.st_dev, info.st_ino))
-        data = read_bytes(found, self.job)  # its place, hard links, the cap, the checked opening
+        cap = self.job.limits.context_file_bytes
+        if info.st_size > cap:  # never read, so its content is not known: unchanged if its size is
+            if entry is not None and entry.stat[5] == info.st_size % 2**32:
+                return entry.mode, entry.oid
+            return self._stand_in(path, info, mode, f"larger than {format_size(cap)} (the cap per file; diff not sent)")
+        data = read_bytes(Found(path, real, info.st_size, False, (info.st_dev, info.st_ino)), self.job)
         if isinstance(data, Skip):
-            if data.secret:
+            if data.secret:  # a hard link to a secret, a swapped folder: never read
                 self.snap.skipped.append(Skip(path, f"not read: {data.reason}", True))
                 return before
             if data.reason.startswith("it disappeared"):
                 return None
             return self._stand_in(path, info, mode, f"{data.reason} (diff not sent)")
-        self.read_bytes += len(data)
         if b"\r\n" in data and b"\0" not in data:  # git stores LF where autocrlf or an `eol` attribute says so
             plain = data.replace(b"\r\n", b"\n")
             if self.autocrlf or (entry is not None and self.store.id_of(plain) == entry.oid):
                 data = plain
+        if entry is not None and not entry.flags & _INTENT_TO_ADD and self.store.id_of(data) == entry.oid:
+            return mode, entry.oid  # touched, not changed: git has this object already
+        total = self.job.limits.context_total_bytes
+        if self.kept + len(data) > total:
+            return self._stand_in(path, info, mode, f"not kept: the changed files pass {format_size(total)}")
+        self.kept += len(data)
         return mode, self.store.blob(data)
 
     def _stand_in(self, path: str, info: os.stat_result, mode: str, why: str) -> tuple[str, str]:
