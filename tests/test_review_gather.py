@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -317,3 +318,69 @@ async def test_a_new_symlink_out_of_the_repository_is_named_and_never_followed(t
     link = change.file("link.txt")  # git records a symlink's target path as its content: that is its diff
     assert link is not None and link.text is None and link.patch.endswith(f"+{outside}\n\\ No newline at end of file\n")
     assert "OUTSIDE-THE-REPOSITORY" not in change.block
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+async def test_the_working_tree_is_read_as_git_would_record_it(tmp_path: Path, object_format: str) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", f"--object-format={object_format}")
+    write(repo, {"a.txt": "one\n", "gone.txt": "g\n", "run.sh": "echo\n", "dir/f.txt": "f\n", "same.txt": "s\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    write(repo, {"new\nline.txt": "nl\n", "later.txt": "intent\n", "a.txt": "two\n"})
+    git(repo, "add", "-N", "later.txt")  # intent to add: the index holds an id git never wrote
+    (repo / "gone.txt").unlink()
+    (repo / "run.sh").chmod(0o755)
+    (repo / "same.txt").touch()  # stat data changed, content not: unchanged
+    (repo / "dir/f.txt").unlink()
+    (repo / "dir").rmdir()
+    (repo / "dir").symlink_to("/etc")  # a folder replaced by a symlink: its files are gone, /etc is never read
+    change = await gather_change(str(repo), None, job_in(repo))
+    status = {f.path: f.status for f in change.files}
+    assert status == {
+        "a.txt": "modified",
+        "dir": "added (not yet tracked)",
+        "dir/f.txt": "deleted",
+        "gone.txt": "deleted",
+        "later.txt": "added",
+        "new\nline.txt": "added (not yet tracked)",
+        "run.sh": "modified",
+    }
+    assert "old mode 100644\nnew mode 100755" in (change.file("run.sh") or change.files[0]).patch
+    assert change.texts["later.txt"] == "intent\n" and "+/etc" in (change.file("dir") or change.files[0]).patch
+
+
+async def test_a_file_with_merge_conflicts_is_reviewed_as_it_stands_and_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"c.txt": "base\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    git(repo, "checkout", "-q", "-b", "other")
+    write(repo, {"c.txt": "other\n"})
+    git(repo, "commit", "-q", "-a", "-m", "other")
+    git(repo, "checkout", "-q", "main")
+    write(repo, {"c.txt": "mine\n"})
+    git(repo, "commit", "-q", "-a", "-m", "mine")
+    with contextlib.suppress(subprocess.CalledProcessError):
+        git(repo, "merge", "-q", "other")
+    change = await gather_change(str(repo), None, job_in(repo))
+    [conflicted] = change.files
+    assert conflicted.status == "unmerged" and "+<<<<<<< HEAD" in conflicted.patch and "+other" in conflicted.patch
+
+
+async def test_the_object_store_of_the_working_tree_is_removed_whether_gathering_succeeds_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    repo = make_repo(tmp_path)
+    await gather_change(str(repo), None, job_in(repo))
+    with pytest.raises(InputError):
+        await gather_change(str(repo), None, job_in(repo, review_diff_lines=5))
+    with pytest.raises(InputError):
+        await gather_change(str(repo), None, job_in(repo, review_seconds=1e-3))  # type: ignore[arg-type]
+    assert list(scratch.iterdir()) == []

@@ -71,7 +71,9 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
         await patches(git, trees, items)
         files, texts_read, more = await texts(git, items, job)
     finally:
-        await anyio.to_thread.run_sync(store.close)
+        job.stop.set()  # a worker thread still reading the work tree stops before its store is removed
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(store.close)
     skipped += read.skipped + more
     change = Change(chosen, top, tuple(files), tuple(sorted(skipped, key=lambda s: s.path)), texts=texts_read)
     return bounded(change, job)

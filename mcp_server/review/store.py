@@ -9,6 +9,7 @@ repository's object format). A tree lists its entries sorted as git sorts them (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -46,7 +47,8 @@ class Store:
         raw = kind + b" %d\0" % len(body) + body
         oid = hashlib.new(self.algorithm, raw).hexdigest()
         folder = os.path.join(self.path, oid[:2])
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # not makedirs: a store already removed is never made again
+            os.mkdir(folder, 0o700)
         target = os.path.join(folder, oid[2:])
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o400)
