@@ -1,6 +1,6 @@
-"""`review` asks the one policy about every path, as `files` and `investigate` do, and reads only the folder's own
-repository: files named like bare secrets, everything in a folder of secrets, hard links to the project's .env,
-and a `.git` that points at another folder's repository. Asserted on what the fake upstream received."""
+"""Every reader asks the one policy about every path: `review` as `files` and `investigate` do (files named like bare
+secrets, everything in a folder of secrets, hard links to the project's .env), and `review` reads only the folder's
+own repository (not one a `.git` points at). Asserted on what the fake upstream received."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.conftest import connect, make_settings
-from tests.fake.agent import Script
+from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream
 from tests.gitrepos import git, write
 
@@ -65,6 +65,21 @@ async def test_review_withholds_bare_secrets_and_a_folder_of_secrets_by_name(
     assert set(BARE) <= set(skipped), skipped
     assert "in a folder of secrets" in skipped["secrets/settings.py"]
     assert b"hello, world" in _sent(deepseek)
+
+
+async def test_files_and_investigate_skip_code_in_a_folder_of_secrets(deepseek: FakeUpstream, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write(project, {"app.py": "print('hello')\n"} | {path: f"DB = '{value}'\n" for path, value in BARE.items()})
+    walked = await _call(deepseek, "chat", {"prompt": "Summarise.", "files": [str(project)]})
+    assert not walked.is_error, walked.content
+    deepseek.agent = Script([Turn([Call("read_file", {"path": "secrets/settings.py"})])], final="Done.")
+    async with connect(make_settings(deepseek)) as client:
+        with anyio.fail_after(30):
+            asked = await client.call_tool("investigate", {"question": "Settings?", "paths": [str(project)]})
+    assert [value for value in BARE.values() if value.encode() in _sent(deepseek)] == []
+    skipped = {s["path"]: s["reason"] for s in walked.structured_content["skipped"]}
+    assert skipped["secrets/"] == skipped["deploy/secret/"] == "a folder of secrets"
+    assert "secrets/ is skipped (a folder of secrets)" in asked.structured_content["steps"][0]["outcome"]
 
 
 async def test_review_sends_no_diff_of_a_file_replaced_by_a_hard_link_to_the_projects_env(
