@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import connect, make_settings
 from tests.fake.agent import Call, Script, Turn
+from tests.fake.review import Checker
 from tests.fake_upstream import FakeUpstream
 from tests.gitrepos import git, write
 
@@ -104,3 +105,20 @@ async def test_investigate_refuses_a_link_to_a_file_outside_the_paths_given(
     assert ELSEWHERE.encode() not in _sent(deepseek)
     out = result.structured_content
     assert "outside the paths given" in out["steps"][0]["outcome"] and out["evidence"][0]["verified"] is False
+
+
+async def test_reviews_reviewer_neither_reads_nor_anchors_a_finding_on_a_link_it_would_refuse(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    reads = [Call("read_file", {"path": link}) for link in LINKS]
+    finding = {"path": "docs/setup.md", "line": 1, "severity": "high", "title": "Password", "detail": "In a doc."}
+    deepseek.agent = Script([Turn(reads), Turn([Call("report_finding", finding)])], final="Done.")
+    deepseek.checker = Checker()
+    result = await _call(deepseek, "review", {"path": str(project)})
+    assert not result.is_error, result.content
+    assert [m for m in MARKERS if m.encode() in _sent(deepseek)] == []
+    out = result.structured_content
+    assert [m for m in MARKERS if m in str(out)] == []
+    assert all(step["outcome"].startswith("refused") for step in out["steps"][: len(LINKS)])
+    assert out["findings"] == [] and out["dropped"][0]["path"] == "docs/setup.md"
