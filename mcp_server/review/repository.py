@@ -49,11 +49,10 @@ async def locate(git: Git, shown: str, job: Job) -> Repository:
     try:
         out = await git.run(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"])
     except GitError as e:
+        where = named(shown, git.folder)
         if "not a git repository" in e.stderr:
-            raise InputError(
-                f"{clip(shown)} is not inside a git repository; pass the folder of a git work tree"
-            ) from None
-        raise InputError(f"git cannot read {clip(shown)}: {describe(e)}") from None
+            raise InputError(f"{where} is not inside a git repository; pass the folder of a git work tree") from None
+        raise InputError(f"git cannot read {where}: {describe(e)}") from None
     lines = out.decode("utf-8", "surrogateescape").split("\n")
     if len(lines) < 3 or not lines[0]:
         raise InputError(f"git cannot tell where the repository of {clip(shown)} keeps its data; check `git status`")

@@ -6,9 +6,9 @@ entry's stat data), the new files (`ls-files --others --exclude-standard`) and t
 A file whose stat data still matches its index entry (and is not racily clean) is taken as the index has it; any
 other is read through the one policy (`files`' reader: its place, its names, hard links, the size cap, the checked
 opening), hashed as a git blob and written to the review's own object store (store.py). A file the policy withholds
-is never opened: the tree keeps what the compared side had there, and `skipped` names it. The tree of the whole
-working tree is written beside the blobs, reusing the compared tree's folders that nothing changed, so the diff is
-git's own between two trees (`diff-tree`), which reads no work-tree file.
+is never opened: the tree keeps what the compared side had there, and the listing names it for files.py to
+withhold. The tree of the whole working tree is written beside the blobs, reusing the compared tree's folders that
+nothing changed, so the diff is git's own between two trees (`diff-tree`), which reads no work-tree file.
 
 No filter runs, not even the user's own (git-lfs): a file a clean filter would change is compared as it is on
 disk. With `core.autocrlf` set, CRLF line ends are read as LF, as git stores them.
@@ -35,8 +35,9 @@ from mcp_server.review.trees import build
 MAX_LISTING_BYTES = 64 * 2**20  # the index with its stat data: about 300,000 tracked files
 _GITLINK = "160000"
 _LINK = "120000"
-_SKIP_WORKTREE = 1 << 30  # git's in-memory flags (cache.h): sparse checkout, and `update-index --assume-unchanged`
-_ASSUME_VALID = 0x8000
+# git's in-memory index flags (cache.h), as `ls-files --debug` prints them
+_SKIP_WORKTREE = 1 << 30  # sparse checkout, `update-index --skip-worktree`
+_ASSUME_VALID = 0x8000  # `update-index --assume-unchanged`
 _INTENT_TO_ADD = 1 << 29  # `git add -N`: the index holds the empty blob's id, which git never wrote
 
 
