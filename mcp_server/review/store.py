@@ -28,6 +28,7 @@ class Store:
             raise ValueError(f"unknown object format {algorithm!r}")
         self.algorithm = algorithm
         self.path = tempfile.mkdtemp(prefix="deepseek-mcp-review-")  # private: mode 0700
+        self.closed = False
 
     def blob(self, data: bytes) -> str:
         """Write a blob; its id."""
@@ -56,7 +57,11 @@ class Store:
             return oid
         with os.fdopen(fd, "wb") as file:
             file.write(zlib.compress(raw, 1))
+        if self.closed:  # removed meanwhile by a call that stopped waiting for this thread: remove what was left
+            shutil.rmtree(self.path, ignore_errors=True)
         return oid
 
     def close(self) -> None:
+        """Remove the store (a thread still writing removes what it wrote after this)."""
+        self.closed = True
         shutil.rmtree(self.path, ignore_errors=True)
