@@ -61,8 +61,8 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     await _stores(Git(top, bounds), repository, folder or ".", job)
     await check_own(Git(top, bounds), repository, folder or ".", job)
     job.more_secrets = secrets_of(job, [Path(top)])  # a hard link to the project's .env is refused too
-    format_ = (await Git(top, bounds).run(["rev-parse", "--show-object-format"])).decode().strip() or "sha1"
-    store = Store(format_)
+    said = (await Git(top, bounds).run(["rev-parse", "--show-object-format"], checked=False)).decode().strip()
+    store = Store(said if said in ("sha1", "sha256") else "sha1")  # git before 2.29 knows SHA-1 alone
     try:
         git = Git(top, bounds).reading(store.path, repository.objects)
         chosen, trees, listed, read = await _choose(git, repository, store, base, job)
