@@ -2,7 +2,10 @@
 fixed model latency beside its floor.
 
 Gathering runs `mcp_server.review.gather_change` in this process on this checkout's last 20 commits (every git
-command it runs, the policy, the whole texts, the block), against one `git diff` of the same range. The whole review
+command it runs, the policy, the whole texts, the block), against one `git diff` of the same range. The working
+tree case gathers the uncommitted changes of a 20,000-file repository it makes (the server reads the work tree
+itself: git's index listing, a stat of every tracked file, and reading each file whose stat data changed), against
+`git diff HEAD` plus `git ls-files --others`, with the index fresh and with every file touched. The whole review
 runs the tool through the in-memory MCP client against the fake upstream in a thread of this process, with a scripted
 reviewer (4 model turns: reads, two turns of findings, the summary) and a scripted checker, each turn answering after
 LATENCY seconds. Floor: the model's sequential turns plus the checks (the issue's floor counts only the slowest check,
@@ -36,9 +39,10 @@ from tests.conftest import DEEPSEEK_KEY, connect, make_settings
 from tests.fake.agent import Call, Script, Turn
 from tests.fake.review import Checker
 from tests.fake_upstream import FakeUpstream
-from tests.gitrepos import make_repo
+from tests.gitrepos import git, make_repo
 
 COMMITS = 20
+TRACKED = (1_000, 20)  # folders, files in each: the working-tree case's repository
 LATENCY = 0.5  # seconds before each model turn answers
 FINDINGS = 6
 FINDINGS_SENT = 4  # reported in review_bytes.py's scenario
@@ -79,12 +83,79 @@ async def gathering(reps: int) -> Result:
     ]  # fmt: skip
     notes = [
         f"review gathering: gather_change on this checkout's last {COMMITS} commits ({len(change.files)} files, "
-        f"{len(change.skipped)} skipped), median of {reps}, page cache warm: it runs git 8 times (top folder, config "
-        "listing, two commit ids, the raw listing, object sizes, the patch, the whole texts), scans every "
+        f"{len(change.skipped)} skipped), median of {reps}, page cache warm: it runs git's plumbing 10 times (top "
+        "folder and git folders, core.worktree, object format, two commit ids, the raw listing, object sizes, the "
+        "patch, the whole texts), scans every "
         "hunk and text for keys and renders the block; floor: one `git diff` of the same range, which prints the "
         "patch alone (no whole files)."
     ]
     return Result(rows, {**times, "diff_bytes": change.diff_bytes, "git_bytes": git_bytes, "block": block}, notes)
+
+
+def _big_repo(root: Path) -> Path:
+    """TRACKED files of about 1 KiB committed; then 5 of them changed and one new file."""
+    repo = root / "big"
+    folders, each = TRACKED
+    body = "".join(f"def f{n}(x: int) -> int:\n    return x + {n}\n\n\n" for n in range(30))
+    for folder in range(folders):
+        (repo / f"pkg{folder}").mkdir(parents=True)
+        for name in range(each):
+            (repo / f"pkg{folder}" / f"m{name}.py").write_text(f"# {folder}/{name}\n{body}")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    for folder in range(5):
+        with (repo / f"pkg{folder}" / "m1.py").open("a") as file:
+            file.write("# changed\n")
+    (repo / "new.py").write_text("NEW = True\n")
+    return repo
+
+
+def _touch(repo: Path, touched: bool) -> None:
+    if touched:
+        for path in repo.glob("pkg*/*.py"):
+            path.touch()
+
+
+def _git_view(repo: Path) -> float:
+    started = time.perf_counter()
+    for args in (["diff", "--no-ext-diff", "HEAD"], ["ls-files", "--others", "--exclude-standard"]):
+        subprocess.run(["git", *args], cwd=repo, capture_output=True, check=True)  # git from PATH, as a user runs it
+    return time.perf_counter() - started
+
+
+async def working_tree(reps: int) -> Result:
+    rows: list[Row] = []
+    raw: dict[str, Any] = {}
+    files = TRACKED[0] * TRACKED[1]
+    with tempfile.TemporaryDirectory() as scratch:
+        repo = _big_repo(Path(scratch))
+        for state in ("index fresh", "every file touched"):
+            touched = state == "every file touched"
+            await gather_change(str(repo), None, dataclasses.replace(_job(), base_dir=repo))  # warm the page cache
+            ours: list[float] = []
+            floor: list[float] = []
+            for _ in range(reps):
+                _touch(repo, touched)  # `git diff` refreshes the index it reads: touched again before each run
+                started = time.perf_counter()
+                await gather_change(str(repo), None, dataclasses.replace(_job(), base_dir=repo))
+                ours.append(time.perf_counter() - started)
+                _touch(repo, touched)
+                floor.append(_git_view(repo))
+            mine, theirs = median(ours), median(floor)
+            rows.append(
+                Row(f"review: working tree of {files:,} files, {state}", ms(mine), ms(theirs),
+                    f"{(mine - theirs) * 1000:+.0f} ms", f"{mine / theirs:.1f}x", "< 5 s", mine < 5.0)
+            )  # fmt: skip
+            raw[f"working tree, {state}"] = {"ours": ours, "git": floor}
+    notes = [
+        f"review working tree: gather_change on a {files:,}-file repository made for the case (5 files changed, 1 "
+        f"new), median of {reps}, page cache warm; the server lists the index with its stat data, stats every "
+        "tracked file, and reads through the policy, hashes and writes to its own object store every file whose stat "
+        "data changed (all of them, once every file is touched); floor: `git diff HEAD` and `git ls-files --others`, "
+        "which print the same view (git reads the touched files too, through any filter the repository names)."
+    ]
+    return Result(rows, raw, notes)
 
 
 def _script() -> tuple[Script, Checker]:
@@ -196,10 +267,10 @@ def _outcome(figures: dict[str, Any]) -> str:
 
 async def run(quick: bool) -> Result:
     gathered = await gathering(3 if quick else 9)
+    tree = await working_tree(3 if quick else 5)
     reviewed = await whole(1 if quick else 3)
     bytes_ = sent()
-    return Result(
-        gathered.rows + reviewed.rows + bytes_.rows,
-        {**gathered.raw, **reviewed.raw, "sent": bytes_.raw},
-        gathered.notes + reviewed.notes + bytes_.notes,
-    )
+    parts = (gathered, tree, reviewed, bytes_)
+    raw = {key: value for part in parts for key, value in part.raw.items()}
+    raw["sent"] = bytes_.raw
+    return Result([r for p in parts for r in p.rows], raw, [n for p in parts for n in p.notes])

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -17,7 +18,6 @@ from mcp_server.core.config import Limits, Settings
 from mcp_server.core.errors import InputError
 from mcp_server.policy import FileAccess, Scanner, home, secret_places
 from mcp_server.review import diff, gather_change
-from mcp_server.review.git import overrides
 from tests.gitrepos import ENV_LINE, GITHUB_TOKEN, SERVICE_V2, arm, git, make_repo, markers, write
 
 pytestmark = pytest.mark.anyio
@@ -248,13 +248,6 @@ async def test_a_filter_defined_in_a_file_the_repository_config_includes_is_blan
     assert markers(marker) == []
 
 
-def test_overrides_blank_only_drivers_outside_the_users_own_config() -> None:
-    listing = "global\0filter.lfs.clean\ngit-lfs clean\0local\0filter.Evil.clean\nx\0local\0diff.a.b.textconv\ny\0"
-    found = overrides(listing)
-    assert "filter.Evil.clean=" in found and "filter.Evil.required=false" in found and "diff.a.b.textconv=" in found
-    assert not any("lfs" in item for item in found)
-
-
 async def test_files_past_the_file_bound_are_named_not_reviewed(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     change = await gather_change(str(repo), None, job_in(repo, review_files=3))
@@ -280,7 +273,7 @@ async def test_git_printing_past_its_byte_bound_is_stopped_with_the_bound_named(
 async def test_new_untracked_files_count_against_the_diff_byte_bound_too(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     write(repo, {"src/big.py": "x = 1\n" * 5000})
-    with pytest.raises(InputError, match=r"over the 19\.5 KiB one review sends"):
+    with pytest.raises(InputError, match=r"more than 19\.5 KiB|over the 19\.5 KiB one review sends"):
         await gather_change(str(repo), None, job_in(repo, review_diff_bytes=20_000))
 
 
@@ -322,6 +315,72 @@ async def test_a_new_symlink_out_of_the_repository_is_named_and_never_followed(t
     outside.write_text("OUTSIDE-THE-REPOSITORY\n")
     (repo / "link.txt").symlink_to(outside)
     change = await gather_change(str(repo), None, job_in(repo))
-    link = change.file("link.txt")
-    assert link is not None and link.summary == "a symlink or special file (not followed)" and link.text is None
+    link = change.file("link.txt")  # git records a symlink's target path as its content: that is its diff
+    assert link is not None and link.text is None and link.patch.endswith(f"+{outside}\n\\ No newline at end of file\n")
     assert "OUTSIDE-THE-REPOSITORY" not in change.block
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+async def test_the_working_tree_is_read_as_git_would_record_it(tmp_path: Path, object_format: str) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", f"--object-format={object_format}")
+    write(repo, {"a.txt": "one\n", "gone.txt": "g\n", "run.sh": "echo\n", "dir/f.txt": "f\n", "same.txt": "s\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    write(repo, {"new\nline.txt": "nl\n", "later.txt": "intent\n", "a.txt": "two\n"})
+    git(repo, "add", "-N", "later.txt")  # intent to add: the index holds an id git never wrote
+    (repo / "gone.txt").unlink()
+    (repo / "run.sh").chmod(0o755)
+    (repo / "same.txt").touch()  # stat data changed, content not: unchanged
+    (repo / "dir/f.txt").unlink()
+    (repo / "dir").rmdir()
+    (repo / "dir").symlink_to("/etc")  # a folder replaced by a symlink: its files are gone, /etc is never read
+    change = await gather_change(str(repo), None, job_in(repo))
+    status = {f.path: f.status for f in change.files}
+    assert status == {
+        "a.txt": "modified",
+        "dir": "added (not yet tracked)",
+        "dir/f.txt": "deleted",
+        "gone.txt": "deleted",
+        "later.txt": "added",
+        "new\nline.txt": "added (not yet tracked)",
+        "run.sh": "modified",
+    }
+    assert "old mode 100644\nnew mode 100755" in (change.file("run.sh") or change.files[0]).patch
+    assert change.texts["later.txt"] == "intent\n" and "+/etc" in (change.file("dir") or change.files[0]).patch
+
+
+async def test_a_file_with_merge_conflicts_is_reviewed_as_it_stands_and_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"c.txt": "base\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    git(repo, "checkout", "-q", "-b", "other")
+    write(repo, {"c.txt": "other\n"})
+    git(repo, "commit", "-q", "-a", "-m", "other")
+    git(repo, "checkout", "-q", "main")
+    write(repo, {"c.txt": "mine\n"})
+    git(repo, "commit", "-q", "-a", "-m", "mine")
+    with contextlib.suppress(subprocess.CalledProcessError):
+        git(repo, "merge", "-q", "other")
+    change = await gather_change(str(repo), None, job_in(repo))
+    [conflicted] = change.files
+    assert conflicted.status == "unmerged" and "+<<<<<<< HEAD" in conflicted.patch and "+other" in conflicted.patch
+
+
+async def test_the_object_store_of_the_working_tree_is_removed_whether_gathering_succeeds_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    repo = make_repo(tmp_path)
+    await gather_change(str(repo), None, job_in(repo))
+    with pytest.raises(InputError):
+        await gather_change(str(repo), None, job_in(repo, review_diff_lines=5))
+    with pytest.raises(InputError):
+        await gather_change(str(repo), None, job_in(repo, review_seconds=1e-3))  # type: ignore[arg-type]
+    assert list(scratch.iterdir()) == []

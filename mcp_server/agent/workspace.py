@@ -3,22 +3,21 @@
 Every path is relative to the folder investigated. `..`, absolute paths and `~` are refused outright; every other
 path is judged name by name by the same walk as `files` (mcp_server/context/walk.py): version control, vendored
 and generated trees, .gitignore, symlinked folders, symlinks out of the folder or the file roots, and names of
-secrets are all refused for the same reasons there. Reading goes through `files`' reader (caps, binary, secrets by
+secrets are all refused for the same reasons there; a symlink to a file is judged under its own name and as its
+target would be, the paths given included. Reading goes through `files`' reader (caps, binary, secrets by
 content). A refusal is text for the model, never an exception: it is told why and carries on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import read_text
-from mcp_server.context.walk import Entered, Walk
+from mcp_server.context.walk import Entered, Walk, secret_identities
 from mcp_server.core.config import Limits
-from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip, format_size
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.places import Places
@@ -66,11 +65,7 @@ class Workspace:
         """The identities of the files named like secrets in the folder investigated, gathered once, when a file with
         more than one link is first read (so a hard link to the .env is refused), within the walk's bounds."""
         if self._secret_ids is None:
-            job = self.job()
-            job.more_secrets = None
-            with contextlib.suppress(InputError):  # past the walk's bound of entries or seconds: those met before
-                Walk(job).folder(self.root, "")
-            self._secret_ids = frozenset(job.secret_ids)
+            self._secret_ids = secret_identities(self.job(), self.root)
         return self._secret_ids
 
     def folder(self, text: str | None) -> tuple[Walk, Entered]:
@@ -90,7 +85,7 @@ class Workspace:
         parts = _parts(text)
         if not self.visible("/".join(parts), True):  # before the walk: nothing is said about what lies outside
             raise Refused(f"{_shown(text)} is outside the paths given to this investigation")
-        walk = Walk(self.job())
+        walk = Walk(self.job(), self.visible)  # a symlink to a file outside the paths given is refused too
         found = walk.place(self.root, parts)
         if found is None:
             raise Refused(

@@ -5,7 +5,8 @@ What may be read and what is secret is decided by `mcp_server.policy`; this pack
 The modules, in the order a call's paths pass through them:
 
     gather.py   resolving the paths (inside DEEPSEEK_MCP_FILE_ROOTS), the bounds, reading in order, the budget
-    walk.py     walking folders: vendored trees, .gitignore, symlinks, depth and entry bounds
+    walk.py     walking folders: listed through checked descriptors, depth and entry bounds
+    judge.py    what a walk enters, finds or skips and why; a symlink judged as its own name and as its target
     ignore.py   .gitignore files with git's semantics (pathspec), nested and negated
     read.py     reading one file: regular, capped, unchanged while read, UTF-8 text
     render.py   the block DeepSeek receives before the prompt, byte-identical for the same files

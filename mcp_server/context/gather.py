@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_server.context.ignore import MAX_PARENT_LEVELS
 from mcp_server.context.model import Found, Gathered, Job, Sent, Skip
 from mcp_server.context.read import read_text
 from mcp_server.context.render import file_block, render
-from mcp_server.context.walk import Walk, utf8
+from mcp_server.context.walk import Walk, secrets_of, utf8
 from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV
 from mcp_server.core.errors import InputError
@@ -51,6 +52,9 @@ def gather(paths: Sequence[str], job: Job) -> Gathered:
     check_paths(paths)
     targets = [resolve_target(text, job) for text in dict.fromkeys(paths)]
     root = _common_root(targets)
+    named = [t.real for t in targets if not stat.S_ISDIR(t.info.st_mode)]
+    if named and job.more_secrets is None:  # a file named directly may be a hard link to its project's .env
+        job.more_secrets = secrets_of(job, [_home(path, job) for path in named])
     walk = Walk(job)
     for target in targets:
         label = os.path.relpath(target.logical, root).replace(os.sep, "/")
@@ -112,9 +116,21 @@ def resolve_target(text: str, job: Job) -> Target:
         names.secret_name(real.name)
         or names.secret_name(Path(logical).name)
         or names.bare_secret(real.parent.name, real.name)
+        or names.bare_secret(Path(logical).parent.name, Path(logical).name)
     ):
         raise InputError(f"{clip(text)} is refused: it is named like a file of keys or credentials; nothing was sent")
     return Target(text, logical, real, info)
+
+
+def _home(real: Path, job: Job) -> Path:
+    """The folder whose files named like secrets a file named directly may be another name for: its repository's
+    top folder (the nearest above holding `.git`, inside the roots), else its own folder."""
+    for folder in [real.parent, *real.parent.parents][:MAX_PARENT_LEVELS]:
+        if not job.files.inside(folder):
+            break
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return real.parent
 
 
 def _common_root(targets: list[Target]) -> str:

@@ -29,8 +29,8 @@ def read_text(found: Found, job: Job) -> str | Skip:
 
 
 def read_bytes(found: Found, job: Job) -> bytes | Skip:
-    """The file's bytes as `read_text` opens and checks them, not yet decoded nor scanned (delegate copies binary
-    files too, and scans their bytes itself)."""
+    """The file's bytes, read under every check of `read_text` but the ones on content (binary, secrets): delegate
+    copies binary files too, and scans their bytes itself."""
     cap = job.limits.context_file_bytes
     try:
         fd = job.open_file(found.real)

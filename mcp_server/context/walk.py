@@ -3,23 +3,25 @@
 The walk never follows a symlinked folder (so it cannot leave the file roots through one, nor loop), and remembers
 each folder's (device, inode) against bind mounts that would loop anyway. It is bounded by the entries it looks at,
 the depth below each path given, and the time it takes (Job.check_time).
+
+What is entered, found or skipped, and why, is judge.py's to say (symlinks judged under both their names there).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import os
-import stat
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp_server.context.ignore import Rules, rules_above
+from mcp_server.context.ignore import Rules
+from mcp_server.context.judge import Judge, Target
 from mcp_server.context.model import Found, Job, Skip
-from mcp_server.core.config import FILE_ROOTS_ENV
 from mcp_server.core.errors import InputError
-from mcp_server.core.quoting import format_size
-from mcp_server.policy import names
 from mcp_server.policy.opening import DIR_FLAGS, Redirected, open_checked
 
 _CHECK_EVERY = 256  # entries between looks at the clock and the stop flag
@@ -31,20 +33,23 @@ class _Walked(Exception):
 
 
 class Walk:
-    """Everything found under the paths of one call, and everything skipped."""
+    """Everything found under the paths of one call, and everything skipped.
 
-    def __init__(self, job: Job) -> None:
+    `visible` (investigate's paths): whether a path below the top, by its label from there, is among those given; a
+    symlink whose target is not is skipped."""
+
+    def __init__(self, job: Job, visible: Callable[[str, bool], bool] | None = None) -> None:
         self.job = job
         self.found: list[Found] = []
         self.skipped: list[Skip] = []
         self._entries = 0
         self._folders: set[tuple[int, int]] = set()
-        self._top = Path("/")
+        self.judge = Judge(job, visible)
 
     def folder(self, real: Path, label: str) -> None:
         """Walk a folder given in `files` (its real path; `label` is its path relative to the common root)."""
-        self._top = real
-        rules = rules_above(real, lambda folder: self.job.files.inside(folder))
+        self.judge.at(real)
+        rules = self.judge.above(real)
         stack = [(str(real), label, rules, 0)]
         while stack:
             folder, shown, rules, depth = stack.pop()
@@ -53,7 +58,7 @@ class Walk:
                 continue
             fd, entries = listing
             try:  # the entries stat through the folder's descriptor: it stays open while they are looked at
-                self._enter(folder, shown, rules.entering(folder), depth, entries, stack)
+                self._enter(folder, shown, self.judge.entering(rules, folder), depth, entries, stack)
             finally:
                 if fd >= 0:
                     os.close(fd)
@@ -79,10 +84,10 @@ class Walk:
         """One path below the folder `top` (its names in `parts`), judged name by name as a walk of `top` would
         judge it: the Found file or the Entered folder the walk would reach, the Skip of the first name it would not
         pass (a secret, node_modules, a gitignored or symlinked entry...), or None when there is no such entry."""
-        self._top = top
-        here = Entered(str(top), "", rules_above(top, lambda folder: self.job.files.inside(folder)))
+        self.judge.at(top)
+        here = Entered(str(top), "", self.judge.above(top))
         for depth, name in enumerate(parts):
-            rules = here.rules.entering(here.real)
+            rules = self.judge.entering(here.rules, here.real)
             found, skipped = len(self.found), len(self.skipped)
             opened = self._entries_of(here.real, here.label)  # through checked descriptors, as a walk lists it
             if opened is None:
@@ -105,7 +110,7 @@ class Walk:
     def listing(self, folder: Entered) -> list[Entered]:
         """One folder's entries, without walking further: files go to `found`, skips to `skipped`, and the folders
         a walk would enter are returned."""
-        rules = folder.rules.entering(folder.real)
+        rules = self.judge.entering(folder.rules, folder.real)
         entered: list[Entered] = []
         opened = self._entries_of(folder.real, folder.label)
         if opened is None:
@@ -176,7 +181,7 @@ class Walk:
                 self._link(real, label, rules)
                 return None
             if entry.is_dir(follow_symlinks=False):
-                reason = self._folder_reason(name, real, rules)
+                reason = self.judge.folder_reason(name, real, rules)
                 if reason is None:
                     return real, label
                 self._skip(f"{label}/", *reason)
@@ -188,53 +193,21 @@ class Walk:
         self._candidate(name, real, label, rules, info)
         return None
 
-    def _folder_reason(self, name: str, real: str, rules: Rules) -> tuple[str, bool] | None:
-        if self.job.places.holds(real):
-            return "a folder of keys or credentials", True
-        if names.skipped_dir(name):
-            return "a vendored, generated or tool folder", False
-        if rules.ignored(real, True):
-            return "gitignored", False
-        if os.path.lexists(f"{real}/{names.VENV_MARKER}"):
-            return "a virtualenv", False
-        return None
-
     def _candidate(self, name: str, real: str, label: str, rules: Rules, info: os.stat_result) -> None:
-        if names.secret_name(name) or names.bare_secret(os.path.basename(os.path.dirname(real)), name):
-            self._skip(label, "named like a secret", True)
-            self.job.secret_ids.add((info.st_dev, info.st_ino))  # a hard link to it elsewhere is refused too
-        elif rules.ignored(real, False):
-            self._skip(label, "gitignored")
-        elif names.generated_name(name) or name in names.VCS:
-            self._skip(label, "a lock file, generated or version-control file")
-        elif not stat.S_ISREG(info.st_mode):
-            self._skip(label, "not a regular file (a device, pipe or socket)")
-        elif info.st_size > self.job.limits.context_file_bytes:
-            self._skip(label, f"larger than {format_size(self.job.limits.context_file_bytes)} (the cap per file)")
-        else:
+        reason = self.judge.file_reason(name, real, rules, info)
+        if reason is None:
             self.found.append(Found(label, real, info.st_size, False, (info.st_dev, info.st_ino)))
+        else:
+            self._skip(label, *reason)
 
     def _link(self, real: str, label: str, rules: Rules) -> None:
-        if rules.ignored(real, False):
-            self._skip(label, "gitignored")
-            return
-        try:
-            target = os.path.realpath(real, strict=True)
-            info = os.stat(target)
-        except (OSError, RuntimeError):
-            self._skip(label, "a broken symlink")
-            return
-        if not self.job.files.inside(Path(target)):
-            self._skip(label, f"a symlink to a path outside {FILE_ROOTS_ENV}")
-        elif not Path(target).is_relative_to(self._top):
-            # A repository's `notes.md -> ~/.config/...` must not carry that file out; name it directly to send it.
-            self._skip(label, "a symlink out of the folder given (not followed)")
-        elif stat.S_ISDIR(info.st_mode):
-            self._skip(f"{label}/", "a symlink to a folder (not followed)")
-        elif self.job.places.holds(target) or names.secret_name(os.path.basename(target)):
-            self._skip(label, "a symlink to a secret", True)
+        verdict = self.judge.link(real, rules)
+        if isinstance(verdict, Target):
+            info = verdict.info
+            self.found.append(Found(label, verdict.real, info.st_size, False, (info.st_dev, info.st_ino)))
         else:
-            self._candidate(os.path.basename(real), target, label, Rules(), info)
+            reason, secret, folder = verdict
+            self._skip(f"{label}/" if folder else label, reason, secret)
 
     def _skip(self, path: str, reason: str, secret: bool = False) -> None:
         self.skipped.append(Skip(path, reason, secret))
@@ -256,3 +229,26 @@ def utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def secret_identities(job: Job, folder: Path) -> frozenset[tuple[int, int]]:
+    """The (device, inode) of the files named like secrets in `folder` and below, as a walk of it meets them: a
+    hard link to one of them (`mail_settings.txt` for the project's .env) is refused under any name. The walk has
+    its own clock and the walk's bounds; past them, the files met so far."""
+    walker = dataclasses.replace(job, started=time.monotonic(), secret_ids=set(), more_secrets=None, _opener=None)
+    with contextlib.suppress(InputError):
+        Walk(walker).folder(folder, "")
+    walker.close()
+    return frozenset(walker.secret_ids)
+
+
+def secrets_of(job: Job, folders: Sequence[Path]) -> Callable[[], frozenset[tuple[int, int]]]:
+    """`secret_identities` of `folders`, gathered once, when first asked (only a file with several links asks)."""
+    found: list[frozenset[tuple[int, int]]] = []
+
+    def once() -> frozenset[tuple[int, int]]:
+        if not found:
+            found.append(frozenset().union(*(secret_identities(job, folder) for folder in dict.fromkeys(folders))))
+        return found[0]
+
+    return once

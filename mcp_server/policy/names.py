@@ -6,6 +6,7 @@ whether it holds a key by its content (scan.py): a key under an innocent name is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 # Version control: a folder, or in a git worktree or submodule a file pointing at one.
@@ -99,6 +100,8 @@ def secret_name(name: str) -> bool:
 # A file holding one bare password: Docker Compose's `secrets: db_password: file: ./db_password.txt`, root_passwd.
 _PASSWORD_WORDS = ("password", "passwd")
 _BARE_ENDS = ("", "txt", "secret", "pw", "pass")
+# Folders of bare values, as Docker Compose and Kubernetes mount them (`secrets/db_password`, `secret/tls.key`).
+_SECRET_FOLDERS = frozenset({"secrets", "secret"})
 
 
 def bare_secret(folder: str, name: str) -> bool:
@@ -112,7 +115,25 @@ def bare_secret(folder: str, name: str) -> bool:
         return False
     if any(word in stem for word in _PASSWORD_WORDS) and stem != "passwd":  # /etc/passwd holds no password
         return True
-    return folder.lower() in ("secrets", "secret")
+    return secret_folder(folder)
+
+
+def secret_folder(name: str) -> bool:
+    """Whether a folder's name says it holds bare secrets (`secrets`, `secret`, and backups of them): a walk never
+    enters one below the path it was given, whatever the files in it are called (code and config included)."""
+    return unbackup(name.lower()) in _SECRET_FOLDERS
+
+
+def withheld(parts: Sequence[str], top: str) -> str | None:
+    """Why a path below a folder (its names from there; `top` is that folder's own name) is withheld by name alone,
+    exactly as a walk of that folder judges it: a folder of secrets on the way, a file named like a secret or like a
+    bare value in its folder; None when its names say nothing."""
+    if any(secret_folder(part) for part in parts[:-1]):
+        return "in a folder of secrets (not sent)"
+    folder = parts[-2] if len(parts) > 1 else top
+    if secret_name(parts[-1]) or bare_secret(folder, parts[-1]):
+        return "named like a file of keys or credentials (not sent)"
+    return None
 
 
 def unbackup(name: str) -> str:

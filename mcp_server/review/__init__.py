@@ -2,9 +2,13 @@
 
 The modules, in the order a call passes through them:
 
-    git.py      running git without running anything the repository configures; bounded output and time
+    git.py      running git's plumbing only, so nothing the repository names runs; bounded output and time
+    repository.py  the folder's own repository: its top folder, git folders, and no `.git` pointing elsewhere
     sides.py    what is compared, from `base`: refs checked, then resolved to commit ids
     gather.py   from a folder and `base` to the change: the top folder and git's stores inside the roots, the sides
+    worktree.py the working tree read by the server through the policy (git never opens a work-tree file)
+    store.py    the review's own temporary object store: the working tree's blobs and trees
+    trees.py    the working tree's files as trees, reusing the compared side's where nothing changed
     files.py    each changed path through the policy of `files`: secrets withheld, binaries summarised, whole texts
     diff.py     git's raw listing and patch read; hunks holding a key withheld
     bounds.py   the diff's bytes and lines, the token budget, and the notices of what was left out

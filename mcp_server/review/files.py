@@ -1,22 +1,22 @@
 """Each changed path on its way to the reviewer: named through the policy, sized, its diff cut out, its whole text
-read through the same reader as `files`, and summarised in one line when it is not sent."""
+decoded by the same reader as `files`, and summarised in one line when it is not sent.
+
+Every side is an object by now (the working tree's were written by worktree.py, read through the policy), so the
+diff is `diff-tree` between two trees and the texts are blobs: git opens no work-tree file here."""
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from mcp_server.context.model import Found, Job, Skip
-from mcp_server.context.read import decode, read_text
-from mcp_server.core import threads
+from mcp_server.context.model import Job, Skip
+from mcp_server.context.read import decode
 from mcp_server.core.quoting import format_size
 from mcp_server.policy import names
 from mcp_server.review import diff
 from mcp_server.review.git import Git
-from mcp_server.review.model import ChangedFile, Entry, Sides
-from mcp_server.review.render import untracked_patch
+from mcp_server.review.model import ChangedFile, Entry
 
 _SUBMODULE = "160000"
 _ZERO = frozenset("0")
@@ -34,8 +34,8 @@ class Item:
 
 
 def classify(listed: list[Entry], top: str, job: Job) -> tuple[list[Item], list[Skip]]:
-    """Each path through the policy (its places and names, as `files` judges them): secrets left out before git
-    prints a diff of them, generated and vendored files summarised."""
+    """Each path through the policy (its places and names, as a walk of the top folder judges them): secrets left
+    out before git prints a diff of them, generated and vendored files summarised."""
     items: list[Item] = []
     skipped: list[Skip] = []
     for index, entry in enumerate(listed):
@@ -43,7 +43,7 @@ def classify(listed: list[Entry], top: str, job: Job) -> tuple[list[Item], list[
             rest = len(listed) - index
             skipped.append(Skip("…", f"{rest:,} more changed files past the {index:,}-file bound, not reviewed"))
             break
-        reason = _secret(entry, top, job)
+        reason = next((why for path in entry.paths if (why := withheld(path, top, job)) is not None), None)
         if reason is not None:
             skipped.append(Skip(entry.path, reason, True))
         elif not _text_path(entry.path):
@@ -53,29 +53,12 @@ def classify(listed: list[Entry], top: str, job: Job) -> tuple[list[Item], list[
     return items, skipped
 
 
-def _secret(entry: Entry, top: str, job: Job) -> str | None:
-    for path in entry.paths:
-        if job.places.holds(f"{top}/{path}"):
-            return "in a place where keys or credentials are kept (not sent)"
-        if names.secret_name(path.rpartition("/")[2]):
-            return "named like a file of keys or credentials (not sent)"
-    return None
-
-
-def linked(top: str, items: list[Item], job: Job) -> list[Skip]:
-    """Working-tree files that are hard links to a file in a secret place (another name for ~/.pgpass), withheld
-    before git reads them: their path says nothing (blocking: the places' identities may be gathered)."""
-    found: list[Skip] = []
-    for item in items:
-        for path in item.entry.paths:
-            try:
-                info = os.lstat(os.path.join(top, path))
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1 and job.places.linked((info.st_dev, info.st_ino)):
-                found.append(Skip(item.entry.path, "a hard link to a file where keys or credentials are kept", True))
-                break
-    return found
+def withheld(path: str, top: str, job: Job) -> str | None:
+    """Why the policy withholds a path of the work tree at `top` by its place or its names (a key folder on the way,
+    a folder of secrets, `.env`, `db_password.txt`), as a walk of `top` would; None when it does not."""
+    if job.places.holds(f"{top}/{path}"):
+        return "in a place where keys or credentials are kept (not sent)"
+    return names.withheld(path.split("/"), os.path.basename(top))
 
 
 def _summary_by_name(entry: Entry) -> str:
@@ -89,8 +72,9 @@ def _summary_by_name(entry: Entry) -> str:
     return ""
 
 
-async def sizes(git: Git, top: str, chosen: Sides, items: list[Item], job: Job) -> None:
-    """The size of each side; a side past the per-file cap makes the file a summary."""
+async def sizes(git: Git, items: list[Item], notes: dict[str, str], job: Job) -> None:
+    """The size of each side; a side past the per-file cap, or one whose content was not read (`notes`), makes the
+    file a summary."""
     ids = {i for item in items if not item.summary for i in (item.entry.old_id, item.entry.new_id) if set(i) - _ZERO}
     known = await _object_sizes(git, sorted(ids))
     cap = job.limits.context_file_bytes
@@ -98,11 +82,11 @@ async def sizes(git: Git, top: str, chosen: Sides, items: list[Item], job: Job) 
         if item.summary:
             continue
         entry = item.entry
-        size = known.get(entry.new_id) if set(entry.new_id) - _ZERO else _disk_size(top, entry)
-        item.size = size or 0
+        item.size = known.get(entry.new_id, 0)
         item.old_size = known.get(entry.old_id, 0)
-        largest = max(item.size, item.old_size)
-        if largest > cap:
+        if entry.path in notes:
+            item.summary = notes[entry.path]
+        elif max(item.size, item.old_size) > cap:
             item.summary = f"larger than {format_size(cap)} (the cap per file; diff not sent)"
 
 
@@ -118,22 +102,14 @@ async def _object_sizes(git: Git, ids: Sequence[str]) -> dict[str, int]:
     return sizes
 
 
-def _disk_size(top: str, entry: Entry) -> int:
-    if entry.status == "D":
-        return 0
-    try:
-        return os.lstat(os.path.join(top, entry.path)).st_size
-    except OSError:
-        return 0
-
-
-async def patches(git: Git, chosen: Sides, items: list[Item], job: Job) -> None:
-    """One `git diff -p` for every path still to send; each file's section, binary ones summarised."""
-    tracked = [item for item in items if not item.summary and item.entry.status != "?"]
+async def patches(git: Git, trees: Sequence[str], items: list[Item]) -> None:
+    """One `diff-tree -p` between the two trees for every path still to send; each file's section, binary ones
+    summarised."""
+    tracked = [item for item in items if not item.summary]
     if not tracked:
         return
     paths = list(dict.fromkeys(p for item in tracked for p in item.entry.paths))
-    args = ["diff", "-p", "-U3", "--src-prefix=a/", "--dst-prefix=b/", *diff.OPTIONS, *chosen.ids, "--", *paths]
+    args = ["diff-tree", "-r", "-p", "-U3", "--src-prefix=a/", "--dst-prefix=b/", *diff.OPTIONS, *trees, "--", *paths]
     patch = (await git.run(args)).decode("utf-8", "replace")
     pieces = diff.sections(patch)
     for item, section in _match(tracked, pieces):
@@ -150,15 +126,11 @@ def _match(tracked: list[Item], pieces: list[str]) -> list[tuple[Item, str]]:
     return [(by_header[p.partition("\n")[0]], p) for p in pieces if p.partition("\n")[0] in by_header]
 
 
-async def texts(
-    git: Git, top: str, chosen: Sides, items: list[Item], job: Job
-) -> tuple[list[ChangedFile], dict[str, str], list[Skip]]:
-    """Each file's whole text after the change (read through the policy), and the file as the reviewer gets it."""
+async def texts(git: Git, items: list[Item], job: Job) -> tuple[list[ChangedFile], dict[str, str], list[Skip]]:
+    """Each file's whole text after the change (decoded and scanned by `files`' reader), and the file as the
+    reviewer gets it."""
     wanted = [i for i in items if not i.summary and i.entry.status != "D" and _blob(i.entry.new_mode)]
-    if chosen.right is None:
-        read = await threads.run(_read_disk, top, wanted, job)
-    else:
-        read = await _read_objects(git, wanted, job)
+    read = await _read_objects(git, wanted, job)
     before = await _secrets_before(git, items, job)
     files: list[ChangedFile] = []
     skipped: list[Skip] = []
@@ -175,11 +147,6 @@ async def texts(
             item.summary = "withheld: the file holds a secret (see skipped)"
         if isinstance(text, Skip):
             text = None
-        if item.entry.status == "?" and not item.summary:
-            item.section = untracked_patch(item.entry.path, text) if text is not None else ""
-            unread = read.get(item.entry.path)
-            if text is None:
-                item.summary = unread.reason if isinstance(unread, Skip) else "a symlink or special file (not followed)"
         files.append(_file(item, text, job, skipped))
     texts = {f.path: f.text for f in files if f.text is not None}
     return files, texts, skipped
@@ -191,23 +158,6 @@ def _file(item: Item, text: str | None, job: Job, skipped: list[Skip]) -> Change
     skipped.extend(Skip(entry.path, f"a hunk of its diff withheld: it holds {kind}", True) for kind in held)
     status = diff.STATUS.get(entry.status, entry.status)
     return ChangedFile(entry.path, entry.old_path, status, patch, item.summary, text, diff.added_lines(patch))
-
-
-def _read_disk(top: str, wanted: list[Item], job: Job) -> dict[str, str | Skip]:
-    read: dict[str, str | Skip] = {}
-    for item in wanted:
-        job.check_time()
-        real = os.path.join(top, item.entry.path)
-        try:
-            info = os.lstat(real)
-        except OSError:
-            read[item.entry.path] = Skip(item.entry.path, "it disappeared before it was read")
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            continue  # a symlink: its diff (the target's path) says it all
-        found = Found(item.entry.path, real, info.st_size, False, (info.st_dev, info.st_ino))
-        read[item.entry.path] = read_text(found, job)
-    return read
 
 
 async def _read_objects(git: Git, wanted: list[Item], job: Job) -> dict[str, str | Skip]:

@@ -11,21 +11,26 @@ Binary files, submodules, lock files and files past the size cap are summarised 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import anyio
 
 from mcp_server.context.model import Job
+from mcp_server.context.walk import secrets_of
 from mcp_server.core import threads
 from mcp_server.core.config import FILE_ROOTS_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
 from mcp_server.review import diff, sides
 from mcp_server.review.bounds import bounded
-from mcp_server.review.files import classify, linked, patches, sizes, texts
+from mcp_server.review.files import classify, patches, sizes, texts
 from mcp_server.review.git import Bounds, Git, GitError, describe
 from mcp_server.review.model import Change, Entry, Sides
+from mcp_server.review.repository import Repository, check_own, locate, named
+from mcp_server.review.store import Store
+from mcp_server.review.worktree import Snapshot, snapshot
 
 MAX_STORES = 16  # object stores one repository reads: its own and those it borrows from (alternates)
 MAX_ALTERNATES_BYTES = 64 * 1024
@@ -53,21 +58,27 @@ async def gather_change(folder: str | None, base: str | None, job: Job) -> Chang
 async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
     bounds = Bounds(job.limits.review_diff_bytes, job.limits.review_seconds)
     real = _folder(folder, job)
-    shown = real if folder else f"the server's working directory, {real} (no `path` given),"
-    top = await _top(Git(real, bounds), shown, job)
-    git = Git(top, bounds)
-    await git.disarm()
-    await _stores(git, shown, job)
-    chosen, listed = await _choose(git, base)
-    items, skipped = classify(listed, top, job)
-    if chosen.right is None:
-        links = await threads.run(linked, top, items, job)
-        items = [item for item in items if item.entry.path not in {s.path for s in links}]
-        skipped += links
-    await sizes(git, top, chosen, items, job)
-    await patches(git, chosen, items, job)
-    files, read, more = await texts(git, top, chosen, items, job)
-    change = Change(chosen, top, tuple(files), tuple(sorted(skipped + more, key=lambda s: s.path)), texts=read)
+    shown = folder or f"the server's working directory, {real} (no `path` given),"
+    repository = await locate(Git(real, bounds), shown, job)
+    top = repository.top
+    await _stores(Git(top, bounds), repository, shown, job)
+    await check_own(Git(top, bounds), repository, shown, job)
+    job.more_secrets = secrets_of(job, [Path(top)])  # a hard link to the project's .env is refused too
+    said = (await Git(top, bounds).run(["rev-parse", "--show-object-format"], checked=False)).decode().strip()
+    store = Store(said if said in ("sha1", "sha256") else "sha1")  # git before 2.29 knows SHA-1 alone
+    try:
+        git = Git(top, bounds).reading(store.path, repository.objects)
+        chosen, trees, listed, read = await _choose(git, repository, store, base, job)
+        items, skipped = classify(listed, top, job)
+        await sizes(git, items, read.notes, job)
+        await patches(git, trees, items)
+        files, texts_read, more = await texts(git, items, job)
+    finally:
+        job.stop.set()  # a worker thread still reading the work tree stops before its store is removed
+        with anyio.CancelScope(shield=True):
+            await threads.run(store.close, abandon_on_cancel=False)
+    skipped += read.skipped + more
+    change = Change(chosen, top, tuple(files), tuple(sorted(skipped, key=lambda s: s.path)), texts=texts_read)
     return bounded(change, job)
 
 
@@ -84,35 +95,13 @@ def _folder(folder: str | None, job: Job) -> str:
     return str(real)
 
 
-async def _top(git: Git, shown: str, job: Job) -> str:
-    try:
-        out = await git.run(["rev-parse", "--show-toplevel"])
-    except GitError as e:
-        if "not a git repository" in e.stderr:
-            raise InputError(
-                f"{clip(shown)} is not inside a git repository; pass the folder of a git work tree"
-            ) from None
-        raise InputError(f"git cannot read {clip(shown)}: {describe(e)}") from None
-    top = out.decode("utf-8", "surrogateescape").rstrip("\n")
-    real = await anyio.Path(top).resolve()
-    if not job.files.inside(Path(real)):
-        raise job.files.refusal(f"{shown} (its repository's top folder, {top})")
-    if job.places.holds(str(real)):
-        raise InputError(f"{clip(shown)} is refused: it lies where keys, credentials or system files are kept")
-    return str(real)
-
-
-async def _stores(git: Git, shown: str, job: Job) -> None:
+async def _stores(git: Git, repository: Repository, shown: str, job: Job) -> None:
     """Refuse a work tree whose git folder, shared git folder or object stores (its `.git` file's `gitdir:`, a
     worktree's `commondir`, `objects/info/alternates`) lie outside the file roots or in a secret place: git would
     read commits from there and the review would send them."""
-    out = await git.run(["rev-parse", "--absolute-git-dir", "--git-common-dir"])
-    lines = out.decode("utf-8", "surrogateescape").splitlines()
-    if len(lines) != 2:
-        raise InputError(f"git cannot tell where the repository of {clip(shown)} keeps its data; check `git status`")
-    git_dir = lines[0]
-    common = lines[1] if os.path.isabs(lines[1]) else os.path.join(git.folder, lines[1])
-    places = [("git folder", git_dir), ("shared git folder", common), ("object store", f"{common}/objects")]
+    git_dir, common = repository.git_dir, repository.common
+    shown = named(shown, repository.folder)
+    places = [("git folder", git_dir), ("shared git folder", common), ("object store", repository.objects)]
     checked: set[str] = set()
     stores = 0
     while places:
@@ -123,20 +112,20 @@ async def _stores(git: Git, shown: str, job: Job) -> None:
         checked.add(real)
         if not job.files.inside(Path(real)):
             raise InputError(
-                f"{clip(shown)} is refused: its repository's {what} lies outside {FILE_ROOTS_ENV} (a `.git` file's "
+                f"{shown} is refused: its repository's {what} lies outside {FILE_ROOTS_ENV} (a `.git` file's "
                 "gitdir, a worktree's commondir, objects/info/alternates or a symlink among its objects points out of "
                 "them); review a repository whose git data is inside them"
             )
         if job.places.holds(real):
             raise InputError(
-                f"{clip(shown)} is refused: its repository's {what} ({clip(real)}) lies where keys, credentials or "
+                f"{shown} is refused: its repository's {what} ({clip(real)}) lies where keys, credentials or "
                 "system files are kept"
             )
         if what.endswith("object store"):
             stores += 1
             if stores > MAX_STORES:
                 raise InputError(
-                    f"{clip(shown)} is refused: its repository borrows objects from more than {MAX_STORES} stores "
+                    f"{shown} is refused: its repository borrows objects from more than {MAX_STORES} stores "
                     "(objects/info/alternates)"
                 )
             for alternate in await threads.run(_alternates, path, real):
@@ -191,36 +180,56 @@ def _alternates(given: str, real: str) -> list[str]:
     return found
 
 
-async def _choose(git: Git, base: str | None) -> tuple[Sides, list[Entry]]:
-    """The sides and the changed paths; with no base, the working tree, else the last commit."""
+async def _choose(
+    git: Git, repository: Repository, store: Store, base: str | None, job: Job
+) -> tuple[Sides, list[str], list[Entry], Snapshot]:
+    """The sides, the two trees compared and the changed paths; with no base, the working tree, else the last
+    commit. The working tree is read into `store` as a tree of its own (worktree.py)."""
     if base and base.strip():
         chosen = await sides.explicit(git, base)
-        listed = await _listing(git, chosen)
-        if not listed:
-            raise InputError(f"nothing to review: no difference in {chosen.shown}")
-        return chosen, listed
+        read = Snapshot("") if chosen.right is None else None
+        return await _listed(git, repository, store, chosen, job, read)
     head = await sides.head(git)
     left = head or await sides.empty_tree(git)
     against = f"HEAD ({head[:10]})" if head else "an empty tree (no commit yet)"
     chosen = Sides(left, None, f"the working tree (staged, unstaged and untracked) against {against}")
-    listed = await _listing(git, chosen)
-    if listed:
-        return chosen, listed
-    if head is None:
-        raise InputError("nothing to review: the repository has no commit and no changes")
+    try:
+        return await _listed(git, repository, store, chosen, job, Snapshot(""))
+    except _Nothing:
+        if head is None:
+            raise InputError("nothing to review: the repository has no commit and no changes") from None
     chosen = Sides(await sides.parent(git, head), head, f"the last commit ({head[:10]}) against its parent")
-    listed = await _listing(git, chosen)
-    if not listed:
-        raise InputError("nothing to review: the working tree is clean and the last commit changes nothing")
-    return chosen, listed
+    try:
+        return await _listed(git, repository, store, chosen, job, None)
+    except _Nothing:
+        raise InputError("nothing to review: the working tree is clean and the last commit changes nothing") from None
 
 
-async def _listing(git: Git, chosen: Sides) -> list[Entry]:
-    out = await git.run(["diff", "--raw", "-z", "--no-abbrev", *diff.OPTIONS, *chosen.ids])
+class _Nothing(InputError):
+    """No difference between the sides."""
+
+
+async def _listed(
+    git: Git, repository: Repository, store: Store, chosen: Sides, job: Job, read: Snapshot | None
+) -> tuple[Sides, list[str], list[Entry], Snapshot]:
+    if read is not None:  # the working tree: read by the server, written as a tree
+        read = await snapshot(git, repository.top, chosen.left, repository.index, store, job)
+        trees = [chosen.left, read.tree]
+    else:
+        trees = [chosen.left, chosen.right or ""]
+    out = await git.run(["diff-tree", "-r", "-z", "--raw", "--no-abbrev", *diff.OPTIONS, *trees])
     listed = diff.entries(out)
-    if chosen.right is None:
-        others = await git.run(["ls-files", "-z", "--others", "--exclude-standard"])
-        for path in others.decode("utf-8", "surrogateescape").split("\0"):
-            if path:
-                listed.append(Entry("?", path, None, "000000", "100644", "0" * 40, "0" * 40))
-    return sorted(listed, key=lambda e: e.path)
+    if read is not None:
+        listed = [_marked(entry, read) for entry in listed] + read.withheld
+    if not listed and not (read and read.skipped):  # a change the policy withholds whole is still reviewed
+        raise _Nothing(f"nothing to review: no difference in {chosen.shown}")
+    return chosen, trees, sorted(listed, key=lambda e: e.path), read or Snapshot("")
+
+
+def _marked(entry: Entry, read: Snapshot) -> Entry:
+    """A new file git does not track yet, or one with merge conflicts, says so in its status."""
+    if entry.status == "A" and entry.path in read.untracked:
+        return dataclasses.replace(entry, status="?")
+    if entry.path in read.unmerged:
+        return dataclasses.replace(entry, status="U")
+    return entry

@@ -1,13 +1,24 @@
-"""Running the `git` binary on a repository the caller names, without running anything the repository configures.
+"""Running the `git` binary on a repository the caller names, so that nothing the repository names is ever run.
 
-A repository's own config (`.git/config`, its includes, `config.worktree`) is written by whoever made the folder,
-so every setting in it that names a program is switched off on the command line: `core.fsmonitor` (run on every
-read of the index), `filter.<name>.clean/smudge/process` for each driver the repository defines (run when a
-working-tree file is compared), `diff.external` and `diff.<name>.command` (`--no-ext-diff`), textconv
-(`--no-textconv`), the pager, hooks (`core.hooksPath=/dev/null`; `post-index-change` runs when the index is
-written, and `GIT_OPTIONAL_LOCKS=0` keeps it from being written at all), and every transport (`protocol.allow=never`:
-a partial clone would fetch missing objects through `core.sshCommand`). The user's global and system config are
-the user's own and stay in force (their git-lfs filter, their diff algorithm).
+A repository's own config (`.git/config`, `config.worktree`, whatever they include) is written by whoever made the
+folder, and a good part of git's config names programs: filter drivers (`clean`, `smudge`, `process`), diff drivers
+(`textconv`, `command`), `diff.external`, merge drivers, `core.fsmonitor`, hooks, the pager, the editor, credential
+helpers, signature programs, transports (`ext::`, `core.sshCommand`, `remote.*.uploadpack`). Overriding them one
+by one fails (git splits `-c filter.x=y.clean=` at its first `=`, so a driver called `x=y` stays armed). Instead
+review runs only plumbing that never reaches for any of them, and never lets git near a work-tree file:
+
+- `rev-parse`, `merge-base`, `ls-tree`, `cat-file --batch` / `--batch-check` (no `--filters`, no `--textconv`),
+  `diff-tree` between two trees (`--raw`, and `-p` with `--no-ext-diff --no-textconv`), `hash-object --stdin`
+  (no path, so no filter), `ls-files` for the index and the untracked names, and `config --get-regexp` for
+  core.filemode and core.autocrlf. These read objects, refs and the
+  index; filters run only when git reads a work-tree file, textconv and external diffs only where asked for, and
+  no hook runs on a read. The work tree itself is read by the server (worktree.py), never by git.
+- Reading the index runs `core.fsmonitor`: `-c core.fsmonitor=false` (one plain key, no subsection to misspell).
+- A partial clone fetches a missing object through its promisor remote, and the repository's own
+  `protocol.<name>.allow` outranks a `-c protocol.allow=never`: `GIT_ALLOW_PROTOCOL` (set empty) outranks every
+  config, so no transport at all is allowed (`GIT_NO_LAZY_FETCH=1` too, for git 2.44 and later).
+- No `GIT_*` variable is inherited; `GIT_OPTIONAL_LOCKS=0` (the index is never written); `--no-pager`.
+- Only the subcommands above may run (`Git.run` refuses any other).
 
 Every run is bounded: the bytes read from its output (the process is killed past them) and the seconds it may take.
 """
@@ -24,23 +35,20 @@ import anyio.abc
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip, format_size
 
-# Settings that run programs or change what a read-only diff prints, fixed for every run.
+# Plain keys, fixed for every run: reading the index would run the fsmonitor; the rest are belts and braces for
+# commands that never consult them (hooks, transports, colour in what is parsed).
 _FIXED = (
     "core.fsmonitor=false",
+    "core.useBuiltinFSMonitor=false",
     "core.hooksPath=/dev/null",
-    "core.pager=cat",
-    "core.quotePath=false",
-    "diff.external=",
-    "diff.noprefix=false",
-    "diff.relative=false",
-    "color.ui=never",
-    "log.showSignature=false",
     "protocol.allow=never",
-    "submodule.recurse=false",
+    "color.ui=never",
+    "core.quotePath=false",
 )
-# Per driver name: what a repository may define under filter.<name> and diff.<name> that runs a program.
-_DRIVER_KEYS = {"filter": ("clean", "smudge", "process"), "diff": ("textconv", "command")}
-_TRUSTED_SCOPES = ("global", "system", "command")
+# The plumbing review runs (see above); nothing else reaches git.
+PLUMBING = frozenset(
+    {"rev-parse", "merge-base", "ls-tree", "ls-files", "cat-file", "diff-tree", "hash-object", "config"}
+)
 MAX_ERROR_CHARS = 2000
 
 
@@ -62,16 +70,17 @@ class GitError(Exception):
 class Git:
     """One repository (its work tree's top folder, or any folder inside it before `top` is known)."""
 
-    def __init__(self, folder: str, bounds: Bounds, program: str = "git") -> None:
+    def __init__(self, folder: str, bounds: Bounds, program: str = "git", env: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.bounds = bounds
         self.program = program
-        self._overrides: tuple[str, ...] = ()
+        self.env = env or _ENV
 
-    async def disarm(self) -> None:
-        """Find every program-running driver the repository's own config defines, and blank each one."""
-        out = await self.run(["config", "--list", "--show-scope", "-z"], checked=False)
-        self._overrides = overrides(out.decode("utf-8", "replace"))
+    def reading(self, store: str, objects: str) -> Git:
+        """The same repository with the object store `store` (the server's own, written by worktree.py) in front of
+        its own (`objects`, which git then reads as an alternate, with its own alternates)."""
+        extra = {"GIT_OBJECT_DIRECTORY": store, "GIT_ALTERNATE_OBJECT_DIRECTORIES": quoted(objects)}
+        return Git(self.folder, self.bounds, self.program, _ENV | extra)
 
     async def run(
         self,
@@ -82,11 +91,13 @@ class Git:
         checked: bool = True,
     ) -> bytes:
         """git's stdout; GitError when it fails, InputError when it passes a bound (and is killed)."""
+        if not args or args[0] not in PLUMBING:
+            raise ValueError(f"review runs only git's plumbing, not {args[:1]}")
         limit = out_bytes or self.bounds.out_bytes
-        command = [self.program, "--no-pager", "--literal-pathspecs", *_config_args(self._overrides), *args]
+        command = [self.program, "--no-pager", "--literal-pathspecs", *_config_args(), *args]
         try:
             with anyio.fail_after(self.bounds.seconds):
-                code, out, err = await _collect(command, self.folder, stdin, limit)
+                code, out, err = await _collect(command, self.folder, self.env, stdin, limit)
         except TimeoutError:
             raise InputError(
                 f"git {args[0]} took more than {self.bounds.seconds:g} s (the bound for reading the repository); "
@@ -111,36 +122,22 @@ class Overflow(InputError):
         )
 
 
-def overrides(listing: str) -> tuple[str, ...]:
-    """`-c` values that blank every filter and diff driver defined outside the user's own (global, system) config.
-
-    `listing` is `git config --list --show-scope -z`: records of "scope\\0key\\nvalue\\0".
-    """
-    fields = listing.split("\0")
-    found: dict[str, None] = {}
-    for scope, entry in zip(fields[::2], fields[1::2], strict=False):
-        key = entry.partition("\n")[0]
-        section, _, rest = key.partition(".")
-        name, _, _ = rest.rpartition(".")  # the subsection keeps its case: `filter.Evil` is not `filter.evil`
-        section = section.lower()
-        if scope in _TRUSTED_SCOPES or section not in _DRIVER_KEYS or not name:
-            continue
-        for setting in _DRIVER_KEYS[section]:
-            found[f"{section}.{name}.{setting}="] = None
-        if section == "filter":
-            found[f"filter.{name}.required=false"] = None
-    return tuple(found)
+def _config_args() -> list[str]:
+    return [arg for setting in _FIXED for arg in ("-c", setting)]
 
 
-def _config_args(extra: tuple[str, ...]) -> list[str]:
-    return [arg for setting in (*_FIXED, *extra) for arg in ("-c", setting)]
+def quoted(path: str) -> str:
+    """A path as GIT_ALTERNATE_OBJECT_DIRECTORIES takes it whatever it holds (`:`, quotes): C-quoted."""
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
 
 
 def child_env(inherited: dict[str, str]) -> dict[str, str]:
     """The environment git runs in: ours without any GIT_* variable (GIT_DIR, GIT_EXTERNAL_DIFF, GIT_PAGER... would
-    point it elsewhere or run a program), never prompting, never writing the index."""
+    point it elsewhere or run a program), never prompting, never writing the index, allowing no transport."""
     env = {name: value for name, value in inherited.items() if not name.startswith("GIT_")}
     env.update(
+        GIT_ALLOW_PROTOCOL="",
         GIT_OPTIONAL_LOCKS="0",
         GIT_TERMINAL_PROMPT="0",
         GIT_NO_LAZY_FETCH="1",
@@ -157,9 +154,11 @@ def child_env(inherited: dict[str, str]) -> dict[str, str]:
 _ENV = child_env(dict(os.environ))
 
 
-async def _collect(command: list[str], folder: str, stdin: bytes | None, limit: int) -> tuple[int, bytes | None, bytes]:
+async def _collect(
+    command: list[str], folder: str, env: dict[str, str], stdin: bytes | None, limit: int
+) -> tuple[int, bytes | None, bytes]:
     """(exit code, stdout or None past `limit`, the start of stderr); the process is killed on every way out."""
-    process = await anyio.open_process(command, cwd=folder, env=_ENV, start_new_session=True)
+    process = await anyio.open_process(command, cwd=folder, env=env, start_new_session=True)
     try:
         async with anyio.create_task_group() as tg:
             if process.stdin is not None:
