@@ -101,6 +101,7 @@ WILD = ANYTHING | HUGE | NEAR_MISSES
 TEXT1 = st.text(CHARS, min_size=1, max_size=80)
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "prompt": TEXT1,
+    "question": TEXT1,
     "task": TEXT1,
     "check": st.booleans(),
     "system": st.none() | TEXT,
@@ -130,6 +131,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     ),
     # A text file, a binary one, a folder of both and a missing path, relative to the server's working directory.
     "files": st.none() | st.lists(st.sampled_from(["notes/todo.md", "sample.png", "notes", "nope.txt"]), max_size=3),
+    # investigate and delegate: the working directory (no paths), a folder of it, the repository, a missing path.
+    "paths": st.none() | st.lists(st.sampled_from(["notes", "repo", "repo/src", "nope"]), min_size=1, max_size=2),
     # review: a repository with uncommitted changes, folders that are none, and refs that are options or unknown.
     "path": st.sampled_from(["repo", "repo/src", ".", "notes", "nope", "/"]),
     "base": st.none() | st.sampled_from(["HEAD~1", "main..HEAD", "main...HEAD", "--output=/tmp/x", "-p"]) | TEXT,

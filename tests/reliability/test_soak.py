@@ -129,7 +129,7 @@ KINDS: list[Kind] = [
         says=f"no data for {TIMEOUT:g} s",
     ),
     Kind(
-        "empty prompt", replies=(), outcome="error", says="at least 1 character", attempts=0, arguments={"prompt": ""}
+        "empty prompt", replies=(), outcome="error", says="`prompt` is empty", attempts=0, arguments={"prompt": ""}
     ),
     Kind(
         "unknown conversation",
