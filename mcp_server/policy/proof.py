@@ -13,6 +13,7 @@ from typing import Any
 from mcp_server.policy.judge import entropy
 from mcp_server.policy.rules import Rule
 
+_ALPHABET = b"abcdefghijklmnopqrstuvwxyz"  # betterleaks' global filter: no secret holds the alphabet in order
 _BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -29,7 +30,7 @@ def secret(rule: Rule, m: Any) -> bytes:
 def proven(rule: Rule, data: bytes, m: Any) -> bool:
     """Whether a provider rule's match is a credential by its own evidence."""
     value = secret(rule, m)
-    if len(set(value)) < 3:  # one character repeated: a mask or a placeholder, whatever its shape
+    if len(set(value)) < 3 or _ALPHABET in value.lower():  # a mask, or a placeholder (abcdefghij...xyz)
         return False
     if rule.entropy and entropy(value.decode("latin-1")) < rule.entropy:
         return False

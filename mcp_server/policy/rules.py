@@ -32,6 +32,7 @@ class Rule:
     )
     group: int = 0
     id: str = ""
+    runs: bool = False  # woken by a long run of base64 characters (no literal is common to its matches)
 
 
 def _rule(entry: dict[str, object]) -> Rule:
@@ -46,6 +47,7 @@ def _rule(entry: dict[str, object]) -> Rule:
         entropy=float(entry.get("entropy", 0.0)),  # type: ignore[arg-type]
         group=int(entry.get("group", 0)),  # type: ignore[call-overload]
         id=str(entry["id"]),
+        runs=bool(entry.get("runs", False)),
     )
 
 
@@ -107,7 +109,7 @@ PGPASS = Rule(
     "url",
     id="judged.pgpass",
 )
-# A password on a MySQL or MariaDB command line: `mysqldump -u root -pXk9v2LmQp7` (no space after -p).
+# A password on a MySQL or MariaDB command line: `mysqldump -u root -p` and the password, with no space between.
 MYSQL_P = Rule(
     "a password on a mysql command line",
     (b"mysql", b"mariadb"),

@@ -41,6 +41,11 @@ def _rules() -> tuple[rules.Rule, ...]:
     return (*own, *rules.JUDGED, *(rule for rule in rules.providers() if not rule.id.startswith("own.")))
 
 
+@functools.cache
+def _run_rules() -> tuple[int, ...]:
+    return tuple(index for index, rule in enumerate(_rules()) if rule.runs)
+
+
 _COMPILED: dict[int, Any] = {}
 
 
@@ -78,6 +83,7 @@ class _Gate:
                 found.setdefault(index, []).append(self.needles[entry])
         if _RUNS.search(lowered) is not None:
             found[_WAKE_RUNS] = []
+            found.update((index, []) for index in _run_rules())
         return found
 
 
@@ -200,7 +206,8 @@ def _first(index: int, data: bytes, lowered: bytes, keywords: list[bytes]) -> Fi
         for m in pattern.finditer(data, start, end):
             kind = _judge(index, data, m)
             if kind is not None:
-                return Finding(kind, _line(data, m.start()), _rules()[index].id)
+                at = m.start() + (data[m.start() : m.start() + 1] == b"\n")  # a match may begin with the line's end
+                return Finding(kind, _line(data, at), _rules()[index].id)
     return None
 
 
@@ -208,6 +215,8 @@ def _windows(keywords: list[bytes], lowered: bytes) -> list[tuple[int, int]]:
     """Where a rule can match: around each of its keywords (a match holds one), merged; the whole text where they
     cover half of it. A rule's pattern is then run on a few hundred bytes, not a whole file, for each keyword met
     (the bytes outside a window are context still, for `\b` and `^`)."""
+    if not keywords:  # a rule woken by a base64 run: the whole text
+        return [(0, len(lowered))]
     hits: list[int] = []
     for keyword in keywords:
         at = lowered.find(keyword)
