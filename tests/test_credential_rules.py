@@ -211,3 +211,42 @@ def test_at_most_half_a_percent_of_the_standard_library_is_flagged() -> None:
              p.parts]  # fmt: skip
     flagged = [p for p in paths if SCANNER.find_bytes(p.read_bytes()) is not None]
     assert len(paths) > 500 and len(flagged) / len(paths) <= 0.005, flagged
+
+
+# --- judged values: what neutral code taught, and what was widened after measuring it -----------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"NextToken": "CpHNsscimcV5oH7bSbub03CI2Qms5+ypNpNm+53MNlR0YcXAkp0xF"',  # AWS paging, not access
+        '"ClientRequestToken": "a8ca07e4-61ec-4399-99f4-19853801bcd5"',
+        '"ClientToken": "cachedvol112233"',
+        '("auth", "0002_alter_permission_name_max_length"),',  # a Django migration's dependency
+        '@sensitive_variables("password1", "password2")',
+        'MovedAttribute("HTTPPasswordMgrWithDefaultRealm", "urllib2", "urllib.request"),',
+        "dollarToken = +dollarToken;",
+        "s3_disable_express_session_auth=s3_disable_express_session_auth,",
+        '"AccessKeyId": "AKIA' + 'IOSFODNN7EXAMPLE",',  # the documentation's own key
+        '"CustomerMasterKeySpec": "RSA_4096",',
+        'User.objects.filter(password__startswith="bcrypt$$")',
+        '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',
+    ],
+)
+def test_paging_tokens_lists_of_names_and_documentation_keys_are_not_secrets(text: str) -> None:
+    assert SCANNER.find(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password = "correct-horse-battery-staple"\n',  # a diceware password, joined
+        "DB_PASSWORD=velvet-orbit-canyon-mosaic\n",
+        "db.internal:6543:app:svc:Xk9v2LmQp7zz\n",  # .pgpass lines on the ports of Supabase, CockroachDB, pgpool
+        "crdb.internal:26257:bank:root:Tr0ub4dor-3xq\n",
+        "pool:9999:*:app:9fJ2kLmQ4xZ\n",
+        "define('DB_PASSWORD', 'Tr0ub4dor&3xq');\n",  # a constant assigned with a comma still assigns
+    ],
+)
+def test_diceware_passwords_and_pgpass_lines_on_other_ports_are_found(text: str) -> None:
+    assert SCANNER.find(text) is not None

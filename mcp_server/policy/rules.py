@@ -26,13 +26,19 @@ class Rule:
     keywords: tuple[bytes, ...]  # literals one of which every match holds: the pattern runs only where one occurs
     pattern: bytes  # re2 syntax; in a judged rule, group 1 is the value judged
     check: str = ""  # "", or what is judged: "digit", "assignment", "url", "header", "k8s", "github-crc32"
-    nocase: bool = False  # keywords found in any case
+    nocase: bool = False  # keywords found in any case (the gate finds every keyword in any case; see `exact`)
     entropy: float = (
         0.0  # the least entropy (bits a character) of the secret: group `group`, or the first that took part
     )
     group: int = 0
     id: str = ""
     runs: bool = False  # woken by a long run of base64 characters (no literal is common to its matches)
+
+    @functools.cached_property
+    def exact(self) -> bool:
+        """Whether every match holds one of the keywords in the case written (`SK` of Twilio's keys, not `sk` of
+        `task`): a pattern without (?i) that spells each keyword as it is."""
+        return b"(?i" not in self.pattern and all(k in self.pattern for k in self.keywords)
 
 
 def _rule(entry: dict[str, object]) -> Rule:
@@ -101,10 +107,12 @@ HEADER = Rule(
     nocase=True,
     id="judged.header",
 )
-# A ~/.pgpass line, host:port:database:user:password (the file has no keyword; the usual ports wake the rule).
+# A ~/.pgpass line, host:port:database:user:password (the file has no keyword; the ports of PostgreSQL and the
+# services that speak its protocol wake the rule: 543x, pgbouncer 6432, Supabase 6543, CockroachDB 26257,
+# DigitalOcean 25060, pgpool 9999, 15432; or a `*`).
 PGPASS = Rule(
     "a .pgpass password",
-    (b":543", b":*:", b":6432:"),
+    (b":543", b":*:", b":6432:", b":6543:", b":26257:", b":25060:", b":9999:", b":15432:"),
     rb"(?m)^[A-Za-z0-9._*\[\]-]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:(\S+)[ \t]*\r?$",
     "url",
     id="judged.pgpass",
@@ -141,7 +149,11 @@ SAFE_NAME_ENDS = (
     "prefix", "suffix", "char", "chars", "re", "text", "attr", "key_id", "version", "bits", "algorithm", "alg",
     "scheme", "provider", "location", "manager", "limit", "max", "min", "handler", "callback", "hook", "fn", "func",
     "module", "plugin", "backend", "service", "host", "port", "user", "username", "login", "keys", "tokens", "ref",
-    "reference", "hasher", "hashers", "secret_name", "arn", "help", "description", "desc", "title", "tooltip",
+    "reference", "hasher", "hashers", "secret_name", "arn", "mgr", "client_token", "spec", "usage", "state", "status", "help", "description", "desc", "title", "tooltip",
 )  # fmt: skip
 # Names whose value is where a secret is kept, whatever they end with: Bitnami charts' `existingSecret`.
 SAFE_NAME_STARTS = ("existing",)
+# Tokens that page, order or mark a request rather than grant access (AWS' NextToken, ClientRequestToken).
+SAFE_NAME_WORDS = ("next", "continuation", "pagination", "page", "paging", "idempotency", "change", "output", "input",
+                   "marker", "cursor", "lifecycle", "sync", "csrf", "xsrf", "request", "startswith", "endswith",
+                   "contains", "exact", "iexact", "grant")  # fmt: skip

@@ -201,13 +201,19 @@ def _scan(data: bytes, depth: int, scanner: Scanner, budget: list[int]) -> Findi
 
 
 def _first(index: int, data: bytes, lowered: bytes, keywords: list[bytes]) -> Finding | None:
+    rule = _rules()[index]
+    if rule.exact and keywords:  # the gate finds keywords in any case; this rule's occur only in its own
+        keywords = [keyword for keyword in rule.keywords if keyword in data]
+        if not keywords:
+            return None
+        lowered = data
     pattern = _pattern(index)
     for start, end in _windows(keywords, lowered):
         for m in pattern.finditer(data, start, end):
             kind = _judge(index, data, m)
             if kind is not None:
                 at = m.start() + (data[m.start() : m.start() + 1] == b"\n")  # a match may begin with the line's end
-                return Finding(kind, _line(data, at), _rules()[index].id)
+                return Finding(kind, _line(data, at), rule.id)
     return None
 
 
