@@ -149,7 +149,8 @@ SAFE_NAME_ENDS = (
     "prefix", "suffix", "char", "chars", "re", "text", "attr", "key_id", "version", "bits", "algorithm", "alg",
     "scheme", "provider", "location", "manager", "limit", "max", "min", "handler", "callback", "hook", "fn", "func",
     "module", "plugin", "backend", "service", "host", "port", "user", "username", "login", "keys", "tokens", "ref",
-    "reference", "hasher", "hashers", "secret_name", "arn", "mgr", "client_token", "spec", "usage", "state", "status", "help", "description", "desc", "title", "tooltip",
+    "reference", "hasher", "hashers", "secret_name", "arn", "mgr", "client_token", "spec", "usage", "state", "status",
+    "help", "description", "desc", "title", "tooltip",
 )  # fmt: skip
 # Names whose value is where a secret is kept, whatever they end with: Bitnami charts' `existingSecret`.
 SAFE_NAME_STARTS = ("existing",)
