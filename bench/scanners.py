@@ -243,7 +243,7 @@ def _print(results: dict[str, dict[str, set[Path]]], corpora: dict[str, list[Pat
     for tool, found in rows:
         figures = [f"{len(found[c])}/{n[c]} ({len(found[c]) / n[c]:.1%})" for c in
                    ("credentials", "planted", "negatives", "neutral")]  # fmt: skip
-        mbs = f"{speed[tool]:.0f}" if tool in speed else ""
+        mbs = (f"{speed[tool]:.0f}" if speed[tool] >= 10 else f"{speed[tool]:.2f}") if tool in speed else ""
         print(f"| {tool} | " + " | ".join(figures) + f" | {mbs} |")
     if "reading alone" in speed:
         print(f"| reading alone | | | | | {speed['reading alone']:.0f} |")

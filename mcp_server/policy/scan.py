@@ -1,14 +1,16 @@
 """What a file's content says: a key, a token, a password or a private key means the file never leaves the machine.
 
-The rules are data (rules.py). One re2 set of their keywords, run over the file's UTF-8 bytes, says which rules
-can match at all (for most files none); only those run, each a re2 pattern: linear time, 66 MB/s on the standard
-library's code (bench/secret_scan.py). Measured on that code: Python's `re` ran the assignment pattern at 2 MB/s
-and an alternation of the keywords at 38 MB/s; re2 runs them at 160 and 500 MB/s on bytes (a third of that on
-str, which it must encode), and one alternation of all the rules at 7 MB/s (its automaton outgrows re2's memory),
-hence the set and the rules apart. With about 1,100 provider rules the set is still one pass, and a rule's
-pattern is compiled the first time its keyword is met. A provider match needs its proof (proof.py: the secret's
-entropy, a checksum); a match that needs judgement (an assignment to a secret-ish name, a URL's password, an
-Authorization header) is judged by judge.py.
+The rules are data (rules.py, credentials.toml). One re2 set of their keywords, run once over the file's bytes in
+lower case, says which rules can match at all (for most files none); only those run, each a re2 pattern, around
+the places its keywords occur (bench/secret_scan.py, bench/scanners.py). Measured on the standard library's code:
+Python's `re` ran the assignment pattern at 2 MB/s and an alternation of the keywords at 38 MB/s; re2 runs them at
+160 and 500 MB/s on bytes (a third of that on str, which it must encode), and one alternation of all the rules at
+7 MB/s (its automaton outgrows re2's memory), hence the set and the rules apart. With ~850 rules the set holds
+~1,100 keywords: in `(?i)` it ran at half the speed of the same keywords in lower case over lowered bytes (lowering
+runs at 450 MB/s), and a counted repeat among them (the base64 run) slowed it tenfold, so runs are looked for apart.
+A rule's pattern is compiled the first time one of its keywords is met. A provider match needs its proof (proof.py:
+the secret's entropy, a checksum); a match that needs judgement (an assignment to a secret-ish name, a URL's
+password, an Authorization header) is judged by judge.py.
 
 Then what hides one level down: runs of base64, base64url or hex are decoded (bounded) and their text scanned the
 same way, so a private key base64-encoded in a kubeconfig (`client-key-data`) or a Kubernetes Secret is found. The
@@ -46,7 +48,7 @@ def _run_rules() -> tuple[int, ...]:
     return tuple(index for index, rule in enumerate(_rules()) if rule.runs)
 
 
-_COMPILED: dict[int, Any] = {}
+_COMPILED: dict[int, Any] = {}  # scans run in worker threads: a race compiles a pattern twice, harmlessly
 
 
 def _pattern(index: int) -> Any:
