@@ -127,7 +127,7 @@ MYSQL_P = Rule(
     nocase=True,
     id="judged.mysql-p",
 )
-# .netrc lines (machine x login y password z) and a Kubernetes Secret's data.
+# .netrc lines (a machine, its login and its password on one line) and a Kubernetes Secret's data.
 NETRC = Rule(
     "a .netrc password",
     (b"machine",),

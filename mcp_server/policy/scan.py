@@ -44,6 +44,12 @@ def _rules() -> tuple[rules.Rule, ...]:
 
 
 @functools.cache
+def _ours() -> int:
+    """How many of the rules lead `_rules()`: those written here and the judged ones."""
+    return sum(rule.id.startswith("own.") for rule in rules.providers()) + len(rules.JUDGED)
+
+
+@functools.cache
 def _run_rules() -> tuple[int, ...]:
     return tuple(index for index, rule in enumerate(_rules()) if rule.runs)
 
@@ -199,9 +205,16 @@ def _scan(data: bytes, depth: int, scanner: Scanner, budget: list[int]) -> Findi
     if own is not None:
         return own
     hits: dict[bytes, list[int]] = {}  # where each keyword occurs, found once for all the rules that share it
-    found = [f for f in (_first(i, data, lowered, woken[i], hits) for i in sorted(woken) if i >= 0) if f is not None]
-    if found:
-        return min(found, key=lambda f: f.line)
+    indexes = sorted(i for i in woken if i >= 0)
+    # The rules written here and the judged ones name the first line they find; then the first rule taken over that
+    # finds one names it (a file of keys, such as a rule set's own data, wakes every rule).
+    ours = [f for f in (_first(i, data, lowered, woken[i], hits) for i in indexes if i < _ours()) if f is not None]
+    if ours:
+        return min(ours, key=lambda f: f.line)
+    for index in (i for i in indexes if i >= _ours()):
+        found = _first(index, data, lowered, woken[index], hits)
+        if found is not None:
+            return found
     if depth < _DEPTH and _WAKE_RUNS in woken:
         return _inside_runs(data, depth, scanner, budget)
     return None
