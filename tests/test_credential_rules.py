@@ -227,7 +227,7 @@ def test_at_most_half_a_percent_of_the_standard_library_is_flagged() -> None:
         'MovedAttribute("HTTPPasswordMgrWithDefaultRealm", "urllib2", "urllib.request"),',
         "dollarToken = +dollarToken;",
         "s3_disable_express_session_auth=s3_disable_express_session_auth,",
-        '"AccessKeyId": "AKIA' + 'IOSFODNN7EXAMPLE",',  # the documentation's own key
+        '"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",',  # the documentation's own secret
         '"CustomerMasterKeySpec": "RSA_4096",',
         'User.objects.filter(password__startswith="bcrypt$$")',
         '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',

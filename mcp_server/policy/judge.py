@@ -132,7 +132,7 @@ def real_value(value: str, shortest: int, quoted: bool = True, password: bool = 
         return False
     if "://" in value or value.startswith(("/", "./", "../", "~/")) or lowered.endswith(_FILE_ENDS):
         return False
-    if "EXAMPLE" in value:  # the documentation's own keys (AKIAIOSFODNN7EXAMPLE)
+    if "EXAMPLE" in value:  # the documentation's own keys, AWS' in particular
         return False
     if password and "password" in lowered:  # "PassWordMustBeAtLeast6Chars.", "old_password": words, not a password
         return False

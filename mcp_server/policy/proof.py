@@ -32,10 +32,6 @@ def proven(rule: Rule, data: bytes, m: Any) -> bool:
     value = secret(rule, m)
     if len(set(value)) < 3 or _ALPHABET in value.lower():  # a mask, or a placeholder (abcdefghij...xyz)
         return False
-    if (
-        b"EXAMPLE" in value
-    ):  # the documentation's own keys: AKIAIOSFODNN7EXAMPLE, wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
-        return False
     if rule.entropy and entropy(value.decode("latin-1")) < rule.entropy:
         return False
     if rule.check == "digit":
