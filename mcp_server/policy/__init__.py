@@ -6,8 +6,10 @@ The modules:
     names.py       names refused or skipped without reading (.env, env.production, *.pem, fish_history, node_modules)
     places.py      places refused (~/.ssh, /etc/shadow- ...) as the file system compares paths; hard links into them
     opening.py     opening exactly the path checked: no symlink swapped in on the way is followed
-    rules.py       what secrets look like, as data (gitleaks-derived provider rules, assignments, URLs)
-    scan.py        secrets in a file's content, judged, in encoded runs too, and the server's own keys
+    rules.py       what secrets look like: credentials.toml's ~1,100 provider rules as data; assignments, URLs
+    scan.py        secrets in a file's content: one gate, the rules it wakes, encoded runs, the server's own keys
+    proof.py       what a provider match needs besides its shape: entropy, a checksum
+    judge.py       whether a value under a secret-ish name, or a URL's password, is a secret
     encodings.py   a secret's base64 and hex spellings
     redaction.py   the server's own keys out of every result, error and log line, in each printed form
     urls.py        which URLs a provider that fetches inside the user's network may be handed (no SSRF)

@@ -1,15 +1,16 @@
 """What a file's content says: a key, a token, a password or a private key means the file never leaves the machine.
 
-The rules are data (rules.py). One re2 set of their keywords, run over the file's UTF-8 bytes, says which rules
-can match at all (for most files none); only those run, each a re2 pattern: linear time, 66 MB/s on the standard
-library's code (bench/secret_scan.py). Measured on that code: Python's `re` ran the assignment pattern at 2 MB/s
-and an alternation of the keywords at 38 MB/s; re2 runs them at 160 and 500 MB/s on bytes (a third of that on
-str, which it must encode), and one alternation of all the rules at 7 MB/s (its automaton outgrows re2's memory),
-hence the set and the rules apart. A match that needs judgement (an assignment to a secret-ish name,
-a URL's password, an Authorization header) is judged here: placeholders, variables, types, environment-variable
-names, file paths and host names are not secrets; a password needs a digit or a symbol, or is a passphrase (quoted,
-with spaces) or 12 lower-case letters or more; other values some entropy. A URL's, a .pgpass line's or a mysql
-`-p` password is one unless it is a placeholder, a variable, or a local default (the user name again).
+The rules are data (rules.py, credentials.toml). One re2 set of their keywords, run once over the file's bytes in
+lower case, says which rules can match at all (for most files none); only those run, each a re2 pattern, around
+the places its keywords occur (bench/secret_scan.py, bench/scanners.py). Measured on the standard library's code:
+Python's `re` ran the assignment pattern at 2 MB/s and an alternation of the keywords at 38 MB/s; re2 runs them at
+160 and 500 MB/s on bytes (a third of that on str, which it must encode), and one alternation of all the rules at
+7 MB/s (its automaton outgrows re2's memory), hence the set and the rules apart. With ~850 rules the set holds
+~1,100 keywords: in `(?i)` it ran at half the speed of the same keywords in lower case over lowered bytes (lowering
+runs at 450 MB/s), and a counted repeat among them (the base64 run) slowed it tenfold, so runs are looked for apart.
+A rule's pattern is compiled the first time one of its keywords is met. A provider match needs its proof (proof.py:
+the secret's entropy, a checksum); a match that needs judgement (an assignment to a secret-ish name, a URL's
+password, an Authorization header) is judged by judge.py.
 
 Then what hides one level down: runs of base64, base64url or hex are decoded (bounded) and their text scanned the
 same way, so a private key base64-encoded in a kubeconfig (`client-key-data`) or a Kubernetes Secret is found. The
@@ -22,62 +23,104 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import math
-import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import re2
 
-from mcp_server.policy import rules
+from mcp_server.policy import judge, proof, rules
 from mcp_server.policy.encodings import encoded_forms
 from mcp_server.policy.redaction import forms
 
 OWN_KIND = "this server's own API key or token"
-_ALL = (*rules.TOKENS, *rules.JUDGED)
-_EACH = tuple(re2.compile(rule.pattern) for rule in _ALL)
+
+
+@functools.cache
+def _rules() -> tuple[rules.Rule, ...]:
+    """Every rule, known by its index here; the order names a finding where two rules find one line: the rules
+    written here first, then the judged ones, then those taken over."""
+    own = tuple(rule for rule in rules.providers() if rule.id.startswith("own."))
+    return (*own, *rules.JUDGED, *(rule for rule in rules.providers() if not rule.id.startswith("own.")))
+
+
+@functools.cache
+def _ours() -> int:
+    """How many of the rules lead `_rules()`: those written here and the judged ones."""
+    return sum(rule.id.startswith("own.") for rule in rules.providers()) + len(rules.JUDGED)
+
+
+@functools.cache
+def _run_rules() -> tuple[int, ...]:
+    return tuple(index for index, rule in enumerate(_rules()) if rule.runs)
+
+
+_COMPILED: dict[int, Any] = {}  # scans run in worker threads: a race compiles a pattern twice, harmlessly
+
+
+def _pattern(index: int) -> Any:
+    """A rule's compiled pattern, compiled when its keyword is first met (all of them take 0.7 s)."""
+    pattern = _COMPILED.get(index)
+    if pattern is None:
+        options = re2.Options()
+        options.log_errors = False
+        pattern = _COMPILED[index] = re2.compile(_rules()[index].pattern, options)
+    return pattern
 
 
 _RUN = rb"[A-Za-z0-9+/][A-Za-z0-9+/_-]{39,}={0,2}"  # base64 and base64url (hex is a subset): decoded and looked inside
 _RUNS = re2.compile(_RUN)
-# What a gate's entry wakes besides rules (rules are woken by their index in _ALL).
+# Whether a text has a run at all: 40 characters of base64 or base64url, in lower case (the gate's text). Apart
+# from the set, whose automaton a counted repeat among ~1,000 literals slows tenfold; twice as fast as _RUNS.
+_RUN_WAKE = re2.compile(rb"[a-z0-9+/_-]{40}")
+# What a gate's entry wakes besides rules (rules are woken by their index in _rules()).
 _WAKE_RUNS, _WAKE_OWN, _WAKE_SPLIT = -1, -2, -3
 
 
 @dataclass(frozen=True)
 class _Gate:
-    """One re2 set of every rule's keywords, the base64 run, and the server's own keys: a single pass over a file
-    says which rules can match at all; for most files none, and the scan ends there."""
+    """One re2 set of every rule's keywords and the server's own keys, in lower case, run over the file's bytes in
+    lower case: a single pass says which rules can match at all; for most files none, and the scan ends there.
+    (Lower case, because a set of ~1,100 entries in `(?i)` runs at half the speed of the same set on lowered bytes.)"""
 
     matcher: Any
     wakes: tuple[tuple[int, ...], ...]  # per entry: the rules it wakes, or one of the _WAKE_ markers
+    needles: tuple[bytes, ...]  # per entry: the keyword it finds (b"" for the own keys' entries)
 
-    def woken(self, data: bytes) -> set[int]:
-        return {index for entry in self.matcher.Match(data) or () for index in self.wakes[entry]}
+    def woken(self, lowered: bytes) -> dict[int, list[bytes]]:
+        """The rules that can match, each with the keywords of its that occur."""
+        found: dict[int, list[bytes]] = {}
+        for entry in self.matcher.Match(lowered) or ():
+            for index in self.wakes[entry]:
+                found.setdefault(index, []).append(self.needles[entry])
+        if _RUN_WAKE.search(lowered) is not None:
+            found[_WAKE_RUNS] = []
+            found.update((index, []) for index in _run_rules())
+        return found
 
 
 @functools.lru_cache(maxsize=8)
 def _gate(own: bytes | None, pieces: bytes | None) -> _Gate:
     entries: dict[bytes, list[int]] = {}
-    for index, rule in enumerate(_ALL):
+    needles: dict[bytes, bytes] = {}
+    for index, rule in enumerate(_rules()):
         for keyword in rule.keywords:
-            entries.setdefault((b"(?i)" if rule.nocase else b"") + re2.escape(keyword), []).append(index)
-    entries[_RUN] = [_WAKE_RUNS]
+            entry = re2.escape(keyword.lower())
+            entries.setdefault(entry, []).append(index)
+            needles[entry] = keyword.lower()
     for pattern, wake in ((own, _WAKE_OWN), (pieces, _WAKE_SPLIT)):
         if pattern is not None:
-            entries[pattern] = [wake]
+            entries[pattern.lower()] = [wake]
     options = re2.Options()
     options.max_mem = 64 << 20  # the set's automaton; the default 8 MiB makes it fall back to a slower engine
     matcher = re2.Set.SearchSet(options)
     for entry in entries:
         matcher.Add(entry)
     matcher.Compile()
-    return _Gate(matcher, tuple(tuple(wakes) for wakes in entries.values()))
+    wakes = tuple(tuple(wakes) for wakes in entries.values())
+    return _Gate(matcher, wakes, tuple(needles.get(entry, b"") for entry in entries))
 
 
 _K8S_DATA = re2.compile(rb"(?m)^(?:data|stringData):[ \t]*\r?\n[ \t]+[A-Za-z0-9_.-]{1,253}:[ \t]*[\"']?[^\s\"'{]{4}")
-_NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 # Two string literals side by side, joined by nothing, +, ., & or a line continuation: "sk-abc" "def", 'a' + 'b'.
 _JOINT = re2.compile(rb"[\"'`][ \t]*(?:\+|\.|&|\\)?[ \t]*(?:\r?\n[ \t]*)?(?:\+|\.|&)?[ \t]*[bfruBFRU]{0,2}[\"'`]")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")  # base64url as base64
@@ -87,46 +130,17 @@ _LONG_RUN = 120  # characters: a run this long can hold a key (a PEM header and 
 _MAX_RUN = 1 << 16  # characters of one run decoded
 _MAX_DECODED = 1 << 20  # characters decoded in all for one file, nested runs included
 _DEPTH = 2  # base64 inside base64 (a kubeconfig in a Secret), no deeper
+_BEFORE, _AFTER = 256, 1024  # bytes of a rule's window before and after its keyword: a match lies within
+_SMALL = 16 << 10  # bytes of a text a rule runs over whole: finding its keywords would cost more than they save
+_MAX_HITS = 64  # keyword hits in one text past which a rule runs over the whole of it
 _WINDOW = 12  # characters of an own key that, found alone, mean it may be split across literals
-
-_PLACEHOLDERS = frozenset(
-    {
-        "password", "passwd", "pass", "pwd", "secret", "token", "changeme", "change_me", "changeit", "example",
-        "redacted", "none", "null", "nil", "true", "false", "undefined", "required", "optional", "string", "str",
-        "bytes", "int", "bool", "dict", "list", "object", "any", "mask", "masked", "hidden", "dummy", "placeholder",
-        "notasecret", "secret123", "password123", "hunter2hunter2",
-    }
-)  # fmt: skip
-_PLACEHOLDER_STARTS = ("your", "my_", "my-", "<", "{", "$", "%", "#{", "@", "*", "...", "replace", "insert", "enter",
-                       "example", "sample", "dummy", "fake", "xxx", "changeme", "todo", "env:", "env.", "process.env",
-                       "os.environ", "os.getenv", "getenv", "secrets.", "vault:", "ref+", "!")  # fmt: skip
-_FILE_ENDS = (".pem", ".key", ".json", ".yaml", ".yml", ".txt", ".crt", ".cfg", ".conf", ".ini", ".env", ".toml",
-              ".py", ".sh", ".gpg", ".p12", ".pfx", ".jks", ".der", ".asc", ".pub", ".html", ".md")  # fmt: skip
-# Credentials that are a local default or a documentation example, not a secret (in URLs, .pgpass, -p).
-_DEFAULTS = frozenset(
-    {"foo", "bar", "baz", "qux", "quux", "test", "testing", "user", "admin", "guest", "root", "demo", "abc", "abc123",
-     "123", "1234", "12345", "123456", "password1", "passw0rd", "p4ssw0rd", "letmein", "qwerty", "postgres", "mysql",
-     "pw", "pwd", "passw", "s3cret", "topsecret", "mypassword", "mysecretpassword", "tiger", "scott"}
-)  # fmt: skip
-# Words of a message, not of a passphrase; and words of a name, not of a password.
-_PROSE = frozenset(
-    {"a", "an", "the", "is", "are", "be", "to", "of", "in", "on", "for", "and", "or", "not", "your", "you", "please",
-     "enter", "must", "with", "this", "that", "it", "no", "invalid", "wrong", "incorrect", "required", "missing",
-     "empty", "new", "old", "current", "confirm", "at", "least", "characters", "from", "by", "as", "was", "has",
-     "have", "will", "can", "cannot", "should", "if", "do", "does", "my", "our", "too", "short", "long", "here"}
-)  # fmt: skip
-_NAMED = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "word", "name", "user", "config", "setting",
-          "default", "value", "field", "input", "env", "var", "hash", "salt", "login")  # fmt: skip
-_PATH = re.compile(r"(?:[a-z0-9._-]+/){2,}[a-z0-9._-]*")  # lower-case segments: base64 has upper case, + and =
-_HOST = re.compile(r"(?:[a-z0-9-]+\.){2,}[a-z]{2,12}")
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
-_SEGMENTS = re.compile(r"[_.:/\\-]+")
 
 
 @dataclass(frozen=True)
 class Finding:
     kind: str  # "a password assignment", "a private key (base64-encoded)", ...
     line: int
+    rule: str = field(default="", compare=False)  # the rule's id in credentials.toml, or "" (for benches and tests)
 
     @property
     def reason(self) -> str:
@@ -164,7 +178,7 @@ class Scanner:
         """The same for a file's bytes as read (UTF-8): re2 runs on them without a copy."""
         return _scan(data, 0, self, [_MAX_DECODED])
 
-    def own_key(self, data: bytes, woken: set[int]) -> Finding | None:
+    def own_key(self, data: bytes, woken: dict[int, list[bytes]]) -> Finding | None:
         if _WAKE_OWN in woken and self.own_pattern is not None and (m := self.own_pattern.search(data)) is not None:
             return Finding(OWN_KIND, _line(data, m.start()))
         if _WAKE_SPLIT in woken:
@@ -183,26 +197,75 @@ def _alternation(needles: set[bytes]) -> bytes | None:
 
 
 def _scan(data: bytes, depth: int, scanner: Scanner, budget: list[int]) -> Finding | None:
-    woken = scanner.gate.woken(data)
+    lowered = data.lower()
+    woken = scanner.gate.woken(lowered)
     if not woken:
         return None
     own = scanner.own_key(data, woken)
     if own is not None:
         return own
-    found = [f for f in (_first(index, data) for index in sorted(woken) if index >= 0) if f is not None]
-    if found:
-        return min(found, key=lambda f: f.line)
+    hits: dict[bytes, list[int]] = {}  # where each keyword occurs, found once for all the rules that share it
+    indexes = sorted(i for i in woken if i >= 0)
+    # The rules written here and the judged ones name the first line they find; then the first rule taken over that
+    # finds one names it (a file of keys, such as a rule set's own data, wakes every rule).
+    ours = [f for f in (_first(i, data, lowered, woken[i], hits) for i in indexes if i < _ours()) if f is not None]
+    if ours:
+        return min(ours, key=lambda f: f.line)
+    for index in (i for i in indexes if i >= _ours()):
+        found = _first(index, data, lowered, woken[index], hits)
+        if found is not None:
+            return found
     if depth < _DEPTH and _WAKE_RUNS in woken:
         return _inside_runs(data, depth, scanner, budget)
     return None
 
 
-def _first(index: int, data: bytes) -> Finding | None:
-    for m in _EACH[index].finditer(data):
-        kind = _judge(index, data, m)
-        if kind is not None:
-            return Finding(kind, _line(data, m.start()))
+def _first(
+    index: int, data: bytes, lowered: bytes, keywords: list[bytes], hits: dict[bytes, list[int]]
+) -> Finding | None:
+    rule = _rules()[index]
+    if rule.exact and keywords:  # the gate finds keywords in any case; this rule's occur only in its own
+        keywords = [keyword for keyword in rule.keywords if keyword in data]
+        if not keywords:
+            return None
+        lowered, hits = data, {}
+    pattern = _pattern(index)
+    for start, end in _windows(keywords, lowered, hits):
+        for m in pattern.finditer(data, start, end):
+            kind = _judge(index, data, m)
+            if kind is not None:
+                at = m.start() + (data[m.start() : m.start() + 1] == b"\n")  # a match may begin with the line's end
+                return Finding(kind, _line(data, at), rule.id)
     return None
+
+
+def _windows(keywords: list[bytes], lowered: bytes, hits: dict[bytes, list[int]]) -> list[tuple[int, int]]:
+    """Where a rule can match: around each of its keywords (a match holds one), merged; the whole text where they
+    cover half of it. A rule's pattern is then run on a few hundred bytes, not a whole file, for each keyword met
+    (the bytes outside a window are context still, for word boundaries and `^`)."""
+    if not keywords or len(lowered) <= _SMALL:  # a rule woken by a base64 run, or a small text: the whole of it
+        return [(0, len(lowered))]
+    at: list[int] = []
+    for keyword in keywords:
+        if keyword not in hits:
+            found = hits[keyword] = []
+            where = lowered.find(keyword)
+            while where >= 0 and len(found) < _MAX_HITS:
+                found.append(where)
+                where = lowered.find(keyword, where + 1)
+        at += hits[keyword]
+    if len(at) >= _MAX_HITS:
+        return [(0, len(lowered))]
+    windows: list[tuple[int, int]] = []
+    for where in sorted(at):
+        start, end = max(0, where - _BEFORE), min(len(lowered), where + _AFTER)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    if sum(end - start for start, end in windows) * 2 >= len(lowered):
+        return [(0, len(lowered))]
+    return windows
 
 
 def _inside_runs(data: bytes, depth: int, scanner: Scanner, budget: list[int]) -> Finding | None:
@@ -223,7 +286,7 @@ def _inside_runs(data: bytes, depth: int, scanner: Scanner, budget: list[int]) -
         found = _scan(decoded, depth + 1, scanner, budget)
         if found is not None:
             kind = found.kind if found.kind.endswith("-encoded)") else f"{found.kind} (encoded)"
-            return Finding(kind, _line(data, m.start()))
+            return Finding(kind, _line(data, m.start()), found.rule)
     return None
 
 
@@ -243,126 +306,19 @@ def _decoded(run: bytes) -> bytes | None:
 
 
 def _judge(index: int, data: bytes, m: Any) -> str | None:
-    rule = _ALL[index]
-    if not rule.check:
-        return rule.kind
-    if rule.check == "digit":
-        return rule.kind if any(48 <= c <= 57 for c in m.group()) else None
+    rule = _rules()[index]
+    if rule.check in ("", "digit", "github-crc32"):
+        return rule.kind if proof.proven(rule, data, m) else None
     if rule.check == "k8s":
         return rule.kind if _K8S_DATA.search(data) is not None else None
     group = next((g for g in range(1, (m.re.groups or 1) + 1) if m.start(g) >= 0), 1)
     value = m.group(group)[:400].decode("ascii", "replace")
     if rule.check == "url":
-        return (
-            rule.kind if _credential(value, m.group().decode("ascii", "replace") if rule is rules.URL else "") else None
-        )
+        url = m.group().decode("ascii", "replace") if rule is rules.URL else ""
+        return rule.kind if judge.credential(value, url) else None
     if rule is rules.HEADER:
-        return rule.kind if _real_value(value, 12) and _random(value) else None
-    return _assignment(data, m.start(), m.start(group), value)
-
-
-def _credential(value: str, url: str) -> bool:
-    """Whether a password in a URL, a .pgpass line or on a command line is one: any value but a placeholder, a
-    variable, or (in a URL) the user name again (postgres:postgres@, guest:guest@: a local default)."""
-    value = value.strip("'\"")
-    lowered = value.lower()
-    if len(value) < 3 or lowered in _PLACEHOLDERS or lowered in _DEFAULTS or lowered.startswith(_PLACEHOLDER_STARTS):
-        return False
-    if "xxx" in lowered or "***" in value or "..." in value:
-        return False
-    if lowered.replace("_", "").replace("-", "").isalpha() and any(word in lowered for word in _NAMED[:4]):
-        return False  # app_password, db-secret: a placeholder's words
-    user = url.partition("://")[2].partition(":")[0].rpartition("/")[2]
-    return not user or user.lower() != lowered
-
-
-def _assignment(data: bytes, start: int, value_start: int, value: str) -> str | None:
-    lead = start
-    while lead > 0 and start - lead < 40 and data[lead - 1] in _NAME_CHARS:
-        lead -= 1
-    name = data[lead:start].decode("ascii", "replace") + _name_tail(data, start)
-    words = _CAMEL.sub(r"\1_\2", name).lower().replace("-", "_").replace(".", "_").strip("_")
-    if words.endswith(rules.SAFE_NAME_ENDS) and not words.endswith(("token", "secret", "password", "key", "auth")):
-        return None
-    if any(word.startswith(rules.SAFE_NAME_STARTS) for word in words.split("_")):
-        return None
-    quoted = value_start > 0 and data[value_start - 1] in b"\"'`"
-    value = value.rstrip(")]}\\").removesuffix("\\n")
-    password = any(word in words for word in ("pass", "pwd", "pw", "psk"))
-    if not _real_value(value, 6 if password else 8, quoted=quoted, password=password):
-        return None
-    if not password and not _random(value):
-        return None
-    return f"a {_called(words)} assignment"
-
-
-_CALLED = (
-    ("pass", "password"), ("pwd", "password"), ("pw", "password"), ("psk", "password"), ("secret", "secret"),
-    ("token", "token"), ("credential", "credential"), ("auth", "credential"),
-)  # fmt: skip
-
-
-def _called(words: str) -> str:
-    """What an assignment is called in a reason, from the name it assigns to."""
-    return next((called for word, called in _CALLED if word in words), "key")
-
-
-def _name_tail(data: bytes, start: int) -> str:
-    end = start
-    while end < len(data) and end - start < 80 and data[end] in _NAME_CHARS:
-        end += 1
-    return data[start:end].decode("ascii", "replace")
-
-
-def _real_value(value: str, shortest: int, quoted: bool = True, password: bool = False) -> bool:
-    """Whether a value is a secret rather than a placeholder, a name, a path, a type or code."""
-    lowered = value.lower()
-    if len(value) < shortest or len(set(value)) < 4 or lowered in _PLACEHOLDERS:
-        return False
-    if lowered.startswith(_PLACEHOLDER_STARTS) or "xxx" in lowered or "***" in value or "..." in value:
-        return False
-    if "://" in value or value.startswith(("/", "./", "../", "~/")) or lowered.endswith(_FILE_ENDS):
-        return False
-    if not quoted and any(c in value for c in "()[]{}"):
-        return False
-    if value.endswith(":"):  # a prompt ("Password:")
-        return False
-    if _PATH.fullmatch(value) or _HOST.fullmatch(value):  # kv/data/app/prod-2024, dev-a1b2.us.auth0.com
-        return False
-    if any(c.isspace() for c in value):  # only a quoted value has spaces: a passphrase, or a message
-        return password and _passphrase(value)
-    parts = [part for part in _SEGMENTS.split(value) if part]
-    if not all(part.isalpha() for part in parts):
-        return True
-    return password and len(parts) == 1 and _letters(value)  # else a name: DEEPSEEK_API_KEY, self.token
-
-
-def _passphrase(value: str) -> bool:
-    """Whether a quoted password with spaces is a passphrase ("correct horse battery staple"), not a message
-    ("password is too short", "Enter your password")."""
-    words = value.lower().split()
-    if not 2 <= len(words) <= 10 or len(value) < 12:
-        return False
-    return all(word.isalnum() and word not in _PROSE for word in words) and not any(w in value.lower() for w in _NAMED)
-
-
-def _letters(value: str) -> bool:
-    """Whether a password of letters alone is one (a diceware or "memorable" password, `correcthorsebatterystaple`)
-    rather than an identifier: 12 letters or more, all lower case (camelCase and CONSTANTS are names), holding
-    no word that names things (`passwordfield`, `defaultconfig`)."""
-    return len(value) >= 12 and value.islower() and not any(word in value for word in _NAMED)
-
-
-def _random(value: str) -> bool:
-    """Whether a value looks generated: several kinds of character and some entropy (not a word or a sentence)."""
-    kinds = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
-    return kinds >= 2 and _entropy(value) >= 2.8
-
-
-def _entropy(value: str) -> float:
-    counts = Counter(value)
-    total = len(value)
-    return -sum(n / total * math.log2(n / total) for n in counts.values())
+        return rule.kind if judge.real_value(value, 12) and judge.random_value(value) else None
+    return judge.assignment(data, m.start(), m.start(group), value)
 
 
 def _line(data: bytes, position: int) -> int:
