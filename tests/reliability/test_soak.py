@@ -128,9 +128,7 @@ KINDS: list[Kind] = [
         outcome="error",
         says=f"no data for {TIMEOUT:g} s",
     ),
-    Kind(
-        "empty prompt", replies=(), outcome="error", says="`prompt` is empty", attempts=0, arguments={"prompt": ""}
-    ),
+    Kind("empty prompt", replies=(), outcome="error", says="`prompt` is empty", attempts=0, arguments={"prompt": ""}),
     Kind(
         "unknown conversation",
         replies=(),
