@@ -228,6 +228,8 @@ def test_at_most_half_a_percent_of_the_standard_library_is_flagged() -> None:
         "dollarToken = +dollarToken;",
         "s3_disable_express_session_auth=s3_disable_express_session_auth,",
         '"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",',  # the documentation's own secret
+        '"AccessKeyId": "AKIAIOSFODNN7EXAMPLE",',  # and its access key id, bare in a documentation example
+        "aws_access_key_id = AKIAI44QH8DHBEXAMPLE\n",
         '"CustomerMasterKeySpec": "RSA_4096",',
         'User.objects.filter(password__startswith="bcrypt$$")',
         '"LocalConsolePassword": "PassWordMustBeAtLeast6Chars."',

@@ -162,7 +162,7 @@ async def test_a_secret_named_directly_is_refused_and_nothing_at_all_is_sent(
 @pytest.mark.parametrize(
     ("content", "kind"),
     [
-        ("aws = 'AKIAIOSFODNN7EXAMPLE'\n", "an AWS access key"),
+        ("aws = 'AKIAQ7RZ4K2MXPLT3VNW'\n", "an AWS access key"),
         ("token = 'ghp_" + "a1B2" * 9 + "'\n", "a GitHub token"),
         ("token = 'github_pat_11ABCDEFG0123456789_abcdefghij'\n", "a GitHub token"),
         ("key = 'sk-" + "0123456789abcdef" * 2 + "'\n", "an OpenAI, DeepSeek or Anthropic key"),

@@ -32,6 +32,8 @@ def proven(rule: Rule, data: bytes, m: Any) -> bool:
     value = secret(rule, m)
     if len(set(value)) < 3 or _ALPHABET in value.lower():  # a mask, or a placeholder (abcdefghij...xyz)
         return False
+    if b"EXAMPLE" in value:  # documentation's own keys: AWS' AKIAIOSFODNN7EXAMPLE, wJalrXUtnFEMI/...EXAMPLEKEY
+        return False
     if rule.entropy and entropy(value.decode("latin-1")) < rule.entropy:
         return False
     if rule.check == "digit":
