@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -35,7 +36,7 @@ def _text(result: CallToolResult) -> str:
     return "\n".join(b.text for b in result.content if isinstance(b, TextContent))
 
 
-def _out(result: CallToolResult) -> dict[str, object]:
+def _out(result: CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None, _text(result)
     return result.structured_content
 
@@ -126,7 +127,7 @@ async def test_a_save_that_fails_after_the_answer_is_told_to_the_next_call_and_t
                 "chat", {"prompt": "go on", "conversation_id": _out(fresh)["conversation_id"]}
             )
     sent = [m["content"] for m in deepseek.chat_requests()[2].json["messages"]]
-    told = " ".join(_out(after)["notices"])  # type: ignore[arg-type]
+    told = " ".join(_out(after)["notices"])
     assert not lost.is_error and _out(lost)["notices"] == []  # the answer went out before the save failed
     assert sent == ["start", "You said: start (turn 1)", "go on"]  # the next call continued without the lost turn
     assert "previous turn of this conversation was not kept" in told and "disk is full" in told
