@@ -7,17 +7,12 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
-from mcp_server.agent.evidence import Citation, verify
-from mcp_server.agent.functions import READ_ONLY
-from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
-from mcp_server.agent.workspace import Workspace
-from mcp_server.context.gather import check_paths, resolve_target
 from mcp_server.core.config import CONTEXT_ENV, FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
@@ -28,6 +23,11 @@ from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 from .files import job_for
+
+if TYPE_CHECKING:
+    from mcp_server.agent.evidence import Citation
+    from mcp_server.agent.loop import Run
+    from mcp_server.agent.workspace import Workspace
 
 SYSTEM = (
     "You investigate a codebase for a coding assistant, through read-only functions that run on the user's machine. "
@@ -76,6 +76,11 @@ async def investigate(
     conversation_id: str | None = None,
 ) -> Annotated[CallToolResult, InvestigateOutput]:
     """DeepSeek reads local code itself, read-only, and answers; each path:LINE it cites is checked on disk."""
+    # The loop and its functions load with the first investigation, not when the server starts.
+    from mcp_server.agent.evidence import verify
+    from mcp_server.agent.functions import READ_ONLY
+    from mcp_server.agent.loop import Loop, Task, read_only, thinking_for
+
     app = app_of(ctx)
     route = await app.router.resolve("reason", model)
     thinking = thinking_for(route)
@@ -150,6 +155,9 @@ def _evidence_notice(evidence: list[Citation]) -> str | None:
 
 def open_workspace(paths: Sequence[str] | None, app: AppContext) -> Workspace:
     """The folder the paths share, checked by the same policy as `files` (blocking: runs in a worker thread)."""
+    from mcp_server.agent.workspace import Workspace
+    from mcp_server.context.gather import check_paths, resolve_target
+
     if not paths:
         if app.settings.serves_http:
             raise InputError(f"over HTTP, pass `paths`: folders inside {FILE_ROOTS_ENV} to investigate")

@@ -10,7 +10,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -30,6 +30,9 @@ from mcp_server.upstream.errors import (
 )
 from mcp_server.upstream.providers import Provider
 from mcp_server.upstream.sse import Comment, Event, SSEParser, TooLarge
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +86,30 @@ class UpstreamClient:
         self._client = http
         self._limiter = anyio.CapacityLimiter(settings.limits.max_concurrent_upstream)
         self._parsing = anyio.CapacityLimiter(2)  # large JSON bodies parsed in threads at once
+        self._tls: ssl.SSLContext | None = None
+        self._warming: anyio.Event | None = None
+
+    async def warm(self) -> None:
+        """Load the HTTP stack and build the TLS context (the system CA bundle: ~20 ms in OpenSSL, which lets other
+        threads run) on a worker thread, off the first call's path; the lifespan starts this with the server."""
+        if self._client is not None or self._warming is not None:
+            return
+        self._warming = anyio.Event()
+        try:
+            self._tls = await anyio.to_thread.run_sync(_tls_context)
+        except Exception:  # the first request builds it again and says what is wrong, as without a warm-up
+            log.debug("the TLS context could not be built ahead of the first request", exc_info=True)
+        finally:
+            self._warming.set()
 
     @property
     def _http(self) -> httpx2.AsyncClient:
-        """The pool, built on first use: its TLS context (the system CA bundle) and httpcore2 cost ~50 ms that
-        the handshake and tools/list should not wait for."""
+        """The pool, built on first use from the TLS context `warm` made (or here, without it): httpcore2 and
+        the CA bundle cost ~40 ms that the handshake and tools/list should not wait for."""
         if self._client is None:
             settings = self._settings
             self._client = httpx2.AsyncClient(
+                verify=self._tls or True,
                 timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
                 limits=httpx2.Limits(
                     max_connections=settings.limits.max_concurrent_upstream,
@@ -398,6 +417,8 @@ class UpstreamClient:
     async def _with_retries(
         self, call: _Call, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent, *, retry: bool = True
     ) -> T:
+        if self._warming is not None and self._client is None:
+            await self._warming.wait()  # the first request: the warm-up is under way, not started twice
         tries = self._settings.max_retries + 1 if retry else 1
         for number in range(1, tries + 1):
             try:
@@ -474,6 +495,10 @@ def _describe_break(exc: httpx2.TransportError, reason: str) -> str:
 
 def _reason(exc: UpstreamError) -> str:
     return f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__
+
+
+def _tls_context() -> ssl.SSLContext:
+    return httpx2.create_ssl_context(trust_env=False)  # as the client's own: SSL_CERT_* from the environment unread
 
 
 async def _read_capped(response: httpx2.Response, cap: int, observer: Observer | None = None) -> bytearray:
