@@ -141,7 +141,7 @@ async def _timed(
                 )
             )
     shown = ", ".join(f"{name} {statistics.median(saves[name]) * 1000:.2f} ms" for name in specs)
-    rows.append(Row(f"state: the save after the answer, {label}", shown, "", "", "", "(off the call's path)", None))
+    rows.append(Row(f"state: the save after the answer, {label}", shown, "", "", "", "off the path; 2 ms pause", None))
     raw[f"per_call_seconds {label}"] = times
     raw[f"save_seconds {label}"] = saves
 

@@ -14,6 +14,7 @@ is the saver and the conversation saved is all it holds, the save is refused ins
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,6 +79,17 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """One request's cost to record, with no budget hold to replace (`Store.spend` with `hold_id` None)."""
+
+    owner: str
+    day: str
+    tool: str
+    usd: float
+    saved: float
+
+
+@dataclass(frozen=True)
 class Spent:
     """One owner's spending on one day with one tool."""
 
@@ -121,9 +133,10 @@ class Store(Protocol):
         """Hold a new conversation's id until its first save, so that a call naming it meanwhile waits for it."""
         ...
 
-    async def unclaim(self, claimed: Claimed, record: Record | None) -> bool:
-        """Save `record` (if any, as `save` does) and free the conversation, in one step where the backend can;
-        returns what `save` returns. Frees it even when the save fails."""
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
+        """Record `costs`, save `record` (if any, as `save` does) and free the conversation, in one step where the
+        backend can (one SQLite transaction, one Redis round trip); returns what `save` returns. The costs are
+        recorded even when the save is refused, and the conversation freed even when anything fails."""
         ...
 
     async def keep_claims(self) -> None:

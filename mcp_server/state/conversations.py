@@ -38,7 +38,7 @@ import anyio
 from mcp_server.core.config import Limits
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import format_size
-from mcp_server.state.base import Claimed, Record, Store, StoreError, digest
+from mcp_server.state.base import Claimed, Cost, Record, Store, StoreError, digest
 from mcp_server.state.history import (
     BODY_FRAME,
     TURN_FRAME,
@@ -48,7 +48,7 @@ from mcp_server.state.history import (
     json_bytes,
     utf8_bytes,
 )
-from mcp_server.state.saving import Known, Lost, Saves
+from mcp_server.state.saving import LATER_COSTS, Known, Lost, Saves
 
 __all__ = ["Conversation", "ConversationStore", "Message", "Recorded", "Turn"]
 # Answers that ended normally, or at max_tokens (kept, so "continue" can pick up where it stopped).
@@ -142,15 +142,20 @@ class ConversationStore:
         this one's turn is saved, and then reads the history with that turn in it. The owner is checked before
         waiting, so another caller naming an id in use is refused at once (waiting would tell it the id exists)."""
         conversation = await self._take(conversation_id, owner)
+        costs: list[Cost] = []
+        later = LATER_COSTS.set(costs)
         try:
             yield conversation
         finally:
+            LATER_COSTS.reset(later)
             claimed, conversation.claimed = conversation.claimed, None
             if claimed is not None:
                 done = anyio.Event()
                 self._saving[conversation.id] = (conversation.owner, done)
                 saved = conversation if conversation.pending else None
-                await self._saves.start(self._finish, claimed, saved, done)
+                await self._saves.start(self._finish, claimed, saved, done, costs)
+            elif costs:  # no turn to save (the store failed when the call took it): the costs alone, now
+                await self._saves.start(self._record_costs, costs)
 
     async def _take(self, conversation_id: str | None, owner: str) -> Conversation:
         if conversation_id is None:
@@ -192,23 +197,28 @@ class ConversationStore:
         conversation.claimed = claimed
         return conversation
 
-    async def _finish(self, claimed: Claimed, conversation: Conversation | None, done: anyio.Event) -> None:
-        """After the answer: save the turn `record` left (if any) and free the conversation."""
+    async def _finish(
+        self, claimed: Claimed, conversation: Conversation | None, done: anyio.Event, costs: list[Cost]
+    ) -> None:
+        """After the answer: record the call's costs, save the turn `record` left (if any) and free the
+        conversation, in one step of the store."""
         try:
-            await self._save(claimed, conversation)
+            await self._save(claimed, conversation, costs)
         finally:
             done.set()
             if self._saving.get(claimed.id, ("", None))[1] is done:
                 del self._saving[claimed.id]
 
-    async def _save(self, claimed: Claimed, conversation: Conversation | None) -> None:
+    async def _save(self, claimed: Claimed, conversation: Conversation | None, costs: list[Cost]) -> None:
         record = None
         if conversation is not None:
             body = conversation.body()
             record = Record(conversation.id, conversation.owner, utf8_bytes(body), conversation.touched, body)
         try:
-            kept = await self.store.unclaim(claimed, record)
+            kept = await self.store.unclaim(claimed, record, costs)
         except StoreError as exc:
+            if costs:
+                log.warning("could not record the cost of %d request(s) after the answer: %s", len(costs), exc)
             if conversation is None:
                 log.warning("could not free a conversation (its lock expires by itself): %s", exc)
             else:
@@ -219,6 +229,13 @@ class ConversationStore:
                 self._known.put(conversation.id, digest(record.body), conversation, record.size)
             else:
                 self._lose(conversation, NOT_KEPT)
+
+    async def _record_costs(self, costs: list[Cost]) -> None:
+        for cost in costs:
+            try:
+                await self.store.spend(cost.owner, cost.day, cost.tool, cost.usd, cost.saved, None)
+            except StoreError as exc:
+                log.warning("could not record a call's cost of $%.6f: %s", cost.usd, exc)
 
     def _lose(self, conversation: Conversation, reason: str) -> None:
         self._known.drop(conversation.id)

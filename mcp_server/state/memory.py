@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
 
-from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Claimed, Record, Spent, digest
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Claimed, Cost, Record, Spent, digest
 from mcp_server.state.turn_locks import TurnLocks
 
 
@@ -109,8 +110,10 @@ class MemoryStore:
         await self._turns.take(conversation_id)
         return Claimed(conversation_id, "")
 
-    async def unclaim(self, claimed: Claimed, record: Record | None) -> bool:
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
         try:
+            for cost in costs:
+                await self.spend(cost.owner, cost.day, cost.tool, cost.usd, cost.saved, None)
             return True if record is None else await self.save(record)
         finally:
             self._turns.free(claimed.id)

@@ -1,8 +1,29 @@
 """The Lua scripts of the Redis store: each is one round trip and one atomic step across every replica."""
 
-# ARGV: prefix, id, owner, size, touched, body, idle ms, count, total bytes, owner count, owner bytes, and the value
-# of the conversation's lock to free after saving ("" for none). Returns 1 when saved, 0 when not kept.
-SAVE = """
+# Records the costs given from ARGV[first] on: the key seconds, then owner, day, tool, usd, saved for each (as SPEND
+# does with no hold), so that a call's costs and its save after the answer are one round trip.
+_COSTS = r"""
+local function record_costs(p, first)
+  local ttl = ARGV[first]
+  for i = first + 1, #ARGV, 5 do
+    local owner, day, tool, usd, saved = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    local tablekey, spent = p..'spend:'..owner..':'..day, p..'spent:'..owner..':'..day
+    redis.call('HINCRBYFLOAT', tablekey, tool..'\nusd', usd)
+    redis.call('HINCRBYFLOAT', tablekey, tool..'\nsaved', saved)
+    redis.call('HINCRBY', tablekey, tool..'\ncalls', 1)
+    redis.call('INCRBYFLOAT', spent, usd)
+    redis.call('EXPIRE', tablekey, ttl)
+    redis.call('EXPIRE', spent, ttl)
+  end
+end
+"""
+
+# ARGV: prefix, id, owner, size, touched, body, idle ms, count, total bytes, owner count, owner bytes, the value of
+# the conversation's lock to free after saving ("" for none), then costs as `record_costs` reads them from ARGV[13]
+# (none: just the key seconds). Returns 1 when saved, 0 when not kept; the costs are recorded either way.
+SAVE = (
+    _COSTS
+    + """
 local p, id, owner, size, touched, body = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local idle_ms, count, total = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local owner_count, owner_bytes, mine = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
@@ -68,10 +89,12 @@ while true do
 end
 return 1
 end
+record_costs(p, 13)
 local kept = save()
 if mine ~= '' and redis.call('GET', p..'lock:'..id) == mine then redis.call('DEL', p..'lock:'..id) end
 return kept
 """
+)
 
 # ARGV: prefix, owner, day, tool, usd, saved, hold id ("" for none), key seconds. One round trip, one atomic step.
 SPEND = r"""
@@ -141,8 +164,13 @@ for i = 3, #ARGV, 2 do
 end
 """
 
-# ARGV: prefix, id, this claim's lock value. Frees the lock if it is still this claim's.
-FREE = """
+# ARGV: prefix, id, this claim's lock value, then costs as `record_costs` reads them from ARGV[4]. Records the costs
+# and frees the lock if it is still this claim's.
+FREE = (
+    _COSTS
+    + """
+record_costs(ARGV[1], 4)
 local lock = ARGV[1]..'lock:'..ARGV[2]
 if redis.call('GET', lock) == ARGV[3] then redis.call('DEL', lock) end
 """
+)

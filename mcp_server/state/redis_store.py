@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from redis.exceptions import LockError, RedisError
 
 from mcp_server.core.config import STATE_ENV, public_url
 from mcp_server.state import redis_scripts
-from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Claimed, Record, Spent, StoreError
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Claimed, Cost, Record, Spent, StoreError
 
 PREFIX = "deepseek-mcp:"
 LOCK_SECONDS = 30.0  # a crashed holder's conversation lock expires after this; a live holder renews it
@@ -98,12 +98,12 @@ class RedisStore:
     async def save(self, record: Record) -> bool:
         return await self._saved(record, "")
 
-    async def _saved(self, record: Record, lock_value: str) -> bool:
+    async def _saved(self, record: Record, lock_value: str, costs: list[str | int] | None = None) -> bool:
         b = self._bounds
         body = f"{record.owner}\n{record.size}\n{record.touched!r}\n{record.body}"
         args: list[str | int] = [PREFIX, record.id, record.owner, record.size, repr(record.touched), body]
         args += [int(b.idle_seconds * 1000), b.count, b.total_bytes, b.owner_count, b.owner_bytes, lock_value]
-        return bool(await self._do(self._save(args=args)))
+        return bool(await self._do(self._save(args=[*args, *(costs or [SPENDING_DAYS * 86400])])))
 
     async def claim(self, conversation_id: str, owner: str, now: float, known: str | None) -> Claimed | None:
         mine = f"{owner}\n{secrets.token_hex(8)}"
@@ -152,11 +152,14 @@ class RedisStore:
                 return Claimed(conversation_id, mine)
             await anyio.sleep(_LOCK_POLL)
 
-    async def unclaim(self, claimed: Claimed, record: Record | None) -> bool:
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
         self._claims.pop(claimed.id, None)  # not renewed any more: if freeing fails, its timeout frees it
+        recorded: list[str | int] = [SPENDING_DAYS * 86400]
+        for cost in costs:
+            recorded += [cost.owner, cost.day, cost.tool, repr(cost.usd), repr(cost.saved)]
         if record is not None:
-            return await self._saved(record, claimed.token)
-        await self._do(self._free(args=[PREFIX, claimed.id, claimed.token]))
+            return await self._saved(record, claimed.token, recorded)
+        await self._do(self._free(args=[PREFIX, claimed.id, claimed.token, *recorded]))
         return True
 
     async def keep_claims(self) -> None:

@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ import anyio
 from mcp_server.core.config import STATE_ENV
 from mcp_server.state import file_locks
 from mcp_server.state import sqlite_rows as rows
-from mcp_server.state.base import HOLD_SECONDS, Bounds, Claimed, Record, Spent, StoreError
+from mcp_server.state.base import HOLD_SECONDS, Bounds, Claimed, Cost, Record, Spent, StoreError
 from mcp_server.state.sqlite_file import explain, private_file
 
 BUSY_TIMEOUT_MS = 5000
@@ -187,9 +187,23 @@ class SqliteStore:
         await self._take(conversation_id)
         return Claimed(conversation_id, "")
 
-    async def unclaim(self, claimed: Claimed, record: Record | None) -> bool:
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
+        def step(db: sqlite3.Connection) -> bool:
+            for cost in costs:
+                rows.spend(db, cost)
+            if record is None:
+                return True
+            db.execute("SAVEPOINT save")  # a save refused rolls back to here: the costs stay recorded
+            try:
+                rows.save(db, record, self._bounds)
+            except rows.NotKept:
+                db.execute("ROLLBACK TO save")
+                return False
+            db.execute("RELEASE save")
+            return True
+
         try:
-            return True if record is None else await self.save(record)
+            return await self._run(step) if record is not None or costs else True
         finally:
             self._free(claimed.id)
 
@@ -248,11 +262,7 @@ class SqliteStore:
 
     async def spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
         def step(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO spending VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (owner, day, tool) DO UPDATE SET"
-                " usd = usd + excluded.usd, saved = saved + excluded.saved, calls = calls + 1",
-                (owner, day, tool, usd, saved),
-            )
+            rows.spend(db, Cost(owner, day, tool, usd, saved))
             if hold_id is not None:
                 db.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
 

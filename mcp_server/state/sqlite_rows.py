@@ -1,4 +1,4 @@
-"""The SQL of the SQLite store's conversations: its schema, a conversation's row (its body only when it changed),
+"""The SQL of the SQLite store: its schema, a cost recorded, a conversation's row (its body only when it changed),
 and saving with the eviction rule of base.py, each run by sqlite.py inside one transaction on its worker thread."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from mcp_server.core.config import STATE_ENV
-from mcp_server.state.base import Bounds, Record, StoreError, digest
+from mcp_server.state.base import Bounds, Cost, Record, StoreError, digest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -76,6 +76,14 @@ def save(db: sqlite3.Connection, record: Record, b: Bounds) -> None:
         ).fetchone()[0]
         if not _drop_oldest(db, record, largest):
             raise NotKept  # rolled back: the saver holds the most and only this
+
+
+def spend(db: sqlite3.Connection, cost: Cost) -> None:
+    db.execute(
+        "INSERT INTO spending VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (owner, day, tool) DO UPDATE SET"
+        " usd = usd + excluded.usd, saved = saved + excluded.saved, calls = calls + 1",
+        (cost.owner, cost.day, cost.tool, cost.usd, cost.saved),
+    )
 
 
 def digest_of(body: object) -> str | None:
