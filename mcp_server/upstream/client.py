@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -497,8 +499,22 @@ def _reason(exc: UpstreamError) -> str:
     return f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__
 
 
-def _tls_context() -> ssl.SSLContext:
-    return httpx2.create_ssl_context(trust_env=False)  # as the client's own: SSL_CERT_* from the environment unread
+def _tls_context() -> ssl.SSLContext | None:
+    """The context httpcore2 builds on Linux for a client that reads nothing from the environment (OpenSSL's compiled-in
+    CA file or folder), made with the standard library alone: importing httpcore2 here would hold the GIL the
+    handshake needs, and loading the CA bundle does not. Elsewhere (truststore) the first request builds it."""
+    import ssl
+
+    if sys.platform != "linux":
+        return None
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
+    capath = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
+    if not cafile:
+        return None  # httpcore2's own fallbacks (a CA folder alone, other bundle paths) decide
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile, capath)
+    return context
 
 
 async def _read_capped(response: httpx2.Response, cap: int, observer: Observer | None = None) -> bytearray:
