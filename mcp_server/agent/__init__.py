@@ -22,7 +22,7 @@ if typing.TYPE_CHECKING:
     from mcp_server.agent.workspace import Workspace
 
 # On first use: the loop and its functions load with the first investigate or review.
-__getattr__ = exports(
+exports(
     __name__,
     {
         "READ_ONLY": "functions",

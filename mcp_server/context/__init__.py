@@ -24,7 +24,7 @@ if typing.TYPE_CHECKING:
     from mcp_server.context.render import with_files
 
 # On first use: walking and reading load with the first call that sends files.
-__getattr__ = exports(
+exports(
     __name__,
     {
         "gather": "gather",

@@ -27,7 +27,7 @@ if typing.TYPE_CHECKING:
     from mcp_server.policy.scan import Finding, Scanner
 
 # On first use: the content rules compile when a file is first read, not when the server starts.
-__getattr__ = exports(
+exports(
     __name__,
     {
         "FileAccess": "access",

@@ -26,7 +26,7 @@ if typing.TYPE_CHECKING:
     from mcp_server.review.model import Change, ChangedFile, Sides
 
 # On first use: git and the review's modules load with the first review.
-__getattr__ = exports(
+exports(
     __name__,
     {
         "gather_change": "gather",

@@ -34,6 +34,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import anyio.lowlevel
 
 from mcp_server.core.config import Limits
 from mcp_server.core.errors import InputError
@@ -159,16 +160,22 @@ class ConversationStore:
 
     async def _take(self, conversation_id: str | None, owner: str) -> Conversation:
         if conversation_id is None:
-            conversation = Conversation(id=secrets.token_urlsafe(18), owner=owner, touched=self._clock())
-            try:
-                conversation.claimed = await self.store.claim_new(conversation.id, owner)
-            except StoreError as exc:  # the call goes on; its turn cannot be kept, and its result says so
-                conversation.unkept = str(exc)
-                # A deadline that passed while the store kept a worker thread waiting lands here, not later.
-                await anyio.lowlevel.checkpoint()
-            return conversation
+            return await self._take_new(owner)
         if not _ID.fullmatch(conversation_id):
             raise self._unknown(conversation_id, owner)
+        return await self._take_known(conversation_id, owner)
+
+    async def _take_new(self, owner: str) -> Conversation:
+        conversation = Conversation(id=secrets.token_urlsafe(18), owner=owner, touched=self._clock())
+        try:
+            conversation.claimed = await self.store.claim_new(conversation.id, owner)
+        except StoreError as exc:  # the call goes on; its turn cannot be kept, and its result says so
+            conversation.unkept = str(exc)
+            # A deadline that passed while the store kept a worker thread waiting lands here, not later.
+            await anyio.lowlevel.checkpoint()
+        return conversation
+
+    async def _take_known(self, conversation_id: str, owner: str) -> Conversation:
         saving = self._saving.get(conversation_id)
         if saving is not None and secrets.compare_digest(saving[0], owner):
             await saving[1].wait()  # its owner's last turn, saved in this process: even with the store down, in order
