@@ -108,7 +108,7 @@ class ConversationStore:
         self._saves = Saves()
         self._known: Known[Conversation] = Known()
         self._lost = Lost()
-        self._saving: dict[str, tuple[str, anyio.Event]] = {}  # conversations whose save is pending: owner, done
+        self._saving: dict[str, anyio.Event] = {}  # conversations whose save is pending, set when it lands
 
     def running(self) -> AbstractAsyncContextManager[None]:
         """Held by the lifespan: saves run after the answers inside it, and leaving it waits for them."""
@@ -152,7 +152,7 @@ class ConversationStore:
             claimed, conversation.claimed = conversation.claimed, None
             if claimed is not None:
                 done = anyio.Event()
-                self._saving[conversation.id] = (conversation.owner, done)
+                self._saving[conversation.id] = done
                 saved = conversation if conversation.pending else None
                 await self._saves.start(self._finish, claimed, saved, done, costs)
             elif costs:  # no turn to save (the store failed when the call took it): the costs alone, now
@@ -176,9 +176,11 @@ class ConversationStore:
         return conversation
 
     async def _take_known(self, conversation_id: str, owner: str) -> Conversation:
-        saving = self._saving.get(conversation_id)
-        if saving is not None and secrets.compare_digest(saving[0], owner):
-            await saving[1].wait()  # its owner's last turn, saved in this process: even with the store down, in order
+        # The saves this process has pending land first: this conversation's last turn (even with the store down, in
+        # order), and any other whose save may evict it, as when saves came before the answers. Milliseconds at most,
+        # and whatever the id: waiting says nothing about it.
+        for done in list(self._saving.values()):
+            await done.wait()
         known = self._known.get(conversation_id)
         try:
             claimed = await self.store.claim(conversation_id, owner, self._clock(), known[0] if known else None)
@@ -213,7 +215,7 @@ class ConversationStore:
             await self._save(claimed, conversation, costs)
         finally:
             done.set()
-            if self._saving.get(claimed.id, ("", None))[1] is done:
+            if self._saving.get(claimed.id) is done:
                 del self._saving[claimed.id]
 
     async def _save(self, claimed: Claimed, conversation: Conversation | None, costs: list[Cost]) -> None:
