@@ -114,7 +114,6 @@ def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], Abstra
         try:
             async with app.conversations.running(), anyio.create_task_group() as tg:
                 tg.start_soon(app.heartbeats.run)
-                tg.start_soon(app.upstream.warm)  # the TLS context, while the host is still shaking hands
                 try:
                     yield app
                 finally:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -32,9 +30,6 @@ from mcp_server.upstream.errors import (
 )
 from mcp_server.upstream.providers import Provider
 from mcp_server.upstream.sse import Comment, Event, SSEParser, TooLarge
-
-if TYPE_CHECKING:
-    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -88,30 +83,14 @@ class UpstreamClient:
         self._client = http
         self._limiter = anyio.CapacityLimiter(settings.limits.max_concurrent_upstream)
         self._parsing = anyio.CapacityLimiter(2)  # large JSON bodies parsed in threads at once
-        self._tls: ssl.SSLContext | None = None
-        self._warming: anyio.Event | None = None
-
-    async def warm(self) -> None:
-        """Load the HTTP stack and build the TLS context (the system CA bundle: ~20 ms in OpenSSL, which lets other
-        threads run) on a worker thread, off the first call's path; the lifespan starts this with the server."""
-        if self._client is not None or self._warming is not None:
-            return
-        self._warming = anyio.Event()
-        try:
-            self._tls = await anyio.to_thread.run_sync(_tls_context)
-        except Exception:  # the first request builds it again and says what is wrong, as without a warm-up
-            log.debug("the TLS context could not be built ahead of the first request", exc_info=True)
-        finally:
-            self._warming.set()
 
     @property
     def _http(self) -> httpx2.AsyncClient:
-        """The pool, built on first use from the TLS context `warm` made (or here, without it): httpcore2 and
-        the CA bundle cost ~40 ms that the handshake and tools/list should not wait for."""
+        """The pool, built on first use: its TLS context (the system CA bundle) and httpcore2 cost ~50 ms that
+        the handshake and tools/list should not wait for."""
         if self._client is None:
             settings = self._settings
             self._client = httpx2.AsyncClient(
-                verify=self._tls or True,
                 timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
                 limits=httpx2.Limits(
                     max_connections=settings.limits.max_concurrent_upstream,
@@ -419,8 +398,6 @@ class UpstreamClient:
     async def _with_retries(
         self, call: _Call, attempt: Callable[[], Awaitable[T]], on_retry: Notice = _silent, *, retry: bool = True
     ) -> T:
-        if self._warming is not None and self._client is None:
-            await self._warming.wait()  # the first request: the warm-up is under way, not started twice
         tries = self._settings.max_retries + 1 if retry else 1
         for number in range(1, tries + 1):
             try:
@@ -497,24 +474,6 @@ def _describe_break(exc: httpx2.TransportError, reason: str) -> str:
 
 def _reason(exc: UpstreamError) -> str:
     return f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__
-
-
-def _tls_context() -> ssl.SSLContext | None:
-    """The context httpcore2 builds on Linux for a client that reads nothing from the environment (OpenSSL's compiled-in
-    CA file or folder), made with the standard library alone: importing httpcore2 here would hold the GIL the
-    handshake needs, and loading the CA bundle does not. Elsewhere (truststore) the first request builds it."""
-    import ssl
-
-    if sys.platform != "linux":
-        return None
-    paths = ssl.get_default_verify_paths()
-    cafile = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
-    capath = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
-    if not cafile:
-        return None  # httpcore2's own fallbacks (a CA folder alone, other bundle paths) decide
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_verify_locations(cafile, capath)
-    return context
 
 
 async def _read_capped(response: httpx2.Response, cap: int, observer: Observer | None = None) -> bytearray:
