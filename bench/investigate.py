@@ -89,8 +89,10 @@ async def _figures(b: Bench, wall: float, out: dict[str, Any]) -> dict[str, Any]
     usages = (await b.fake._control.get("/_fake/agent")).json()["usages"]
     later = usages[1:]
     share = sum(u["prompt_cache_hit_tokens"] for u in later) / max(1, sum(u["prompt_tokens"] for u in later))
+    bodies = [r["json"] for r in chats]
     return {
         "wall": wall,
+        "byte_share": _byte_share(bodies),
         "steps": len(out["steps"]),
         "turns": len(chats),
         "server": wall - upstream,
@@ -101,6 +103,20 @@ async def _figures(b: Bench, wall: float, out: dict[str, Any]) -> dict[str, Any]
         "verified": sum(e["verified"] for e in out["evidence"]),
         "cited": len(out["evidence"]),
     }
+
+
+def _byte_share(bodies: list[dict[str, Any]]) -> float:
+    """The cache share again with bytes for tokens (closer to a real tokenizer on paths and code than the fake's
+    words): what each turn adds after the model's own turn (the function results) is new, the rest is prefix."""
+
+    def size(value: Any) -> int:
+        return len(json.dumps(value, ensure_ascii=False).encode())
+
+    total = new = 0
+    for before, now in itertools.pairwise(bodies):
+        total += size(now["messages"]) + size(now.get("tools"))
+        new += sum(size(m) for m in now["messages"][len(before["messages"]) + 1 :])
+    return 1 - new / max(1, total)
 
 
 def _result(figures: list[dict[str, Any]]) -> Result:
@@ -114,6 +130,9 @@ def _result(figures: list[dict[str, Any]]) -> Result:
         Row("investigate: bytes sent per turn", f"{statistics.median(sent):,.0f} B", "", "", "", "median", None),
         Row("investigate: cache-hit share, turn 2+", f"{share:.0%}", "", "", "", f">= {SHARE_TARGET:.0%}",
             share >= SHARE_TARGET),
+        Row("investigate: the same share by bytes", f"{statistics.median(f['byte_share'] for f in figures):.1%}", "",
+            "", "", "", None),
+        Row("investigate: bytes sent, all turns", f"{sum(sent):,} B", "", "", "", "", None),
         Row("investigate: turns hitting all the turn before", f"{mid['stable']}/{mid['turns'] - 1}", "", "", "", "all",
             mid["stable"] == mid["turns"] - 1),
         Row("investigate: citations verified / made", f"{mid['verified']}/{mid['cited']}", f"{answer()[1]} deserve it",

@@ -1,10 +1,12 @@
 """State: what keeping conversations and spending in SQLite or Redis adds to a chat call, against memory, and how
 big the store grows after 10,000 calls with the default bounds.
 
-Measured on the state work a chat call does (tools/chat.py `_complete`), with the server's own objects and
-nothing else in the way: take the conversation's turn (lock it, load it), hold the call's estimate against a daily
-budget, settle the cost, record the exchange. A whole chat call through the fake upstream takes 30-50 ms on this
-machine with the fake in a thread of the same process, and its noise is larger than what is measured here.
+Measured on the state work a chat call does before its answer goes out (tools/chat.py `_complete`), with the
+server's own objects and nothing else in the way: take the conversation's turn (claim it: owner, lock and read),
+hold the call's estimate against a daily budget, settle the cost, record the exchange and leave the turn. Its save
+follows the answer (state/saving.py): it runs between calls, timed apart, as the lifespan runs it. A whole chat
+call through the fake upstream takes 30-50 ms on this machine with the fake in a thread of the same process, and
+its noise is larger than what is measured here.
 Conversations of 10 turns (one new call, nine that continue it) with a typical prompt and answer; rounds alternate
 the backends, so machine noise hits all three. Redis is Debian's `redis-server`, started here on a loopback port.
 """
@@ -17,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,8 @@ class _Server:
         self.convo: str | None = None
         self.estimate = 0.0005
 
-    async def call(self, n: int) -> float:
-        """One chat call's state work; seconds."""
+    async def call(self, n: int) -> tuple[float, float]:
+        """One chat call's state work before its answer, then its save after it; seconds each."""
         start = time.perf_counter()
         continued = self.convo if n % TURNS else None
         async with self.conversations.turn(continued, self.owner) as conversation:
@@ -72,9 +74,11 @@ class _Server:
                 await hold.settle(0.0004, 0.0001)
             answer = {"role": "assistant", "content": ANSWER}
             recorded = await self.conversations.record(conversation, None, [user, answer], "stop")
+        answered = time.perf_counter()
+        await self.conversations.drain()
         assert recorded.kept, recorded.reason
         self.convo = conversation.id
-        return time.perf_counter() - start
+        return answered - start, time.perf_counter() - answered
 
 
 def _on_disk(folder: Path) -> int:
@@ -102,14 +106,20 @@ async def _timed(
 ) -> None:
     servers = {name: _Server(spec, budget) for name, spec in specs.items()}
     times: dict[str, list[float]] = {name: [] for name in specs}
+    saves: dict[str, list[float]] = {name: [] for name in specs}
     try:
-        for server in servers.values():  # warm-up: imports, connections, the file's first pages
-            for n in range(TURNS):
-                await server.call(n)
-        for round_ in range(rounds):
-            order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
-            for name in order:
-                times[name] += [await servers[name].call(n) for n in range(per_round)]
+        async with AsyncExitStack() as running:
+            for server in servers.values():
+                await running.enter_async_context(server.conversations.running())
+                for n in range(TURNS):  # warm-up: imports, connections, the file's first pages
+                    await server.call(n)
+            for round_ in range(rounds):
+                order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    for n in range(per_round):
+                        before, after = await servers[name].call(n)
+                        times[name].append(before)
+                        saves[name].append(after)
     finally:
         for server in servers.values():
             await server.store.aclose()
@@ -130,7 +140,10 @@ async def _timed(
                     extra < GOAL_MS,
                 )
             )
+    shown = ", ".join(f"{name} {statistics.median(saves[name]) * 1000:.2f} ms" for name in specs)
+    rows.append(Row(f"state: the save after the answer, {label}", shown, "", "", "", "off the path; 2 ms pause", None))
     raw[f"per_call_seconds {label}"] = times
+    raw[f"save_seconds {label}"] = saves
 
 
 async def run(quick: bool) -> Result:
@@ -145,8 +158,9 @@ async def run(quick: bool) -> Result:
             servers = {name: _Server(spec, None) for name, spec in specs.items()}
             try:
                 for name, server in servers.items():
-                    for n in range(total):
-                        await server.call(n)
+                    async with server.conversations.running():
+                        for n in range(total):
+                            await server.call(n)
                     size = await _size(name, specs[name], server, folder)
                     rows.append(Row(f"state: {name} after {total:,} calls", size, "-", "-", "-", "-", None))
                     raw[f"{name}_size"] = size
@@ -156,8 +170,9 @@ async def run(quick: bool) -> Result:
     if "redis" not in specs:
         rows.append(Row("state: redis", "redis-server not installed", "-", "-", "-", "-", None))
     notes = [
-        f"state: {rounds} rounds of {per_round} calls' state work per backend, alternating the order (turn, budget "
-        f"hold when a budget is set, the cost recorded, the exchange recorded), conversations of {TURNS} turns "
+        f"state: {rounds} rounds of {per_round} calls' state work per backend, alternating the order (the turn "
+        "claimed, the budget hold when a budget is set, the cost recorded, the exchange recorded and the turn left; "
+        f"its save, after the answer, timed apart), conversations of {TURNS} turns "
         f"with a {len(PROMPT):,}-character prompt and a {len(ANSWER):,}-character answer; median per call against "
         "the same work with state in memory (the floor column). Sizes after all the calls, with the default "
         "bounds (200 conversations, 256 MiB): the SQLite file with its WAL, Redis's used_memory (the whole server, "

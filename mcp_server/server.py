@@ -26,7 +26,6 @@ from mcp_server import __version__
 from mcp_server.core import threads
 from mcp_server.core.config import CALL_SECONDS_ENV, Limits, Settings
 from mcp_server.core.schema import input_schema, output_schema
-from mcp_server.delegate import sweep
 from mcp_server.policy.access import FileAccess
 from mcp_server.policy.redaction import Redactor
 from mcp_server.serving import prompts, protocol
@@ -175,6 +174,8 @@ def _sweeping(
 
     @asynccontextmanager
     async def swept(server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
+        from mcp_server.delegate.folders import sweep  # folders.py alone: the copy and the check load with a call
+
         await anyio.to_thread.run_sync(sweep, scratch_dir)
         async with lifespan(server) as app:
             yield app

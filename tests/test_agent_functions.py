@@ -30,7 +30,8 @@ def _call(workspace: Workspace, name: str, **arguments: object) -> Outcome:
 
 def test_list_dir_names_secret_and_skipped_entries_but_shows_no_content(workspace: Workspace) -> None:
     out = _call(workspace, "list_dir", path="")
-    assert "src/ (folder)" in out.text and "README.md (file, " in out.text
+    lines = out.text.splitlines()
+    assert "src/" in lines and any(line.startswith("README.md ") and line.endswith(" bytes") for line in lines)
     assert ".env (skipped: named like a secret)" in out.text and "node_modules/ (skipped: a vendored" in out.text
     assert "linked_dir (skipped: a symlink out of the folder given (not followed))" in out.text
     assert not [m for m in MARKERS if m in out.text]
@@ -39,13 +40,8 @@ def test_list_dir_names_secret_and_skipped_entries_but_shows_no_content(workspac
 
 def test_glob_matches_names_at_any_depth_and_double_stars_across_folders(workspace: Workspace) -> None:
     anywhere = _call(workspace, "glob", pattern="*.py").text.splitlines()
-    assert anywhere[0] == "4 files" and anywhere[1:] == [
-        "src/app.py",
-        "src/legacy.py",
-        "src/settings.py",
-        "src/util.py",
-    ]
-    assert _call(workspace, "glob", pattern="src/**/*.csv").text.splitlines()[1:] == ["src/data/keep.csv"]
+    assert anywhere == ["4 files", "src/: app.py legacy.py settings.py util.py"]
+    assert _call(workspace, "glob", pattern="src/**/*.csv").text.splitlines()[1:] == ["src/data/: keep.csv"]
     assert _call(workspace, "glob", pattern="*.py", path="src/data").summary == "0 files"
 
 
@@ -98,7 +94,7 @@ def test_only_the_paths_given_are_visible(workspace: Workspace) -> None:
     scoped = dataclasses.replace(workspace, scopes=("src/app.py",))
     assert "outside the paths given" in _call(scoped, "read_file", path="src/util.py").text
     assert "outside the paths given" in _call(scoped, "read_file", path=".env").text  # not "named like a secret"
-    assert _call(scoped, "list_dir", path="src").text.splitlines()[1:] == ["app.py (file, 33 bytes)"]
+    assert _call(scoped, "list_dir", path="src").text.splitlines()[1:] == ["app.py 33 bytes"]
 
 
 def test_citations_are_found_in_prose_and_urls_and_ports_are_not_taken_for_them() -> None:
@@ -111,3 +107,17 @@ def test_line_numbers_count_newlines_only_as_editors_and_citations_do(workspace:
     (workspace.root / "src/feed.py").write_text("a = 1\r\nb = '\x0c'\nc = 3\n")
     out = _call(workspace, "read_file", path="src/feed.py", start_line=3)
     assert out.text.splitlines()[1] == "3\tc = 3" and out.summary == "lines 3-3 of 3"
+
+
+def test_a_listing_writes_each_folder_once_and_quotes_names_that_would_be_ambiguous(workspace: Workspace) -> None:
+    (workspace.root / "src" / "two words.py").write_text("x = 1\n")
+    (workspace.root / "src" / "deep").mkdir()
+    (workspace.root / "src" / "deep" / "more.py").write_text("y = 2\n")
+    found = _call(workspace, "glob", pattern="src/**/*.py").text.splitlines()
+    listed = _call(workspace, "list_dir", path="src").text.splitlines()
+    assert found == [
+        "6 files",
+        'src/: app.py legacy.py settings.py "two words.py" util.py',
+        "src/deep/: more.py",
+    ]
+    assert "deep/" in listed and '"two words.py" 6 bytes' in listed

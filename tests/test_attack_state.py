@@ -137,9 +137,11 @@ async def test_a_malformed_conversation_in_redis_gets_an_error_naming_the_store_
     async with connect(settings) as client:
         first = await client.call_tool("chat", {"prompt": "start"})
         cid = (first.structured_content or {})["conversation_id"]
-        raw = redis_client.Redis.from_url(redis.url)
-        raw.set(f"deepseek-mcp:c:{cid}", "written by someone else")
-        raw.close()
+    # The turn is saved after its answer; the server's shutdown waits for that save, so it is there to overwrite.
+    raw = redis_client.Redis.from_url(redis.url)
+    raw.set(f"deepseek-mcp:c:{cid}", "written by someone else")
+    raw.close()
+    async with connect(settings) as client:
         with anyio.fail_after(30):
             broken = await client.call_tool("chat", {"prompt": "go on", "conversation_id": cid})
     assert broken.is_error
@@ -154,6 +156,10 @@ async def test_a_conversation_row_of_wrong_types_in_sqlite_gets_an_error_naming_
     async with connect(settings) as client:
         first = await client.call_tool("chat", {"prompt": "start"})
         cid = (first.structured_content or {})["conversation_id"]
+        # A call on the conversation waits for the save that followed the first answer (this one is refused
+        # upstream and saves nothing): the server then holds what it wrote, and reads it again only if changed.
+        deepseek.script(Reply(status=400, error="bad request", error_type="invalid_request_error"))
+        assert (await client.call_tool("chat", {"prompt": "more", "conversation_id": cid})).is_error
         db = sqlite3.connect(path)
         db.execute("UPDATE conversations SET body = ? WHERE id = ?", ('{"system": 5, "turns": [7]}', cid))
         db.commit()

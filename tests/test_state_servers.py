@@ -185,8 +185,8 @@ async def test_the_system_prompt_is_counted_in_the_conversation_bounds(deepseek:
     assert not newest.is_error and deepseek.chat_requests()[-1].json["messages"][0]["content"] == "s" * 10_000
 
 
-async def test_redis_killed_mid_call_gives_the_answer_and_says_the_turn_was_not_kept(
-    deepseek: FakeUpstream, tmp_path: Path
+async def test_redis_killed_mid_call_gives_the_answer_and_the_next_call_says_the_turn_was_not_kept(
+    deepseek: FakeUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with redis_server(tmp_path) as server:
         settings = make_settings(deepseek, env={"DEEPSEEK_MCP_STATE": server.url})
@@ -208,8 +208,10 @@ async def test_redis_killed_mid_call_gives_the_answer_and_says_the_turn_was_not_
                 fim = await client.call_tool("fim", {"prefix": "def f():"})
     mid = results[0]
     assert not mid.is_error and _out(mid)["answer"] == "answer while redis dies"
-    assert any("not added to the conversation" in n and "DEEPSEEK_MCP_STATE" in n for n in _out(mid)["notices"])
-    assert again.is_error and "DEEPSEEK_MCP_STATE" in _text(again)
+    # The turn is saved after its answer has gone out: the next call on the conversation says it was not kept, and
+    # so does the log.
+    assert again.is_error and "DEEPSEEK_MCP_STATE" in _text(again) and "last turn was not kept" in _text(again)
+    assert any("was not kept after its answer" in r.getMessage() for r in caplog.records)
     assert not fresh.is_error and "DEEPSEEK_MCP_STATE" in " ".join(_out(fresh)["notices"])
     assert not fim.is_error
 

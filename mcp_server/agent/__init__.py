@@ -18,9 +18,32 @@ The modules, in the order a call passes through them:
 
 from __future__ import annotations
 
-from mcp_server.agent.functions import READ_ONLY, Function, Outcome
-from mcp_server.agent.loop import Handler, Loop, Run, Task, read_only, thinking_for, with_functions
-from mcp_server.agent.workspace import Workspace
+import typing
+
+from mcp_server.core.lazy import exports
+
+if typing.TYPE_CHECKING:
+    from mcp_server.agent.functions import READ_ONLY, Function, Outcome
+    from mcp_server.agent.loop import Handler, Loop, Run, Task, read_only, thinking_for, with_functions
+    from mcp_server.agent.workspace import Workspace
+
+# On first use: the loop and its functions load with the first investigate or review.
+exports(
+    __name__,
+    {
+        "READ_ONLY": "functions",
+        "Function": "functions",
+        "Outcome": "functions",
+        "Handler": "loop",
+        "Loop": "loop",
+        "Run": "loop",
+        "Task": "loop",
+        "read_only": "loop",
+        "thinking_for": "loop",
+        "with_functions": "loop",
+        "Workspace": "workspace",
+    },
+)
 
 __all__ = [
     "READ_ONLY",

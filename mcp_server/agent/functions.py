@@ -10,6 +10,7 @@ MAX_RESULT_BYTES; past that it is cut with a note telling the model how to narro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ MAX_LISTED = 500  # paths in one glob result
 MAX_MATCHES = 200  # lines in one grep result
 MAX_GREP_LINE = 300  # characters of one matching line shown
 MAX_READ_LINE = 2000  # characters of one line read_file shows (minified files)
+NAMES_A_LINE = 64  # file names on one line of a glob result, after their folder
+_QUOTED = re.compile(r'[\s"\x00-\x1f\x7f]')
 
 
 @dataclass(frozen=True)
@@ -109,14 +112,23 @@ def _refused(reason: str) -> Outcome:
 
 def _list_dir(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     walk, folder = workspace.folder(_string(args, "path"))
-    folders = {entered.label for entered in walk.listing(folder)}
-    rows: list[tuple[str, str]] = [(label, "folder") for label in folders]
-    rows += [(f.label, f"file, {format_size(f.size)}") for f in walk.found]
-    rows = [row for row in rows if workspace.visible(row[0], row[1] == "folder")]
-    rows = [(f"{label}/" if kind == "folder" else label, kind) for label, kind in rows]
-    rows += [(s.path, f"skipped: {s.reason}") for s in walk.skipped if workspace.visible(s.path.rstrip("/"), True)]
     cut = len(folder.label) + 1 if folder.label else 0
-    lines = [f"{label[cut:]} ({kind})" for label, kind in sorted(rows)]
+    rows: list[tuple[str, str]] = [  # one line an entry: "name/" for a folder, "name SIZE" for a file
+        (f"{entered.label[cut:]}/", f"{_name(entered.label[cut:])}/")
+        for entered in walk.listing(folder)
+        if workspace.visible(entered.label, True)
+    ]
+    rows += [
+        (f.label[cut:], f"{_name(f.label[cut:])} {format_size(f.size)}")
+        for f in walk.found
+        if workspace.visible(f.label, False)
+    ]
+    rows += [
+        (s.path[cut:], f"{_name(s.path[cut:].rstrip('/'))}{'/' if s.path.endswith('/') else ''} (skipped: {s.reason})")
+        for s in walk.skipped
+        if workspace.visible(s.path.rstrip("/"), True)
+    ]
+    lines = [line for _, line in sorted(rows)]
     head = f"{folder.label or '.'}/: {len(lines)} entries"
     return _bounded(head, lines, _count(len(lines), "entry", "entries"), "list a subfolder")
 
@@ -125,11 +137,31 @@ def _glob(workspace: Workspace, args: dict[str, Any]) -> Outcome:
     pattern = compile_glob(_required(args, "pattern"))
     walk, folder = workspace.folder(_string(args, "path"))
     matched = _files_below(workspace, walk, folder.real, folder.label, pattern)
-    shown = [f.label for f in matched[:MAX_LISTED]]
+    shown = _by_folder([f.label for f in matched[:MAX_LISTED]])
     more = f" (the first {MAX_LISTED} shown: narrow the pattern or path)" if len(matched) > MAX_LISTED else ""
     return _bounded(
         f"{len(matched)} files{more}", shown, _count(len(matched), "file", "files"), "narrow the pattern or path"
     )
+
+
+def _by_folder(labels: list[str]) -> list[str]:
+    """Paths as one line a folder, "folder/: name name ...": each folder is written once (for the model) and the
+    result is a fraction of the bytes of one path a line (for the context and its cache)."""
+    folders: dict[str, list[str]] = {}
+    for label in labels:
+        parent, _, name = label.rpartition("/")
+        folders.setdefault(parent, []).append(_name(name))
+    lines = []
+    for parent in sorted(folders):
+        names = folders[parent]
+        for start in range(0, len(names), NAMES_A_LINE):
+            lines.append(f"{parent or '.'}/: {' '.join(names[start : start + NAMES_A_LINE])}")
+    return lines
+
+
+def _name(name: str) -> str:
+    """A name as listed: quoted as JSON when a space, a quote or a control character would make it ambiguous."""
+    return json.dumps(name, ensure_ascii=False) if _QUOTED.search(name) or not name else name
 
 
 def _grep(workspace: Workspace, args: dict[str, Any]) -> Outcome:

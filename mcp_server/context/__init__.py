@@ -16,9 +16,28 @@ The modules, in the order a call's paths pass through them:
 
 from __future__ import annotations
 
-from mcp_server.context.gather import gather, gather_files
-from mcp_server.context.model import Gathered, Job, Sent, Skip
-from mcp_server.context.render import with_files
+import typing
+
+from mcp_server.core.lazy import exports
+
+if typing.TYPE_CHECKING:
+    from mcp_server.context.gather import gather, gather_files
+    from mcp_server.context.model import Gathered, Job, Sent, Skip
+    from mcp_server.context.render import with_files
+
+# On first use: walking and reading load with the first call that sends files.
+exports(
+    __name__,
+    {
+        "gather": "gather",
+        "gather_files": "gather",
+        "Gathered": "model",
+        "Job": "model",
+        "Sent": "model",
+        "Skip": "model",
+        "with_files": "render",
+    },
+)
 
 __all__ = [
     "Gathered",

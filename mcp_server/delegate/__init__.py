@@ -17,9 +17,28 @@ The modules, in the order a call passes through them:
 
 from __future__ import annotations
 
-from mcp_server.delegate.check import CheckRun, Runner
-from mcp_server.delegate.folders import sweep
-from mcp_server.delegate.session import Session, describe
-from mcp_server.delegate.verify import Verification
+import typing
+
+from mcp_server.core.lazy import exports
+
+if typing.TYPE_CHECKING:
+    from mcp_server.delegate.check import CheckRun, Runner
+    from mcp_server.delegate.folders import sweep
+    from mcp_server.delegate.session import Session, describe
+    from mcp_server.delegate.verify import Verification
+
+# On first use: the copy, the check and the sandbox load with the first delegate call (the sweep at start-up loads
+# folders.py alone).
+exports(
+    __name__,
+    {
+        "CheckRun": "check",
+        "Runner": "check",
+        "sweep": "folders",
+        "Session": "session",
+        "describe": "session",
+        "Verification": "verify",
+    },
+)
 
 __all__ = ["CheckRun", "Runner", "Session", "Verification", "describe", "sweep"]

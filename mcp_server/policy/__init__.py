@@ -18,11 +18,32 @@ The modules:
 
 from __future__ import annotations
 
-from mcp_server.policy.access import FileAccess
-from mcp_server.policy.names import home
-from mcp_server.policy.places import Places, secret_places
-from mcp_server.policy.redaction import RedactingFilter, Redactor, redact
-from mcp_server.policy.scan import Finding, Scanner
+import typing
+
+from mcp_server.core.lazy import exports
+
+if typing.TYPE_CHECKING:
+    from mcp_server.policy.access import FileAccess
+    from mcp_server.policy.names import home
+    from mcp_server.policy.places import Places, secret_places
+    from mcp_server.policy.redaction import RedactingFilter, Redactor, redact
+    from mcp_server.policy.scan import Finding, Scanner
+
+# On first use: the content rules compile when a file is first read, not when the server starts.
+exports(
+    __name__,
+    {
+        "FileAccess": "access",
+        "home": "names",
+        "Places": "places",
+        "secret_places": "places",
+        "RedactingFilter": "redaction",
+        "Redactor": "redaction",
+        "redact": "redaction",
+        "Finding": "scan",
+        "Scanner": "scan",
+    },
+)
 
 __all__ = [
     "FileAccess",

@@ -22,7 +22,23 @@ The modules, in the order a call passes through them:
 
 from __future__ import annotations
 
-from mcp_server.review.gather import gather_change
-from mcp_server.review.model import Change, ChangedFile, Sides
+import typing
+
+from mcp_server.core.lazy import exports
+
+if typing.TYPE_CHECKING:
+    from mcp_server.review.gather import gather_change
+    from mcp_server.review.model import Change, ChangedFile, Sides
+
+# On first use: git and the review's modules load with the first review.
+exports(
+    __name__,
+    {
+        "gather_change": "gather",
+        "Change": "model",
+        "ChangedFile": "model",
+        "Sides": "model",
+    },
+)
 
 __all__ = ["Change", "ChangedFile", "Sides", "gather_change"]

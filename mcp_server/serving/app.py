@@ -100,13 +100,14 @@ class AppContext:
 
 
 def lifespan_for(settings: Settings) -> Callable[[MCPServer[AppContext]], AbstractAsyncContextManager[AppContext]]:
-    """A lifespan that opens one pooled upstream client for the life of the server, and closes it."""
+    """A lifespan that opens one pooled upstream client for the life of the server, and closes it; conversations
+    are saved after their answers within it, and leaving it waits for the saves still pending."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         app = AppContext.open(settings)
         try:
-            async with anyio.create_task_group() as tg:
+            async with app.conversations.running(), anyio.create_task_group() as tg:
                 tg.start_soon(app.heartbeats.run)
                 try:
                     yield app

@@ -48,6 +48,8 @@ from mcp_server.spending.pricing import cache_saving, ceiling
 from mcp_server.spending.pricing import estimate as price_of
 from mcp_server.spending.tokens import estimate_messages
 from mcp_server.state import Spent, Store
+from mcp_server.state.base import Cost
+from mcp_server.state.saving import LATER_COSTS
 from mcp_server.upstream.completion import Completion, Usage
 from mcp_server.upstream.errors import APITimeoutError, StreamError
 from mcp_server.upstream.providers import Route
@@ -191,6 +193,11 @@ class Spending:
         await self._spend(owner, self._now().date().isoformat(), tool, usd or 0.0, saved, None)
 
     async def _spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
+        later = LATER_COSTS.get()
+        if hold_id is None and later is not None:
+            # No hold to replace, so nothing waits for it: recorded with the conversation's save, after the answer.
+            later.append(Cost(owner, day, tool, usd, saved))
+            return
         try:
             await self.store.spend(owner, day, tool, usd, saved, hold_id)
         except DeepSeekMCPError as exc:

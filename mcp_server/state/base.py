@@ -13,6 +13,8 @@ is the saver and the conversation saved is all it holds, the save is refused ins
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -60,6 +62,33 @@ class Record:
     body: str
 
 
+def digest(body: str) -> str:
+    """A conversation's version: the SHA-1 of its stored body (Redis's scripts compute it too). A server keeps what it
+    saved or read in memory and, while the store holds a body of that digest, uses it without reading it back."""
+    return hashlib.sha1(body.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A conversation held for one call until `Store.unclaim`: its `record` as stored, or None when the store holds
+    the body whose digest the caller knew (or the conversation is new); `token` proves the hold to the backend."""
+
+    id: str
+    token: str
+    record: Record | None = None
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One request's cost to record, with no budget hold to replace (`Store.spend` with `hold_id` None)."""
+
+    owner: str
+    day: str
+    tool: str
+    usd: float
+    saved: float
+
+
 @dataclass(frozen=True)
 class Spent:
     """One owner's spending on one day with one tool."""
@@ -91,6 +120,28 @@ class Store(Protocol):
 
     def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         """Held for one call on a conversation, across processes and replicas; freed if the holder dies."""
+        ...
+
+    async def claim(self, conversation_id: str, owner: str, now: float, known: str | None) -> Claimed | None:
+        """Check the owner, take the conversation's lock and read it, in one step where the backend can. None at
+        once when it is unknown, idle past the bound or another owner's: never after waiting, which would tell
+        another caller that the id is in use. Waits while another call holds it, or saves it: a conversation whose
+        first save is still under way is in use, not unknown. The body is read only if its digest is not `known`."""
+        ...
+
+    async def claim_new(self, conversation_id: str, owner: str) -> Claimed:
+        """Hold a new conversation's id until its first save, so that a call naming it meanwhile waits for it."""
+        ...
+
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
+        """Record `costs`, save `record` (if any, as `save` does) and free the conversation, in one step where the
+        backend can (one SQLite transaction, one Redis round trip); returns what `save` returns. The costs are
+        recorded even when the save is refused, and the conversation freed even when anything fails."""
+        ...
+
+    async def keep_claims(self) -> None:
+        """Run while the server serves: keeps the claims of calls in progress from expiring (Redis renews their
+        locks); returns at once where nothing expires."""
         ...
 
     async def hold(self, owner: str, day: str, hold_id: str, usd: float, limit: float, now: float) -> float | None:

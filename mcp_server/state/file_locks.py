@@ -3,7 +3,7 @@
 POSIX record locks (`fcntl.lockf`) on Unix, `msvcrt.locking` on Windows: the kernel frees them when their holder
 dies, so a lock cannot outlive a crashed server. Record locks belong to the process, and closing any descriptor of
 the file drops all of them: so the process opens each lock file once (counted), and two calls in one process take an
-in-process lock first.
+in-process lock first (`IN_PROCESS`, which the save after a call's answer frees).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import sys
 import threading
 from pathlib import Path
 
-from mcp_server.state.base import Bounds
-from mcp_server.state.memory import MemoryStore
+from mcp_server.state.turn_locks import TurnLocks
 
-IN_PROCESS = MemoryStore(Bounds(1, 1, 1, 1, 1.0))  # only its per-key locks are used
+IN_PROCESS = TurnLocks()  # keyed by the database's path and the conversation id
 _LOCK_FILES: dict[Path, tuple[int, int]] = {}
 _LOCK_FILES_GUARD = threading.Lock()
 INIT_GUARD = threading.Lock()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
 
-import anyio
-
-from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Record, Spent
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Claimed, Cost, Record, Spent, digest
+from mcp_server.state.turn_locks import TurnLocks
 
 
 class MemoryStore:
@@ -23,7 +23,8 @@ class MemoryStore:
         self._owners: dict[str, OrderedDict[str, Record]] = defaultdict(OrderedDict)
         self._owner_bytes: dict[str, int] = defaultdict(int)
         self._bytes = 0
-        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+        self._turns = TurnLocks()
+        self._digests: dict[str, str] = {}  # made on save, not on each claim: the floor the other stores are held to
         self._spent: dict[tuple[str, str, str], tuple[float, float, int]] = {}
         self._holds: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
         self._day = ""  # the day of the last spending recorded
@@ -46,6 +47,7 @@ class MemoryStore:
 
     def _put(self, record: Record) -> None:
         self._items[record.id] = record
+        self._digests[record.id] = digest(record.body)
         self._owners[record.owner][record.id] = record
         self._owner_bytes[record.owner] += record.size
         self._bytes += record.size
@@ -67,6 +69,7 @@ class MemoryStore:
         record = self._items.pop(conversation_id, None)
         if record is None:
             return
+        del self._digests[conversation_id]
         mine = self._owners[record.owner]
         del mine[conversation_id]
         self._owner_bytes[record.owner] -= record.size
@@ -82,19 +85,41 @@ class MemoryStore:
                 return
             self._drop(oldest.id)
 
-    @asynccontextmanager
-    async def lock(self, conversation_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(conversation_id, (anyio.Lock(), 0))
-        self._locks[conversation_id] = (lock, users + 1)
+    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+        return self._turns.lock(conversation_id)
+
+    async def claim(self, conversation_id: str, owner: str, now: float, known: str | None) -> Claimed | None:
+        while True:
+            self._expire(now)
+            record = self._items.get(conversation_id)
+            if record is None and not self._turns.held(conversation_id):
+                return None  # unknown, and no first save under way
+            if record is not None and not secrets.compare_digest(record.owner, owner):
+                return None
+            if self._turns.try_take(conversation_id):
+                break
+            await self._turns.wait(conversation_id)
+        record = self._items.get(conversation_id)
+        if record is None:  # its first save was refused or failed
+            self._turns.free(conversation_id)
+            return None
+        same = known is not None and self._digests.get(conversation_id) == known
+        return Claimed(conversation_id, "", None if same else record)
+
+    async def claim_new(self, conversation_id: str, owner: str) -> Claimed:
+        await self._turns.take(conversation_id)
+        return Claimed(conversation_id, "")
+
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
         try:
-            async with lock:
-                yield
+            for cost in costs:
+                await self.spend(cost.owner, cost.day, cost.tool, cost.usd, cost.saved, None)
+            return True if record is None else await self.save(record)
         finally:
-            lock, users = self._locks[conversation_id]
-            if users == 1:
-                del self._locks[conversation_id]
-            else:
-                self._locks[conversation_id] = (lock, users - 1)
+            self._turns.free(claimed.id)
+
+    async def keep_claims(self) -> None:
+        return None
 
     async def hold(self, owner: str, day: str, hold_id: str, usd: float, limit: float, now: float) -> float | None:
         holds = self._holds[(owner, day)]

@@ -1,16 +1,19 @@
 """The shared backend: Redis or Valkey (DEEPSEEK_MCP_STATE=redis://... or rediss://...), for replicas.
 
 What Redis gives is used as it is: a conversation is a key whose TTL is the idle bound, spending is counted with
-HINCRBYFLOAT/INCRBYFLOAT, a conversation's lock is redis-py's `Lock` (SET NX PX, released by a token-checked
-script) with a timeout that a live holder renews, so a crashed holder's lock expires within `LOCK_SECONDS`. The two
-steps that must decide on counts (saving with eviction, and adding a budget hold) are server-side Lua scripts, so
-they are atomic across replicas. The URL's password is a secret: `name` and every error show the URL without it.
+HINCRBYFLOAT/INCRBYFLOAT, a conversation's lock is a key set NX with a timeout that a live holder renews (its
+value names the owner and the holder), so a crashed holder's lock expires within `LOCK_SECONDS`. A call on a
+conversation costs two round trips: one script checks the owner, takes the lock and reads the conversation (the
+body only if it is not the version this server wrote), one saves it with the eviction rule and frees the lock
+(redis_scripts.py). Adding a budget hold is a script too, so every decision on counts is atomic across replicas.
+The URL's password is a secret: `name` and every error show the URL without it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -22,113 +25,13 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import LockError, RedisError
 
 from mcp_server.core.config import STATE_ENV, public_url
-from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Record, Spent, StoreError
+from mcp_server.state import redis_scripts
+from mcp_server.state.base import HOLD_SECONDS, SPENDING_DAYS, Bounds, Claimed, Cost, Record, Spent, StoreError
 
 PREFIX = "deepseek-mcp:"
 LOCK_SECONDS = 30.0  # a crashed holder's conversation lock expires after this; a live holder renews it
+_LOCK_POLL = 0.01  # seconds between tries while another call holds a conversation
 _T = TypeVar("_T")
-
-# ARGV: prefix, id, owner, size, touched, body, idle ms, count, total bytes, owner count, owner bytes
-_SAVE = """
-local p, id, owner, size, touched, body = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local idle_ms, count, total = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local owner_count, owner_bytes = tonumber(ARGV[10]), tonumber(ARGV[11])
-local function drop(cid)
-  local o = redis.call('HGET', p..'owner', cid)
-  local s = tonumber(redis.call('HGET', p..'size', cid) or '0')
-  redis.call('DEL', p..'c:'..cid)
-  redis.call('ZREM', p..'lru', cid)
-  redis.call('HDEL', p..'size', cid)
-  redis.call('HDEL', p..'owner', cid)
-  redis.call('DECRBY', p..'bytes', s)
-  if o then
-    redis.call('ZREM', p..'lru:'..o, cid)
-    redis.call('HINCRBY', p..'obytes', o, -s)
-    if redis.call('ZCARD', p..'lru:'..o) == 0 then redis.call('HDEL', p..'obytes', o) end
-  end
-end
-local function oldest(o)
-  for _, cid in ipairs(redis.call('ZRANGE', p..'lru:'..o, 0, 1)) do if cid ~= id then return cid end end
-end
-local function put(cid, o, s, t, b, ttl)
-  redis.call('SET', p..'c:'..cid, b, 'PX', ttl)
-  redis.call('ZADD', p..'lru', t, cid)
-  redis.call('ZADD', p..'lru:'..o, t, cid)
-  redis.call('HSET', p..'size', cid, s)
-  redis.call('HSET', p..'owner', cid, o)
-  redis.call('HINCRBY', p..'obytes', o, s)
-  redis.call('INCRBY', p..'bytes', s)
-end
-for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p..'lru', '-inf', '(' .. (touched - idle_ms / 1000))) do drop(cid) end
-local was = redis.call('GET', p..'c:'..id)
-local was_owner, was_size = redis.call('HGET', p..'owner', id), redis.call('HGET', p..'size', id)
-local was_touched, was_ttl = redis.call('ZSCORE', p..'lru', id), redis.call('PTTL', p..'c:'..id)
-drop(id)
-put(id, owner, size, touched, body, idle_ms)
-while true do
-  local n = redis.call('ZCARD', p..'lru:'..owner)
-  local b = tonumber(redis.call('HGET', p..'obytes', owner) or '0')
-  if not (n > owner_count or (b > owner_bytes and n > 1)) then break end
-  drop(oldest(owner))
-end
-while true do
-  local n = redis.call('ZCARD', p..'lru')
-  local b = tonumber(redis.call('GET', p..'bytes') or '0')
-  if not (n > count or (b > total and n > 1)) then break end
-  local largest, most = owner, -1
-  for _, o in ipairs(redis.call('HKEYS', p..'obytes')) do
-    local m
-    if n > count then m = redis.call('ZCARD', p..'lru:'..o) else m = tonumber(redis.call('HGET', p..'obytes', o)) end
-    if m > most then largest, most = o, m end
-  end
-  local victim = oldest(largest)
-  if not victim then
-    -- the saver holds the most and only this: never push out the others'; put back what was there
-    drop(id)
-    if was and was_owner and was_size and was_touched and was_ttl > 0 then
-      put(id, was_owner, tonumber(was_size), tonumber(was_touched), was, was_ttl)
-    end
-    return 0
-  end
-  drop(victim)
-end
-return 1
-"""
-
-# ARGV: prefix, owner, day, tool, usd, saved, hold id ("" for none), key seconds. One round trip, one atomic step.
-_SPEND = r"""
-local p, owner, day, tool, usd, saved, hid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local tablekey, spent = p..'spend:'..owner..':'..day, p..'spent:'..owner..':'..day
-redis.call('HINCRBYFLOAT', tablekey, tool..'\nusd', usd)
-redis.call('HINCRBYFLOAT', tablekey, tool..'\nsaved', saved)
-redis.call('HINCRBY', tablekey, tool..'\ncalls', 1)
-redis.call('INCRBYFLOAT', spent, usd)
-redis.call('EXPIRE', tablekey, ttl)
-redis.call('EXPIRE', spent, ttl)
-if hid ~= '' then
-  redis.call('HDEL', p..'holds:'..owner..':'..day, hid)
-  redis.call('ZREM', p..'hexp:'..owner..':'..day, hid)
-end
-"""
-
-# ARGV: prefix, owner, day, hold id, usd, limit, now, hold seconds, key seconds. Returns nil when held.
-_HOLD = """
-local p, owner, day, hid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local usd, limit, now = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local holds, expiry, spent = p..'holds:'..owner..':'..day, p..'hexp:'..owner..':'..day, p..'spent:'..owner..':'..day
-for _, h in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', '(' .. now)) do
-  redis.call('HDEL', holds, h)
-  redis.call('ZREM', expiry, h)
-end
-local already = tonumber(redis.call('GET', spent) or '0')
-for _, v in ipairs(redis.call('HVALS', holds)) do already = already + tonumber(v) end
-if already + usd > limit then return tostring(already) end
-redis.call('HSET', holds, hid, usd)
-redis.call('ZADD', expiry, now + tonumber(ARGV[8]), hid)
-redis.call('EXPIRE', holds, ARGV[9])
-redis.call('EXPIRE', expiry, ARGV[9])
-return false
-"""
 
 
 class RedisStore:
@@ -148,9 +51,13 @@ class RedisStore:
             health_check_interval=30,
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
         )
-        self._save = self._redis.register_script(_SAVE)
-        self._hold = self._redis.register_script(_HOLD)
-        self._spend = self._redis.register_script(_SPEND)
+        self._save = self._redis.register_script(redis_scripts.SAVE)
+        self._hold = self._redis.register_script(redis_scripts.HOLD)
+        self._spend = self._redis.register_script(redis_scripts.SPEND)
+        self._claim = self._redis.register_script(redis_scripts.CLAIM)
+        self._renew_claims = self._redis.register_script(redis_scripts.RENEW)
+        self._free = self._redis.register_script(redis_scripts.FREE)
+        self._claims: dict[str, str] = {}  # conversation id -> this server's lock value, renewed by keep_claims
 
     @property
     def name(self) -> str:
@@ -172,15 +79,11 @@ class RedisStore:
         # Measured before it is read: a key written by something else may be any size.
         length = await self._do(self._redis.strlen(key))
         if length > self._bounds.owner_bytes + 1024:
-            raise self._foreign(conversation_id, f"{length:,} bytes, over the bound of what one conversation holds")
+            raise self._foreign(conversation_id, _too_big(length))
         body = await self._do(self._redis.get(key))
         if body is None:
             return None
-        try:
-            owner, size, touched, rest = str(body).split("\n", 3)
-            record = Record(conversation_id, owner, int(size), float(touched), rest)
-        except ValueError:
-            raise self._foreign(conversation_id, "not in the shape this server writes") from None
+        record = self._record(conversation_id, body)
         if record.touched < now - self._bounds.idle_seconds:
             return None
         return record
@@ -193,11 +96,80 @@ class RedisStore:
         )
 
     async def save(self, record: Record) -> bool:
+        return await self._saved(record, "")
+
+    async def _saved(self, record: Record, lock_value: str, costs: list[str | int] | None = None) -> bool:
         b = self._bounds
         body = f"{record.owner}\n{record.size}\n{record.touched!r}\n{record.body}"
         args: list[str | int] = [PREFIX, record.id, record.owner, record.size, repr(record.touched), body]
-        args += [int(b.idle_seconds * 1000), b.count, b.total_bytes, b.owner_count, b.owner_bytes]
-        return bool(await self._do(self._save(args=args)))
+        args += [int(b.idle_seconds * 1000), b.count, b.total_bytes, b.owner_count, b.owner_bytes, lock_value]
+        return bool(await self._do(self._save(args=[*args, *(costs or [SPENDING_DAYS * 86400])])))
+
+    async def claim(self, conversation_id: str, owner: str, now: float, known: str | None) -> Claimed | None:
+        mine = f"{owner}\n{secrets.token_hex(8)}"
+        args: list[str | int] = [PREFIX, conversation_id, owner, mine, int(LOCK_SECONDS * 1000), known or ""]
+        args += [self._bounds.owner_bytes + 1024, repr(now - self._bounds.idle_seconds)]
+        while True:
+            # Shielded: a lock taken by a reply that a cancelled call never read would hold the conversation until
+            # its timeout.
+            with anyio.CancelScope(shield=True):
+                reply = await self._do(self._claim(args=args))
+            kind = reply[0]
+            if kind != "wait":
+                break
+            await anyio.sleep(_LOCK_POLL)
+        if kind == "none":
+            return None
+        if kind == "big":
+            raise self._foreign(conversation_id, _too_big(int(reply[1])))
+        if kind == "foreign":
+            raise self._foreign(conversation_id, "not in the shape this server writes")
+        self._claims[conversation_id] = mine
+        if kind == "same":
+            return Claimed(conversation_id, mine)
+        try:
+            record = self._record(conversation_id, reply[1])
+        except StoreError:
+            await self.unclaim(Claimed(conversation_id, mine), None)
+            raise
+        return Claimed(conversation_id, mine, record)
+
+    def _record(self, conversation_id: str, value: str | bytes) -> Record:
+        try:
+            owner, size, touched, rest = str(value).split("\n", 3)
+            return Record(conversation_id, owner, int(size), float(touched), rest)
+        except ValueError:
+            raise self._foreign(conversation_id, "not in the shape this server writes") from None
+
+    async def claim_new(self, conversation_id: str, owner: str) -> Claimed:
+        mine = f"{owner}\n{secrets.token_hex(8)}"
+        key = f"{PREFIX}lock:{conversation_id}"
+        while True:
+            with anyio.CancelScope(shield=True):
+                taken = await self._do(self._redis.set(key, mine, nx=True, px=int(LOCK_SECONDS * 1000)))
+            if taken:
+                self._claims[conversation_id] = mine
+                return Claimed(conversation_id, mine)
+            await anyio.sleep(_LOCK_POLL)
+
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
+        self._claims.pop(claimed.id, None)  # not renewed any more: if freeing fails, its timeout frees it
+        recorded: list[str | int] = [SPENDING_DAYS * 86400]
+        for cost in costs:
+            recorded += [cost.owner, cost.day, cost.tool, repr(cost.usd), repr(cost.saved)]
+        if record is not None:
+            return await self._saved(record, claimed.token, recorded)
+        await self._do(self._free(args=[PREFIX, claimed.id, claimed.token, *recorded]))
+        return True
+
+    async def keep_claims(self) -> None:
+        while True:
+            await anyio.sleep(LOCK_SECONDS / 3)
+            if not self._claims:
+                continue
+            pairs = [item for pair in self._claims.items() for item in pair]
+            with contextlib.suppress(StoreError):  # unreachable: the calls' own steps say so
+                await self._do(self._renew_claims(args=[PREFIX, int(LOCK_SECONDS * 1000), *pairs]))
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
@@ -264,3 +236,7 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _too_big(length: int) -> str:
+    return f"{length:,} bytes, over the bound of what one conversation holds"

@@ -11,40 +11,27 @@ calls in one process take an in-process lock first (record locks belong to the p
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
+import secrets
 import sqlite3
-import stat
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
 from mcp_server.core.config import STATE_ENV
 from mcp_server.state import file_locks
-from mcp_server.state.base import HOLD_SECONDS, Bounds, Record, Spent, StoreError
+from mcp_server.state import sqlite_rows as rows
+from mcp_server.state.base import HOLD_SECONDS, Bounds, Claimed, Cost, Record, Spent, StoreError
+from mcp_server.state.sqlite_file import explain, private_file
 
 BUSY_TIMEOUT_MS = 5000
 _LOCK_POLL = 0.01  # seconds between tries while another process holds a conversation
 _T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER NOT NULL, touched REAL NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS conversations_by_age ON conversations (touched);
-CREATE INDEX IF NOT EXISTS conversations_by_owner ON conversations (owner, touched);
-CREATE TABLE IF NOT EXISTS spending (
-    owner TEXT NOT NULL, day TEXT NOT NULL, tool TEXT NOT NULL, usd REAL NOT NULL, saved REAL NOT NULL,
-    calls INTEGER NOT NULL, PRIMARY KEY (owner, day, tool));
-CREATE TABLE IF NOT EXISTS holds (
-    id TEXT PRIMARY KEY, owner TEXT NOT NULL, day TEXT NOT NULL, usd REAL NOT NULL, expires REAL NOT NULL);
-"""
 
 
 class SqliteStore:
@@ -67,7 +54,7 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            _private_file(self._path)
+            private_file(self._path)
             if self._lock_fd is None:
                 self._lock_fd = file_locks.open_lock_file(self._path.with_name(self._path.name + ".locks"))
             # Switching to WAL and creating the tables answer SQLITE_BUSY without waiting when another process does
@@ -96,10 +83,11 @@ class SqliteStore:
     def _open_db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
         try:
+            db.create_function("digest", 1, rows.digest_of, deterministic=True)
             db.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # with WAL: a crash of the process loses nothing committed
-            db.executescript(_SCHEMA)
+            db.executescript(rows.SCHEMA)
         except BaseException:
             db.close()
             raise
@@ -123,7 +111,7 @@ class SqliteStore:
                     db.execute("COMMIT")
                     return out
                 except (sqlite3.Error, OSError) as exc:
-                    raise _explain(self._path, exc, self._busy_ms) from exc
+                    raise explain(self._path, exc, self._busy_ms) from exc
 
         return await anyio.to_thread.run_sync(run, limiter=self._limiter)
 
@@ -131,72 +119,119 @@ class SqliteStore:
 
     async def load(self, conversation_id: str, now: float) -> Record | None:
         def step(db: sqlite3.Connection) -> Record | None:
-            row = db.execute(
-                "SELECT id, owner, size, touched, body FROM conversations WHERE id = ? AND touched >= ?",
-                (conversation_id, now - self._bounds.idle_seconds),
-            ).fetchone()
-            if row is None:
-                return None
-            cid, owner, size, touched, body = row
-            if not (isinstance(owner, str) and isinstance(size, int) and isinstance(body, str)) or not isinstance(
-                touched, float | int
-            ):
-                raise StoreError(
-                    f"the conversation {conversation_id!r} in the state file {self._path} has fields of the wrong "
-                    f"types (written by another program or damaged); start a new conversation, or set {STATE_ENV} "
-                    "to a file only deepseek-mcp writes"
-                )
-            return Record(cid, owner, size, float(touched), body)
+            return rows.read(db, self._path, conversation_id, now - self._bounds.idle_seconds, None)
 
         return await self._run(step, write=False)
 
     async def save(self, record: Record) -> bool:
-        b = self._bounds
-
-        def step(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM conversations WHERE touched < ?", (record.touched - b.idle_seconds,))
-            db.execute(
-                "INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?, ?)",
-                (record.id, record.owner, record.size, record.touched, record.body),
-            )
-            while True:
-                count, size = db.execute(
-                    "SELECT count(*), coalesce(sum(size), 0) FROM conversations WHERE owner = ?", (record.owner,)
-                ).fetchone()
-                if not (count > b.owner_count or (size > b.owner_bytes and count > 1)):
-                    break
-                _drop_oldest(db, record, record.owner)
-            while True:
-                count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM conversations").fetchone()
-                if not (count > b.count or (size > b.total_bytes and count > 1)):
-                    break
-                measure = "sum(size)" if count <= b.count else "count(*)"
-                largest = db.execute(
-                    f"SELECT owner FROM conversations GROUP BY owner ORDER BY {measure} DESC LIMIT 1"  # noqa: S608
-                ).fetchone()[0]
-                if not _drop_oldest(db, record, largest):
-                    raise _NotKept  # rolled back: the saver holds the most and only this
-
         try:
-            await self._run(step)
-        except _NotKept:
+            await self._run(lambda db: rows.save(db, record, self._bounds))
+        except rows.NotKept:
             return False
         return True
 
     @asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
-        async with file_locks.IN_PROCESS.lock(f"{self._path}\n{conversation_id}"):
+        await self._take(conversation_id)
+        try:
+            yield
+        finally:
+            self._free(conversation_id)
+
+    async def claim(self, conversation_id: str, owner: str, now: float, known: str | None) -> Claimed | None:
+        key = self._key(conversation_id)
+        oldest = now - self._bounds.idle_seconds
+        while not file_locks.IN_PROCESS.try_take(key):
+            # Another call of this process holds it: its owner is checked before waiting, and absence is judged
+            # only under the lock (a first save may be under way).
+            found = await self._run(lambda db: rows.owner(db, conversation_id, oldest), write=False)
+            if found is not None and not secrets.compare_digest(found, owner):
+                return None
+            await file_locks.IN_PROCESS.wait(key)
+        try:
+            return await self._claim_held(conversation_id, owner, now, known)
+        except BaseException:
+            file_locks.IN_PROCESS.free(key)
+            raise
+
+    async def _claim_held(self, conversation_id: str, owner: str, now: float, known: str | None) -> Claimed | None:
+        """With the process's lock held: the file's lock and the row in one hop to the worker thread, tried again
+        while another process holds the file's lock on a conversation of this owner (or on one being saved)."""
+        offset = _offset(conversation_id)
+        held: dict[str, Any] = {"fd": None}
+
+        def step(db: sqlite3.Connection) -> Record | None:
+            if held["fd"] is None and file_locks.try_lock(self._lock_fd, offset):  # type: ignore[arg-type]
+                held["fd"] = self._lock_fd
+            return rows.read(db, self._path, conversation_id, now - self._bounds.idle_seconds, known)
+
+        try:
+            while True:
+                found = await self._run(step, write=False)
+                mine = found is not None and secrets.compare_digest(found.owner, owner)
+                if (found is not None and not mine) or (found is None and held["fd"] is not None):
+                    if held.pop("fd") is not None:
+                        file_locks.unlock(self._lock_fd, offset)  # type: ignore[arg-type]
+                    file_locks.IN_PROCESS.free(self._key(conversation_id))
+                    return None
+                if held["fd"] is not None and found is not None:
+                    same = known is not None and not found.body
+                    return Claimed(conversation_id, "", None if same else found)
+                await anyio.sleep(_LOCK_POLL)
+        except BaseException:
+            if held.get("fd") is not None:
+                file_locks.unlock(held["fd"], offset)
+            raise
+
+    async def claim_new(self, conversation_id: str, owner: str) -> Claimed:
+        await self._take(conversation_id)
+        return Claimed(conversation_id, "")
+
+    async def unclaim(self, claimed: Claimed, record: Record | None, costs: Sequence[Cost] = ()) -> bool:
+        def step(db: sqlite3.Connection) -> bool:
+            for cost in costs:
+                rows.spend(db, cost)
+            if record is None:
+                return True
+            db.execute("SAVEPOINT save")  # a save refused rolls back to here: the costs stay recorded
+            try:
+                rows.save(db, record, self._bounds)
+            except rows.NotKept:
+                db.execute("ROLLBACK TO save")
+                return False
+            db.execute("RELEASE save")
+            return True
+
+        try:
+            return await self._run(step) if record is not None or costs else True
+        finally:
+            self._free(claimed.id)
+
+    async def keep_claims(self) -> None:
+        return None
+
+    def _key(self, conversation_id: str) -> str:
+        return f"{self._path}\n{conversation_id}"
+
+    async def _take(self, conversation_id: str) -> None:
+        """The process's lock, then the file's (another process holds it: no event crosses processes, and a
+        blocking wait would pin a thread)."""
+        key = self._key(conversation_id)
+        await file_locks.IN_PROCESS.take(key)
+        try:
             fd = self._lock_fd
             if fd is None:
                 fd = await anyio.to_thread.run_sync(self._lock_file, limiter=self._limiter)
-            offset = int.from_bytes(hashlib.sha256(conversation_id.encode()).digest()[:4], "big") >> 1
-            # Another process holds it: no event crosses processes, and a blocking wait would pin a thread.
-            while not file_locks.try_lock(fd, offset):  # noqa: ASYNC110
+            while not file_locks.try_lock(fd, _offset(conversation_id)):  # noqa: ASYNC110
                 await anyio.sleep(_LOCK_POLL)
-            try:
-                yield
-            finally:
-                file_locks.unlock(fd, offset)
+        except BaseException:
+            file_locks.IN_PROCESS.free(key)
+            raise
+
+    def _free(self, conversation_id: str) -> None:
+        if self._lock_fd is not None:
+            file_locks.unlock(self._lock_fd, _offset(conversation_id))
+        file_locks.IN_PROCESS.free(self._key(conversation_id))
 
     def _lock_file(self) -> int:
         with self._guard:
@@ -204,7 +239,7 @@ class SqliteStore:
                 try:
                     self._connect()  # makes the private folder and opens the lock file
                 except (sqlite3.Error, OSError) as exc:
-                    raise _explain(self._path, exc, self._busy_ms) from exc
+                    raise explain(self._path, exc, self._busy_ms) from exc
             assert self._lock_fd is not None
             return self._lock_fd
 
@@ -227,11 +262,7 @@ class SqliteStore:
 
     async def spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
         def step(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO spending VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (owner, day, tool) DO UPDATE SET"
-                " usd = usd + excluded.usd, saved = saved + excluded.saved, calls = calls + 1",
-                (owner, day, tool, usd, saved),
-            )
+            rows.spend(db, Cost(owner, day, tool, usd, saved))
             if hold_id is not None:
                 db.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
 
@@ -273,80 +304,6 @@ class SqliteStore:
                 self._lock_fd = None
 
 
-class _NotKept(Exception):
-    """A save that could make room only from other owners' conversations."""
-
-
-def _drop_oldest(db: sqlite3.Connection, kept: Record, owner: str) -> bool:
-    """Drop the owner's least recently used conversation other than `kept`; False when it has none."""
-    row = db.execute(
-        "SELECT id FROM conversations WHERE owner = ? AND id != ? ORDER BY touched LIMIT 1", (owner, kept.id)
-    ).fetchone()
-    if row is None:
-        return False
-    db.execute("DELETE FROM conversations WHERE id = ?", (row[0],))
-    return True
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_SIDE_FILES = ("-wal", "-shm", "-journal", ".locks")
-
-
-def _private_file(path: Path) -> None:
-    """Create the folder (0700, only the levels made here) and the file (0600) before SQLite opens it; refuse a
-    folder any user may write, and a symlink, a non-file or another user's file at the path or beside it (the -wal,
-    -shm and .locks files); make an existing file readable by others private."""
-    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-    for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another server made it at the same moment
-            folder.mkdir(mode=0o700)
-    parent = path.parent.stat()
-    if sys.platform != "win32" and parent.st_mode & stat.S_IWOTH:
-        raise OSError(
-            f"its folder {path.parent} may be written by every user, who could replace the file or plant a link "
-            "there; use a file in a folder of your own"
-        )
-    for side in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
-        _check_own(side)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        if sys.platform != "win32" and os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-    for side in (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")):
-        with contextlib.suppress(FileNotFoundError):
-            if sys.platform != "win32" and side.lstat().st_mode & 0o077:
-                os.chmod(side, 0o600, follow_symlinks=False)
-
-
-def _check_own(path: Path) -> None:
-    """Refuse a symlink, anything but a regular file, or a file another user owns, at `path` (absent is fine)."""
-    try:
-        found = path.lstat()
-    except FileNotFoundError:
-        return
-    if stat.S_ISLNK(found.st_mode):
-        raise OSError(f"{path} is a symbolic link; the state is never written through one: remove it")
-    if not stat.S_ISREG(found.st_mode):
-        raise OSError(f"{path} is not a regular file: remove it")
-    if hasattr(os, "getuid") and found.st_uid != os.getuid():
-        raise OSError(f"{path} belongs to another user (uid {found.st_uid}): remove it or use a file of your own")
-
-
-def _explain(path: Path, exc: BaseException, busy_ms: int) -> StoreError:
-    """What went wrong with the file, and what to do, naming the variable."""
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return StoreError(
-            f"the state file {path} stayed locked by another process for {busy_ms / 1000:g} s ({text}); "
-            f"try again, or stop the process holding it, or set {STATE_ENV} to another file (or `memory`)"
-        )
-    if (
-        isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
-    ) or "malformed" in text:
-        return StoreError(
-            f"the state file {path} is not a readable SQLite database ({text}): move it aside (its conversations and "
-            f"spending records are lost) and the server makes a new one, or set {STATE_ENV} to another file"
-        )
-    return StoreError(f"the state file {path} cannot be used ({text}); fix it or set {STATE_ENV} to another file")
+def _offset(conversation_id: str) -> int:
+    """The byte of the lock file that stands for a conversation (one of 2^31, below the opening lock's)."""
+    return int.from_bytes(hashlib.sha256(conversation_id.encode()).digest()[:4], "big") >> 1

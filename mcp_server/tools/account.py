@@ -61,6 +61,7 @@ async def balance(ctx: ToolContext) -> Annotated[CallToolResult, BalanceOutput]:
 
 
 async def _spent(app: AppContext, owner: str) -> dict[str, Any]:
+    await app.conversations.drain()  # the costs of this server's last calls are recorded after their answers
     try:
         today, month = await app.spending.report(owner)
     except DeepSeekMCPError as exc:  # the store is down: the balances still come back

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
-from mcp_server.context import Gathered, gather_files, with_files
+from mcp_server.context.render import with_files
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.core.text import NotBlank
@@ -22,6 +22,9 @@ from mcp_server.upstream.providers import Effort, Route, ToolKind
 
 from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 from .files import FileOut, SkippedOut, files_notice, files_out, job_for, skipped_out
+
+if TYPE_CHECKING:
+    from mcp_server.context import Gathered
 
 JSON_HINT = "Reply with a single JSON object."
 
@@ -142,7 +145,11 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
     app = app_of(ctx)
     route = await app.router.resolve(tool, ask.model)
     # Files are read before the turn is taken: reading needs no history, and a slow disk must not hold the turn.
-    gathered = await gather_files(ask.files, job_for(app)) if ask.files else None
+    gathered = None
+    if ask.files:
+        from mcp_server.context import gather_files  # with the first call that sends files, not at start-up
+
+        gathered = await gather_files(ask.files, job_for(app))
     async with app.conversations.turn(ask.conversation_id, owner_of(ctx)) as conversation:
         # The files lead this turn's message and stay in its history: the system prompt, the earlier turns and
         # these files form a prefix that a follow-up repeats byte for byte, so DeepSeek's cache serves it.

@@ -4,18 +4,16 @@ never written."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import anyio
 from mcp.server.mcpserver import Resolve
 from mcp.types import CallToolResult, ListRootsResult
 from pydantic import Field
 
-from mcp_server.agent import Loop, Run, Task, Workspace, thinking_for
 from mcp_server.core import threads
 from mcp_server.core.config import CHECK_COMMAND_ENV, CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
-from mcp_server.delegate import Session, Verification
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
 from mcp_server.spending.budgets import Spend
@@ -25,6 +23,10 @@ from mcp_server.upstream.providers import Effort, Route
 
 from .delegate_out import DelegateOutput, content_of, output_of
 from .folders import client_roots, open_workspace
+
+if TYPE_CHECKING:
+    from mcp_server.agent import Run, Workspace
+    from mcp_server.delegate import Session, Verification
 
 SYSTEM = (
     "You make a code change for a coding assistant, in a scratch copy of the user's folder, through functions that "
@@ -50,6 +52,8 @@ async def delegate(
 ) -> Annotated[CallToolResult, DelegateOutput]:
     """DeepSeek makes a code change in a scratch copy; returns a patch verified to apply, parse and pass the server's
     check. Your files are never written."""
+    from mcp_server.agent import thinking_for  # the loop and the copy load with the first delegate call
+
     app = app_of(ctx)
     route = await app.router.resolve("reason", model)
     thinking_for(route)  # a model that cannot call functions is refused before anything is copied
@@ -74,6 +78,8 @@ async def delegate(
 async def _copy(app: AppContext, original: Workspace) -> Session:
     """The scratch copy, within the caller's share of worker threads; a cancel stops the copy at its next file, and
     the copy removes itself (a copy finished after the call left is removed as it arrives)."""
+    from mcp_server.delegate import Session
+
     try:
         return await threads.run(Session.open, original, app.settings.scratch_dir, discard=Session.close)
     except anyio.get_cancelled_exc_class():
@@ -103,6 +109,8 @@ async def _work(
 ) -> tuple[Run, Verification, str | None]:
     """The loop, the last check, the verified patch, and the turn recorded with the patch in it (so a follow-up sees
     it and starts from it)."""
+    from mcp_server.agent import Loop, Task, thinking_for
+
     app = app_of(ctx)
     budget = app.settings.limits.max_context_tokens
     thinking = thinking_for(route)

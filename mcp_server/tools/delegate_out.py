@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcp.types import ContentBlock
 from pydantic import BaseModel
 
-from mcp_server.agent import Run
-from mcp_server.delegate import Verification, describe
 from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut, block, notice_blocks
 from .investigate_out import StepOut
+
+if TYPE_CHECKING:
+    from mcp_server.agent import Run
+    from mcp_server.delegate import Verification
 
 
 class FileOut(BaseModel):
@@ -102,5 +106,7 @@ def _line(verified: Verification) -> str:
     unchecked = sum(p.ok is None for p in verified.parses)
     parses = f"{len(bad)} file(s) do NOT parse ({', '.join(bad[:5])})" if bad else "every checked file parses"
     parses += f", {unchecked} not checked" if unchecked else ""
+    from mcp_server.delegate import describe
+
     check = describe(verified.check) if verified.check is not None else "No check ran."
     return f"Verification: the patch {applies}; {parses}. {check}"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from mcp_server.context import Gathered, Job
 from mcp_server.core.errors import InputError
-from mcp_server.policy import Scanner, home, secret_places
 from mcp_server.serving.app import AppContext
+
+if TYPE_CHECKING:
+    from mcp_server.context import Gathered, Job
 
 MAX_LISTED = 200  # skipped entries in the structured result; the rest are counted
 NOTICE_LISTED = 8  # skipped entries named in the notice
@@ -28,6 +30,9 @@ class SkippedOut(BaseModel):
 
 def job_for(app: AppContext) -> Job:
     """What one call may read, from the server's settings; relative paths start at the working directory."""
+    from mcp_server.context import Job  # with the first call that reads files: the scanner's rules compile then
+    from mcp_server.policy import Scanner, home, secret_places
+
     try:
         base_dir = Path.cwd()
     except OSError as e:

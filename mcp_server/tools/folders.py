@@ -9,21 +9,21 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from mcp.server.mcpserver import ListRoots
 from mcp.types import ListRootsResult
 
-from mcp_server.agent.workspace import Workspace
-from mcp_server.context.gather import MAX_PATHS, check_paths, resolve_target
 from mcp_server.core.config import FILE_ROOTS_ENV
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
-from mcp_server.policy import home
-from mcp_server.policy.workdir import unfit_folder
 from mcp_server.serving.app import AppContext, ToolContext, app_of
 
 from .files import job_for
+
+if TYPE_CHECKING:
+    from mcp_server.agent.workspace import Workspace
 
 
 def client_roots(paths: list[str] | None, ctx: ToolContext) -> ListRoots | None:
@@ -36,6 +36,9 @@ def client_roots(paths: list[str] | None, ctx: ToolContext) -> ListRoots | None:
 
 def open_workspace(paths: Sequence[str] | None, roots: ListRootsResult | None, app: AppContext) -> Workspace:
     """The folder the paths share, checked by the same policy as `files` (blocking: runs in a worker thread)."""
+    from mcp_server.agent.workspace import Workspace  # with the first call that needs a folder, not at start-up
+    from mcp_server.context.gather import check_paths, resolve_target
+
     if not paths:
         if app.settings.serves_http:
             raise InputError(f"over HTTP, pass `paths`: folders inside {FILE_ROOTS_ENV} to investigate")
@@ -54,6 +57,10 @@ def open_workspace(paths: Sequence[str] | None, roots: ListRootsResult | None, a
 
 def default_paths(roots: ListRootsResult | None, app: AppContext) -> list[str]:
     """The client's roots that are project folders, or the working directory when it is one; InputError else."""
+    from mcp_server.context.gather import MAX_PATHS
+    from mcp_server.policy import home
+    from mcp_server.policy.workdir import unfit_folder
+
     places = job_for(app).places
     mine = home()
     at_home = str(mine) if mine is not None else None

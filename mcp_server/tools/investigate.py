@@ -4,18 +4,12 @@ its claim names (mcp_server/agent/evidence.py); with `audit`, each claim is also
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Resolve
 from mcp.types import CallToolResult, ContentBlock, ListRootsResult
 from pydantic import Field
 
-from mcp_server.agent.audit import Audited, audit
-from mcp_server.agent.evidence import Citation, verify
-from mcp_server.agent.functions import READ_ONLY
-from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
-from mcp_server.agent.verdicts import Answer, Judge
-from mcp_server.agent.workspace import Workspace
 from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
@@ -31,6 +25,13 @@ from mcp_server.upstream.providers import Effort, Route
 from .common import block, notice_blocks
 from .folders import client_roots, open_workspace
 from .investigate_out import InvestigateOutput, audit_notice, evidence_notice, finish, output
+
+if TYPE_CHECKING:
+    from mcp_server.agent.audit import Audited
+    from mcp_server.agent.evidence import Citation
+    from mcp_server.agent.loop import Run
+    from mcp_server.agent.verdicts import Answer
+    from mcp_server.agent.workspace import Workspace
 
 SYSTEM = (
     "You investigate a codebase for a coding assistant, through read-only functions that run on the user's machine. "
@@ -57,6 +58,11 @@ async def investigate(
     audit: Annotated[bool, Field(description="Re-check each claim by a second call.")] = False,
 ) -> Annotated[CallToolResult, InvestigateOutput]:
     """DeepSeek reads local code itself, read-only, and answers; each path:LINE it cites is checked."""
+    # The loop and its functions load with the first investigation, not when the server starts.
+    from mcp_server.agent.evidence import verify
+    from mcp_server.agent.functions import READ_ONLY
+    from mcp_server.agent.loop import Loop, Task, read_only, thinking_for
+
     app = app_of(ctx)
     route = await app.router.resolve("reason", model)
     thinking = thinking_for(route)
@@ -100,6 +106,9 @@ async def _audit(
     effort: Effort,
 ) -> Audited:
     """Each verified claim re-checked by its own call; progress counts on from the investigation's turns."""
+    from mcp_server.agent.audit import audit
+    from mcp_server.agent.verdicts import Judge
+
     budget = app.settings.limits.max_context_tokens
     judge = Judge(app.upstream, route, effort=effort, budget=budget, spend=spend, spent=run.spent)
     turns = len(run.turns)

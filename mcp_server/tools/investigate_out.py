@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from mcp_server.agent import Run
-from mcp_server.agent.audit import Audited
-from mcp_server.agent.evidence import Citation
 from mcp_server.upstream.completion import Usage
 from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut, finish_notice
+
+if TYPE_CHECKING:
+    from mcp_server.agent import Run
+    from mcp_server.agent.audit import Audited
+    from mcp_server.agent.evidence import Citation
 
 MAX_NOTED = 5  # failed citations named in the notice
 

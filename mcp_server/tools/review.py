@@ -4,18 +4,13 @@ independent call before it is reported (mcp_server/review/)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_server.agent import READ_ONLY, Loop, Run, Task, Workspace, read_only, thinking_for
-from mcp_server.agent.verdicts import Judge
 from mcp_server.core.config import FILE_ROOTS_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
-from mcp_server.review import Change, gather_change
-from mcp_server.review.check import Checked, Checker
-from mcp_server.review.reviewer import REPORT_FINDING, SYSTEM, Reviewer, prompt
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
 from mcp_server.spending.budgets import Spend
@@ -23,6 +18,12 @@ from mcp_server.upstream.providers import Effort, Route
 
 from .files import job_for
 from .review_out import ReviewOutput, content_of, output_of
+
+if TYPE_CHECKING:
+    from mcp_server.agent import Run, Workspace
+    from mcp_server.review import Change
+    from mcp_server.review.check import Checked, Checker
+    from mcp_server.review.reviewer import Reviewer
 
 
 async def review(
@@ -37,6 +38,13 @@ async def review(
     max_steps: Annotated[int, Field(description="Function calls allowed.", le=50)] = 24,
 ) -> Annotated[CallToolResult, ReviewOutput]:
     """DeepSeek reviews a git change; each finding is checked twice."""
+    # git, the loop and the checks load with the first review, not when the server starts.
+    from mcp_server.agent import read_only, thinking_for
+    from mcp_server.agent.verdicts import Judge
+    from mcp_server.review import gather_change
+    from mcp_server.review.check import Checker
+    from mcp_server.review.reviewer import Reviewer
+
     app = app_of(ctx)
     if max_steps < 1:
         raise InputError(f"max_steps is {max_steps}; pass 1 to 50 (function calls the reviewer may make)")
@@ -74,6 +82,9 @@ async def _review_pass(
     max_steps: int,
     spend: Spend,
 ) -> Run:
+    from mcp_server.agent import READ_ONLY, Loop, Task
+    from mcp_server.review.reviewer import REPORT_FINDING, SYSTEM, prompt
+
     budget = app.settings.limits.max_context_tokens
     loop = Loop(app.upstream, route, reporter, effort=effort, budget=budget, spend=spend)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(change, focus)}]
@@ -97,5 +108,7 @@ async def _check_pass(
 
 
 def _workspace(app: AppContext, change: Change) -> Workspace:
+    from mcp_server.agent import Workspace
+
     job = job_for(app)
     return Workspace(Path(change.top), app.files, app.settings.limits, job.scanner, job.places, ("",))

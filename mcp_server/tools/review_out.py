@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.types import ContentBlock
 from pydantic import BaseModel
 
-from mcp_server.agent import Run
-from mcp_server.review import Change
-from mcp_server.review.check import Checked
-from mcp_server.review.findings import order
-from mcp_server.review.reviewer import Reviewer
 from mcp_server.upstream.providers import Route
 
 from .common import CostOut, UsageOut, block, finish_notice, notice_blocks
 from .files import MAX_LISTED, SkippedOut
+
+if TYPE_CHECKING:
+    from mcp_server.agent import Run
+    from mcp_server.review import Change
+    from mcp_server.review.check import Checked
+    from mcp_server.review.reviewer import Reviewer
 
 TEXT_FINDINGS = 20  # findings spelled out in the text report; all are in the structured content
 
@@ -72,6 +73,8 @@ class ReviewOutput(BaseModel):
 
 
 def output_of(change: Change, run: Run, reviewer: Reviewer, checks: list[Checked], route: Route) -> ReviewOutput:
+    from mcp_server.review.findings import order
+
     usage = sum((c.usage for c in checks), run.usage)
     held = order([c.finding for c in checks if c.verdict is not None and c.verdict.holds])
     reasons = {id(c.finding): c.verdict.reason for c in checks if c.verdict is not None}
