@@ -207,4 +207,4 @@ async def test_without_paths_the_folders_the_client_shares_as_roots_are_investig
         result = await client.call_tool("investigate", {"question": "what is here?"})
     assert not result.is_error, _text(result)
     listing = next(m for m in deepseek.chat_requests()[-1].json["messages"] if m["role"] == "tool")["content"]
-    assert "src/ (folder)" in listing and "etc/" not in json.dumps(result.structured_content)
+    assert listing.splitlines()[1:] == ["src/"] and "etc/" not in json.dumps(result.structured_content)
