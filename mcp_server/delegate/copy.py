@@ -89,7 +89,11 @@ def _write(tree: Path, label: str, data: bytes, executable: bool, made: set[str]
     if folder and folder not in made:
         os.makedirs(tree / folder, mode=0o700, exist_ok=True)
         made.add(folder)
-    fd = os.open(tree / label, _CREATE, 0o700 if executable else 0o600)
+    write_all(os.open(tree / label, _CREATE, 0o700 if executable else 0o600), data)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """`data` written whole to `fd`, which is closed after (os.write may write less than it is given)."""
     try:
         view = memoryview(data)
         while view:

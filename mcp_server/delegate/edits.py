@@ -29,6 +29,7 @@ from mcp_server.core.quoting import clip, format_size
 from mcp_server.policy import names
 from mcp_server.policy.opening import DIR_FLAGS, open_checked
 
+from .copy import write_all
 from .parsers import parse
 
 MAX_CHANGED = 100  # files one run may change, add or delete
@@ -233,13 +234,7 @@ class Editor:
 
 
 def _write_new(folder: int, name: str, data: bytes) -> None:
-    fd = os.open(name, _CREATE, 0o600, dir_fd=folder)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+    write_all(os.open(name, _CREATE, 0o600, dir_fd=folder), data)
 
 
 def _exists(place: Entered, name: str) -> bool:

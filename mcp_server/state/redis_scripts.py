@@ -96,21 +96,18 @@ return kept
 """
 )
 
-# ARGV: prefix, owner, day, tool, usd, saved, hold id ("" for none), key seconds. One round trip, one atomic step.
-SPEND = r"""
-local p, owner, day, tool, usd, saved, hid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local tablekey, spent = p..'spend:'..owner..':'..day, p..'spent:'..owner..':'..day
-redis.call('HINCRBYFLOAT', tablekey, tool..'\nusd', usd)
-redis.call('HINCRBYFLOAT', tablekey, tool..'\nsaved', saved)
-redis.call('HINCRBY', tablekey, tool..'\ncalls', 1)
-redis.call('INCRBYFLOAT', spent, usd)
-redis.call('EXPIRE', tablekey, ttl)
-redis.call('EXPIRE', spent, ttl)
+# ARGV: prefix, hold id ("" for none), key seconds, owner, day, tool, usd, saved. One round trip, one atomic step.
+SPEND = (
+    _COSTS
+    + r"""
+local p, hid, owner, day = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+record_costs(p, 3)
 if hid ~= '' then
   redis.call('HDEL', p..'holds:'..owner..':'..day, hid)
   redis.call('ZREM', p..'hexp:'..owner..':'..day, hid)
 end
 """
+)
 
 # ARGV: prefix, owner, day, hold id, usd, limit, now, hold seconds, key seconds. Returns nil when held.
 HOLD = """

@@ -205,7 +205,7 @@ class RedisStore:
         return None if found is None else float(found)
 
     async def spend(self, owner: str, day: str, tool: str, usd: float, saved: float, hold_id: str | None) -> None:
-        args: list[str | int] = [PREFIX, owner, day, tool, repr(usd), repr(saved), hold_id or "", SPENDING_DAYS * 86400]
+        args: list[str | int] = [PREFIX, hold_id or "", SPENDING_DAYS * 86400, owner, day, tool, repr(usd), repr(saved)]
         await self._do(self._spend(args=args))
 
     async def release(self, owner: str, day: str, hold_id: str) -> None:
