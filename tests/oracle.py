@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
@@ -168,3 +170,22 @@ def in_process(fn: Callable[[str], str]) -> Echo:
         return fn(text)
 
     return echo
+
+
+def slower(redact: Callable[[str], str], near: str, far: str, size: int = 2**20, tries: int = 11) -> float:
+    """The timing channel: how much longer `redact` takes over guesses that share characters with a key (`near`)
+    than over the same characters in another order (`far`), each repeated to `size` characters (what a few echoes
+    carry): the fastest of `tries` interleaved runs of each, as a ratio."""
+    texts = {near: (near + " ") * (size // (len(near) + 1)), far: (far + " ") * (size // (len(far) + 1))}
+    fastest = dict.fromkeys(texts, float("inf"))
+    for _ in range(tries):
+        for guess in random.sample(list(texts), 2):
+            started = time.perf_counter()
+            redact(texts[guess])
+            fastest[guess] = min(fastest[guess], time.perf_counter() - started)
+    return fastest[near] / fastest[far]
+
+
+def shuffled(text: str, seed: int = 7) -> str:
+    """`text`'s characters in another order (the same alphabet and length, sharing no run with a key)."""
+    return "".join(random.Random(seed).sample(text, len(text)))

@@ -1,0 +1,85 @@
+"""Round 3 attack on the keys: every channel through which a caller could still learn a character of a key, on the
+tools' own paths (tests/oracle.py holds the attackers)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+from mcp import Client
+from pydantic import SecretStr
+
+from mcp_server.core.config import Settings
+from mcp_server.policy.redaction import Redactor
+from mcp_server.server import build_server
+from mcp_server.tools.web import MAX_PAGE_CHARS
+from tests.conftest import make_settings
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.oracle import ATLAS_KEY, CHANNELS, DEEPSEEK_KEY, Attacker, shuffled, slower
+
+pytestmark = pytest.mark.anyio
+BODY = DEEPSEEK_KEY[3:]
+
+
+@asynccontextmanager
+async def _served(settings: Settings) -> AsyncIterator[tuple[Client, Redactor]]:
+    async with Client(build_server(settings)) as client:  # type: ignore[arg-type]
+        yield client, client.server.redact  # type: ignore[attr-defined]  # what every result passes
+
+
+async def _fetched(client: Client, fake: FakeUpstream, page: str) -> str:
+    """A page the caller serves, as web_fetch returns it."""
+    fake.script(Reply(content=page))
+    with anyio.fail_after(30):
+        result = await client.call_tool("web_fetch", {"url": "https://attacker.example/page"})
+    return str(result.content[0].text)  # type: ignore[union-attr]
+
+
+# Guesses a caller can make the server echo: the first 15 characters of a window of the body (one short of what is
+# replaced), and `sk-` with them and the key's last character where a whole key would have them.
+SHAPES = {
+    "15 characters of a window": BODY[:15],
+    "a whole key's head and last character": f"sk-{BODY[:15]}{'x' * 16}{DEEPSEEK_KEY[-1]}",
+}
+
+
+@pytest.mark.parametrize("keys", [(DEEPSEEK_KEY,), (DEEPSEEK_KEY, ATLAS_KEY)], ids=["one key", "two keys"])
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+async def test_redacting_an_echo_takes_as_long_whatever_part_of_a_key_its_guesses_hold(
+    shape: str, keys: tuple[str, ...]
+) -> None:
+    near = SHAPES[shape]
+    far = near.replace(BODY[:15], shuffled(BODY[:15]))
+    with FakeUpstream("deepseek", api_key=keys[0]) as fake, FakeUpstream("atlas", api_key=keys[-1]) as atlas:
+        settings = make_settings(fake, atlas if len(keys) > 1 else None)
+        async with _served(settings) as (client, redact):
+            page = (near + " ") * (MAX_PAGE_CHARS // (len(near) + 1))
+            assert page in await _fetched(client, fake, page)  # echoed whole: it holds no window of a key
+            # Python's `re` on a trie of the windows compared a character more at each position for each character
+            # a guess shared with a key: 1.2 to 1.4 times slower here. RE2 takes one step a byte whatever it matched.
+            assert slower(redact, near, far) < 1.08
+
+
+# A token (or a Redis password) with characters outside ASCII: Python prints its UTF-8 bytes escaped, `\xc3\xb6`.
+TOKEN = "Grüße-aus-Köln-7391"
+
+
+async def test_a_secret_printed_with_escapes_teaches_no_character_of_its_hidden_end() -> None:
+    web_page = next(channel for channel in CHANNELS if channel.name.startswith("web_fetch"))
+    nothing = Redactor(())
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        settings = dataclasses.replace(make_settings(fake), http_tokens=(SecretStr(TOKEN),))
+        async with _served(settings) as (client, redact):
+            assert redact(repr(TOKEN.encode())) == "b'[redacted]'"  # the escaped spelling is a spelling of it
+
+            async def echo(text: str) -> str:
+                with anyio.fail_after(30):
+                    return await web_page.through_tool(client, fake, text)
+
+            # "Köln-" is its public head; "7391" is too short to be replaced unless whole. Windows taken from the
+            # escaped spelling as it is (`\xb6ln-7391`, ten characters) gave the digits away in 59 calls.
+            attacker = Attacker(echo, lambda text: web_page.in_process(nothing, nothing, text), web_page.room, 80)
+            assert await attacker.run("\\xb6ln-", "0123456789") == "\\xb6ln-" and not attacker.grown, attacker.grown
