@@ -4,6 +4,7 @@ tools' own paths (tests/oracle.py holds the attackers)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,8 +21,10 @@ from mcp_server.policy.scan import Scanner
 from mcp_server.server import build_server
 from mcp_server.tools.web import MAX_PAGE_CHARS
 from tests.conftest import make_settings
+from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.oracle import ATLAS_KEY, CHANNELS, DEEPSEEK_KEY, Attacker, repeated, shuffled, slower
+from tests.samples import blank_pdf
 
 pytestmark = pytest.mark.anyio
 BODY = DEEPSEEK_KEY[3:]
@@ -102,3 +105,47 @@ async def test_scanning_a_text_takes_as_long_whatever_part_of_a_key_it_holds() -
     assert slower(scanner.find, near, far) < 1.15
     split = f"KEY = ('{DEEPSEEK_KEY[:14]}'\n       '{DEEPSEEK_KEY[14:]}')\n"
     assert scanner.finding(split) == "this server's own API key or token (split across strings)"  # still found
+
+
+# Part of a key, as a model could have read it in a log that cut it (24 of its 32 hex digits: a file holding the
+# whole key is refused, one holding a piece is not).
+PIECE = BODY[:24]
+
+
+async def test_progress_never_carries_a_piece_of_a_key_the_model_repeats(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_text(f"auth with {DEEPSEEK_KEY[:27]}… failed\n")
+    messages: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.agent = Script([Turn([Call("grep", {"pattern": PIECE})])], final="It is in app.log:1.")
+        async with _served(make_settings(fake)) as (client, _):
+            with anyio.fail_after(30):
+                result = await client.call_tool(
+                    "investigate", {"question": "why?", "paths": [str(tmp_path)]}, progress_callback=on_progress
+                )
+    assert not result.is_error and PIECE not in json.dumps(result.structured_content)  # the result was redacted
+    # The step's message quotes the model's pattern (60 characters): it went out as the model wrote it.
+    assert any(message.startswith("investigate: step 1: grep '[redacted]'") for message in messages), messages
+    assert not any(BODY[i : i + 16] in message for message in messages for i in range(9))
+
+
+async def test_the_further_pages_of_an_ocr_result_are_redacted_as_its_first_ones(tmp_path: Path) -> None:
+    (tmp_path / "scan.pdf").write_bytes(blank_pdf(72, 72, pages=40))
+    page = json.dumps(f"the key was {DEEPSEEK_KEY[:27]}\n" + "Line of the recognised text.\n" * 100)
+    pages = ",".join(f'{{"index":{i},"text":{page},"finish_reason":"stop"}}' for i in range(40))
+    usage = '{"input_tokens":10240,"output_tokens":4000,"total_tokens":0}'
+    body = f'{{"object":"ocr.result","page_count":40,"pages":[{pages}],"usage":{usage}}}'.encode()
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.script(Reply(path="/v1/tools/ocr", body=body, content_type="application/json"))
+        async with _served(make_settings(fake)) as (client, _):
+            with anyio.fail_after(60):
+                result = await client.call_tool("ocr", {"source": str(tmp_path / "scan.pdf")})
+                out = result.structured_content
+                assert out is not None and out["parts"], result.content
+                assert PIECE not in json.dumps(out)  # the pages inline
+                part = await client.read_resource(out["parts_uri"].format(part=1))
+    text = part.contents[0].text  # type: ignore[union-attr]
+    assert "the key was sk-[redacted]" in text and PIECE not in text
