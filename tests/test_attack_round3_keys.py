@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -149,3 +150,26 @@ async def test_the_further_pages_of_an_ocr_result_are_redacted_as_its_first_ones
                 part = await client.read_resource(out["parts_uri"].format(part=1))
     text = part.contents[0].text  # type: ignore[union-attr]
     assert "the key was sk-[redacted]" in text and PIECE not in text
+
+
+async def _investigated(client: Client, fake: FakeUpstream, folder: Path, answer: str) -> float:
+    """Seconds an investigate call takes whose model answers `answer` at once."""
+    fake.agent = Script([], final=answer)
+    started = time.perf_counter()
+    with anyio.fail_after(120):
+        result = await client.call_tool("investigate", {"question": "where?", "paths": [str(folder)]})
+    assert not result.is_error, result.content
+    return time.perf_counter() - started
+
+
+async def test_a_huge_answer_of_citations_is_checked_in_time_that_does_not_grow_with_it(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    # Each citation was compared with every link before it, and each claim with every citation before it: a
+    # 160 KB answer took 63 s in a worker thread that no cancel stops, holding the caller's share of threads.
+    unit = "see [a](a.py#L1) and a.py:1 "
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        async with _served(make_settings(fake)) as (client, _):
+            await _investigated(client, fake, tmp_path, unit * 10)  # warm: imports, the first walk
+            small = await _investigated(client, fake, tmp_path, unit * 500)
+            large = await _investigated(client, fake, tmp_path, unit * 4000)
+    assert large < 16 * small + 0.5, (small, large)  # 8 times the answer: linear, not 64 times
