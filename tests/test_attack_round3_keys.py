@@ -16,7 +16,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from mcp_server import server as server_module
-from mcp_server.core.config import Settings
+from mcp_server.core.config import CONTEXT_ENV, Settings
 from mcp_server.policy.redaction import Redactor
 from mcp_server.policy.scan import Scanner
 from mcp_server.server import build_server
@@ -24,6 +24,7 @@ from mcp_server.tools.web import MAX_PAGE_CHARS
 from tests.conftest import make_settings
 from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream, Reply
+from tests.gitrepos import git, write
 from tests.oracle import ATLAS_KEY, CHANNELS, DEEPSEEK_KEY, Attacker, repeated, shuffled, slower
 from tests.samples import blank_pdf
 
@@ -173,3 +174,55 @@ async def test_a_huge_answer_of_citations_is_checked_in_time_that_does_not_grow_
             small = await _investigated(client, fake, tmp_path, unit * 500)
             large = await _investigated(client, fake, tmp_path, unit * 4000)
     assert large < 16 * small + 0.5, (small, large)  # 8 times the answer: linear, not 64 times
+
+
+def _many_changes(root: Path, files: int) -> Path:
+    """A repository whose every file is changed in the middle of each of its 20 long functions: the hunks in their
+    scopes come to six times the plain diff."""
+    repo = root / f"repo{files}"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    lines = "".join(f"    x{k} = x + {k}\n" for k in range(60))
+    body = "".join(f"def f{n}(x):\n{lines}    return x\n\n" for n in range(20))
+    write(repo, {f"m{i}.py": body for i in range(files)})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    write(repo, {f"m{i}.py": body.replace("    x30 = x + 30\n", "    x30 = x - 30\n") for i in range(files)})
+    return repo
+
+
+async def test_a_review_over_its_token_budget_takes_time_linear_in_its_files_and_leaves_other_calls_running(
+    tmp_path: Path,
+) -> None:
+    small, large = _many_changes(tmp_path, 30), _many_changes(tmp_path, 120)
+    taken: dict[Path, float] = {}
+    stalls: list[float] = []
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        # An operator's small budget: the code around the hunks goes, file by file, largest first.
+        settings = make_settings(fake, env={CONTEXT_ENV: "150000"})
+        async with _served(settings) as (client, _):
+
+            async def review(repo: Path) -> None:
+                fake.agent = Script([], final="Nothing to report.")
+                started = time.perf_counter()
+                with anyio.fail_after(120):
+                    result = await client.call_tool("review", {"path": str(repo)})
+                assert not result.is_error, result.content
+                taken[repo] = time.perf_counter() - started
+
+            async def tick() -> None:
+                last = time.perf_counter()
+                while large not in taken:
+                    await client.call_tool("list_models", {})
+                    now = time.perf_counter()
+                    stalls.append(now - last)
+                    last = now
+
+            await review(small)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(review, large)
+                tg.start_soon(tick)
+    # Each file dropped rendered the whole block again (quadratic: 16 times for 4 times the files), on the event
+    # loop, where no other call ran meanwhile.
+    assert taken[large] < 8 * taken[small] + 1, taken
+    assert max(stalls) < max(1.0, taken[large] / 4), (max(stalls), taken)
