@@ -226,3 +226,21 @@ async def test_a_review_over_its_token_budget_takes_time_linear_in_its_files_and
     # loop, where no other call ran meanwhile.
     assert taken[large] < 8 * taken[small] + 1, taken
     assert max(stalls) < max(1.0, taken[large] / 4), (max(stalls), taken)
+
+
+@pytest.mark.parametrize(("tool", "argument"), [("chat", "files"), ("investigate", "paths"), ("delegate", "paths")])
+async def test_a_list_argument_of_a_million_items_is_refused_by_its_length_alone(tool: str, argument: str) -> None:
+    # Each item was validated and its error kept: pydantic's message (170 MB for a million, which the SDK builds)
+    # and the list of errors the one voice reads, 5.9 s and 1.2 GB for a 2 MB request.
+    base = {"prompt": "hi"} if tool == "chat" else {"question": "q"} if tool == "investigate" else {"task": "t"}
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        async with _served(make_settings(fake)) as (client, _):
+            times = []
+            for items in (1_000, 1_000_000):
+                started = time.perf_counter()
+                with anyio.fail_after(60):
+                    result = await client.call_tool(tool, {**base, argument: [0] * items})
+                times.append(time.perf_counter() - started)
+                said = result.content[0].text  # type: ignore[union-attr]
+                assert result.is_error and f"`{argument}` has {items} items" in said and "at most 100" in said, said
+    assert times[1] < 20 * times[0] + 0.5, times

@@ -9,6 +9,7 @@ from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
 from mcp_server.context import Gathered, gather_files, with_files
+from mcp_server.context.gather import MAX_PATHS
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.core.text import NotBlank
@@ -36,7 +37,7 @@ Temperature = Annotated[float | None, Field(description="Sampling temperature.",
 JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
 ConversationId = Annotated[str | None, Field(description="From a result, to continue it.")]
 # Bounded in gather.py (100 paths of 4,096 characters): limits here would cost tools/list bytes on every turn.
-Files = Annotated[list[str] | None, Field(description="Paths to send; never paste.")]
+Files = Annotated[list[str] | None, Field(description="Paths to send; never paste.", max_length=MAX_PATHS)]
 
 
 class ChatOutput(BaseModel):

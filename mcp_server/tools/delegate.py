@@ -12,6 +12,7 @@ from mcp.types import CallToolResult, ListRootsResult
 from pydantic import Field
 
 from mcp_server.agent import Loop, Run, Task, Workspace, thinking_for
+from mcp_server.context.gather import MAX_PATHS
 from mcp_server.core import threads
 from mcp_server.core.config import CHECK_COMMAND_ENV, CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
@@ -41,7 +42,10 @@ async def delegate(
     task: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The change to make.")],
     ctx: ToolContext,
     roots: Annotated[ListRootsResult | None, Resolve(client_roots)],
-    paths: Annotated[list[str] | None, Field(description="Project folder; default: client roots, else cwd.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        Field(description="Project folder; default: client roots, else cwd.", max_length=MAX_PATHS),
+    ] = None,
     max_steps: Annotated[int, Field(ge=1, le=60, description="Function calls at most.")] = 24,
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     model: Annotated[str | None, Field(description="Default: deepseek-flash.")] = None,

@@ -16,6 +16,7 @@ from mcp_server.agent.functions import READ_ONLY
 from mcp_server.agent.loop import Loop, Run, Task, read_only, thinking_for
 from mcp_server.agent.verdicts import Answer, Judge
 from mcp_server.agent.workspace import Workspace
+from mcp_server.context.gather import MAX_PATHS
 from mcp_server.core import threads
 from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
@@ -49,7 +50,10 @@ async def investigate(
     ],
     ctx: ToolContext,
     roots: Annotated[ListRootsResult | None, Resolve(client_roots)],
-    paths: Annotated[list[str] | None, Field(description="Folders or files. Default: client roots, else cwd.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        Field(description="Folders or files. Default: client roots, else cwd.", max_length=MAX_PATHS),
+    ] = None,
     max_steps: Annotated[int, Field(description="Function calls allowed.", ge=1, le=50)] = 16,
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     model: Annotated[str | None, Field(description="See list_models.")] = None,
