@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.types import PromptReference
 from pydantic import SecretStr
 
 from mcp_server import server as server_module
@@ -20,6 +23,7 @@ from mcp_server.core.config import CONTEXT_ENV, Settings
 from mcp_server.policy.redaction import Redactor
 from mcp_server.policy.scan import Scanner
 from mcp_server.server import build_server
+from mcp_server.serving import protocol
 from mcp_server.tools.web import MAX_PAGE_CHARS
 from tests.conftest import make_settings
 from tests.fake.agent import Call, Script, Turn
@@ -27,6 +31,7 @@ from tests.fake_upstream import FakeUpstream, Reply
 from tests.gitrepos import git, write
 from tests.oracle import ATLAS_KEY, CHANNELS, DEEPSEEK_KEY, Attacker, repeated, shuffled, slower
 from tests.samples import blank_pdf
+from tests.test_thread_shares import ALICE, BOB, POOL, _client, _http, _shares, _until
 
 pytestmark = pytest.mark.anyio
 BODY = DEEPSEEK_KEY[3:]
@@ -244,3 +249,45 @@ async def test_a_list_argument_of_a_million_items_is_refused_by_its_length_alone
                 said = result.content[0].text  # type: ignore[union-attr]
                 assert result.is_error and f"`{argument}` has {items} items" in said and "at most 100" in said, said
     assert times[1] < 20 * times[0] + 0.5, times
+
+
+async def test_one_tokens_completion_requests_leave_threads_for_another_tokens_files_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "notes.py").write_text("print('bob reads this')\n")
+    release, held, lock = threading.Event(), [0], threading.Lock()
+    real = protocol._document_paths
+
+    def stuck(prefix: str, files: Any) -> list[str]:  # a listing of a hung network folder
+        with lock:
+            held[0] += 1
+        release.wait(60)
+        return real(prefix, files)
+
+    monkeypatch.setattr(protocol, "_document_paths", stuck)
+    monkeypatch.setattr(protocol, "LISTING_SECONDS", 60.0)
+    shares = _shares(monkeypatch)
+    waiting = lambda: sum(s.statistics().tasks_waiting for s in shares.values())  # noqa: E731
+    reference = PromptReference(type="ref/prompt", name="document_to_markdown")
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        settings = make_settings(fake, env={"DEEPSEEK_MCP_FILE_ROOTS": str(tmp_path)})
+        notes = str(tmp_path / "notes.py")
+        with anyio.fail_after(60):
+            async with (
+                _http(settings) as url,
+                _client(url, ALICE) as alice,
+                _client(url, BOB) as bob,
+                anyio.create_task_group() as tg,
+            ):
+                for _ in range(POOL):
+                    tg.start_soon(alice.complete, reference, {"name": "source", "value": f"{tmp_path}/"})
+                # Settled: every thread of the pool is Alice's, or she holds her share and waits for it.
+                await _until(lambda: held[0] == POOL or (held[0] == 8 and waiting() == POOL - 8))
+                taken = held[0]
+                try:
+                    with anyio.fail_after(15):
+                        read = await bob.call_tool("chat", {"prompt": "Sum up.", "files": [notes]})
+                finally:
+                    release.set()
+    assert taken == 8, "one token's completion requests took more than its share of the worker threads"
+    assert not read.is_error and "bob reads this" in fake.chat_requests()[-1].body.decode()
