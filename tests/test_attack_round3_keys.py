@@ -19,12 +19,14 @@ from mcp.types import PromptReference
 from pydantic import SecretStr
 
 from mcp_server import server as server_module
-from mcp_server.core.config import CONTEXT_ENV, Settings
+from mcp_server.core.config import CONTEXT_ENV, DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
 from mcp_server.policy.redaction import Redactor
 from mcp_server.policy.scan import Scanner
 from mcp_server.server import build_server
 from mcp_server.serving import protocol
+from mcp_server.spending import pricing
 from mcp_server.tools.web import MAX_PAGE_CHARS
+from mcp_server.upstream.completion import Usage
 from tests.conftest import make_settings
 from tests.fake.agent import Call, Script, Turn
 from tests.fake_upstream import FakeUpstream, Reply
@@ -291,3 +293,52 @@ async def test_one_tokens_completion_requests_leave_threads_for_another_tokens_f
                     release.set()
     assert taken == 8, "one token's completion requests took more than its share of the worker threads"
     assert not read.is_error and "bob reads this" in fake.chat_requests()[-1].body.decode()
+
+
+def _per_token(model: str = "deepseek-flash") -> float:
+    """USD of one output token now (peak or off-peak), as the server prices it."""
+    cost = pricing.estimate("deepseek", model, Usage(completion_tokens=1_000_000))
+    assert cost is not None
+    return cost.usd / 1_000_000
+
+
+async def test_a_call_never_costs_more_than_the_per_call_limit_whatever_the_answer_runs_to() -> None:
+    limit = 6000 * _per_token()  # more than the estimate (4,096 tokens of answer), less than DeepSeek's 8K default
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.script(Reply(content="word " * 8000))  # a long answer, within the default max_tokens
+        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
+        async with _served(settings) as (client, _):
+            with anyio.fail_after(30):
+                result = await client.call_tool("chat", {"prompt": "Tell me everything."})
+    out = result.structured_content
+    assert not result.is_error and out is not None, result.content
+    # Held at its estimate, sent with no max_tokens, the answer ran to 8,000 tokens: 1.3 times the limit.
+    assert out["cost"]["usd"] <= limit, (out["cost"], limit)
+    sent = fake.chat_requests()[-1].json["max_tokens"]
+    assert out["usage"]["completion_tokens"] == sent and out["finish_reason"] == "length"
+    assert any(MAX_COST_ENV in notice and f"{sent:,} tokens" in notice for notice in out["notices"]), out["notices"]
+
+
+async def test_concurrent_reasoning_calls_spend_no_more_than_the_daily_budget() -> None:
+    budget = 150_000 * _per_token()
+    results: list[Any] = []
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        # Each thinks 50,000 tokens and answers 10,000: within DeepSeek's 64K default for thinking.
+        fake.script(*[Reply(reasoning="hmm " * 50_000, content="yes " * 10_000, stall_before_headers=1.0)] * 9)
+        settings = make_settings(fake, env={DAILY_BUDGET_ENV: f"{budget:.10f}"})
+        async with _served(settings) as (client, _):
+
+            async def reason() -> None:
+                results.append(await client.call_tool("reason", {"prompt": "Think hard."}))
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(9):
+                        tg.start_soon(reason)
+            spent = await client.call_tool("balance", {})
+    done = [r.structured_content for r in results if not r.is_error]
+    refused = [r for r in results if r.is_error]
+    assert done and all("daily budget" in r.content[0].text for r in refused)  # type: ignore[union-attr]
+    # Each was held at 16,384 tokens of output: nine went at once, and cost 3.6 times the day's budget.
+    assert sum(out["cost"]["usd"] for out in done if out) <= budget, (len(done), budget)
+    assert spent.structured_content is not None

@@ -152,11 +152,11 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         _check_context(
             messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns), gathered=gathered
         )
-        payload = _payload(route, messages, ask, effort)
+        bound = app.spending.bound(route, messages, ask.max_tokens, thinking=effort is not None, effort=effort)
+        payload = _payload(route, messages, ask, effort, bound.max_tokens)
         reporter = reporter_for(ctx, tool)
         owner = owner_of(ctx)
-        cost_estimate = budgets.estimate(route, messages, ask.max_tokens, thinking=effort is not None)
-        async with app.spending.hold(owner, tool, cost_estimate) as hold, reporter.running():
+        async with app.spending.hold(owner, tool, bound.usd) as hold, reporter.running():
             completion = await app.upstream.stream(
                 route.provider,
                 route.provider.url("chat/completions"),
@@ -174,7 +174,13 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
             "reasoning_content": completion.reasoning,
         }
         recorded = await app.conversations.record(conversation, ask.system, [user, answer], completion.finish_reason)
-    found = (files_notice(gathered), finish_notice(completion.finish_reason, completion.content), recorded.notice())
+    capped = budgets.capped_notice(bound, app.spending.per_call)
+    found = (
+        files_notice(gathered),
+        capped,
+        finish_notice(completion.finish_reason, completion.content),
+        recorded.notice(),
+    )
     return Done(completion, route, conversation, [n for n in found if n], gathered)
 
 
@@ -191,7 +197,9 @@ def _check_context(messages: list[Message], budget: int, *, continued: bool, gat
     )
 
 
-def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | None) -> dict[str, Any]:
+def _payload(
+    route: Route, messages: list[Message], ask: Ask, effort: Effort | None, max_tokens: int | None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "model": route.model,
         "messages": _with_json_hint(messages) if ask.json_mode else messages,
@@ -199,8 +207,8 @@ def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | N
         "stream_options": {"include_usage": True},
         **route.provider.thinking_params(effort is not None, effort),
     }
-    if ask.max_tokens is not None:
-        payload["max_tokens"] = ask.max_tokens
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens  # the caller's, or lowered to what the per-call limit leaves
     if ask.temperature is not None:
         payload["temperature"] = ask.temperature
     if ask.json_mode:

@@ -23,7 +23,7 @@ from pydantic import Field
 from mcp_server.core.errors import ConfigError, InputError
 from mcp_server.serving.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
-from mcp_server.spending.budgets import OUTPUT_ESTIMATE, Hold
+from mcp_server.spending.budgets import OUTPUT_ESTIMATE, Hold, most_output
 from mcp_server.spending.tokens import PER_MESSAGE
 from mcp_server.spending.tokens import estimate as estimate_tokens
 from mcp_server.tools.common import CostOut, UsageOut, charged
@@ -156,7 +156,10 @@ def _estimate(app: AppContext, job: Job, pages: int) -> float | None:
     """USD for reading `pages` page images on the chat route, as every tool estimates before sending: each page an
     image of at most IMAGE_TOKENS with the prompt, and DeepSeek-OCR's whole output cap (a vision model's usual)."""
     prompt = IMAGE_TOKENS + estimate_tokens(job.prompt) + PER_MESSAGE
-    output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else OUTPUT_ESTIMATE
+    # DeepSeek-OCR's requests carry their cap; a vision model's answer may run to the provider's default, which a
+    # limit must hold whole (budgets.Spending.bound).
+    limited = app.spending.per_call is not None or app.spending.daily is not None
+    output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else most_output(False) if limited else OUTPUT_ESTIMATE
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
     one = app.spending.charge(job.route.provider.name, job.route.model, usage)
     return None if one is None else round(one * pages, 8)
