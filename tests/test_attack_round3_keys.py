@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from mcp_server import server as server_module
 from mcp_server.core.config import CONTEXT_ENV, DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
+from mcp_server.policy import scan
 from mcp_server.policy.redaction import Redactor
 from mcp_server.policy.scan import Scanner
 from mcp_server.server import build_server
@@ -342,3 +343,54 @@ async def test_concurrent_reasoning_calls_spend_no_more_than_the_daily_budget() 
     # Each was held at 16,384 tokens of output: nine went at once, and cost 3.6 times the day's budget.
     assert sum(out["cost"]["usd"] for out in done if out) <= budget, (len(done), budget)
     assert spent.structured_content is not None
+
+
+def _every_keyword(size: int) -> str:
+    """Text that wakes every content rule of the scanner (each of their keywords, again and again) and holds no
+    secret: each woken rule then runs over all of it."""
+    rules, dropped = scan._rules(), set[int]()
+    scanner = Scanner.of(())
+    while True:
+        keywords = sorted({k.decode() for i, r in enumerate(rules) if i not in dropped for k in r.keywords})
+        unit = " ".join(keywords) + "\n"
+        text = (unit * (size // len(unit) + 1))[:size]
+        found = scanner.find(text[: 1 << 16])
+        if found is None:
+            return text
+        dropped.add(next(i for i, r in enumerate(rules) if r.id == found.rule))
+
+
+async def test_a_review_of_files_that_wake_every_rule_leaves_other_calls_running(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    text = _every_keyword(1 << 18)
+    write(repo, {f"notes{i}.txt": text for i in range(4)})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    write(repo, {f"notes{i}.txt": "changed\n" + text for i in range(4)})
+    stalls: list[float] = []
+    done: list[Any] = []
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.agent = Script([], final="Nothing to report.")
+        async with _served(make_settings(fake)) as (client, _):
+
+            async def review() -> None:
+                done.append(await client.call_tool("review", {"path": str(repo)}))
+
+            async def tick() -> None:
+                last = time.perf_counter()
+                while not done:
+                    await client.call_tool("list_models", {})
+                    now = time.perf_counter()
+                    stalls.append(now - last)
+                    last = now
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(review)
+                    tg.start_soon(tick)
+    assert not done[0].is_error, done[0].content
+    # 1 MiB read both sides and scanned on the event loop at 1.1 MB/s (every rule woken): no other call of any
+    # token was answered meanwhile.
+    assert max(stalls) < 0.5, max(stalls)
