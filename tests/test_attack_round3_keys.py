@@ -394,3 +394,26 @@ async def test_a_review_of_files_that_wake_every_rule_leaves_other_calls_running
     # 1 MiB read both sides and scanned on the event loop at 1.1 MB/s (every rule woken): no other call of any
     # token was answered meanwhile.
     assert max(stalls) < 0.5, max(stalls)
+
+
+async def test_an_ocr_page_that_fails_leaves_the_pages_sent_beside_it_recorded(tmp_path: Path) -> None:
+    (tmp_path / "three.pdf").write_bytes(blank_pdf(200, 200, pages=3))
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        # One page is refused once all three are out; the other two are being read when the call stops them: sent,
+        # maybe billed.
+        fake.script(
+            Reply(status=400, error="image too large", stall_before_headers=3.0),
+            *[Reply(stall_before_headers=30.0)] * 2,
+        )
+        async with _served(make_settings(fake)) as (client, _):
+            with anyio.fail_after(60):
+                failed = await client.call_tool(
+                    "ocr", {"source": str(tmp_path / "three.pdf"), "model": "deepseek-flash"}
+                )
+                asked = len(fake.chat_requests())
+                shown = await client.call_tool("balance", {})
+    today = (shown.structured_content or {})["spent"]["today"]
+    assert failed.is_error and asked == 3, (asked, failed.content)
+    # Settled with the pages that had answered (none) and the pages sent beside the failure at their estimate:
+    # before, the two stopped in flight went unrecorded and the day showed $0.
+    assert today["calls"] == 1 and today["usd"] > 0, today

@@ -180,6 +180,7 @@ async def _run_pages(
     results: dict[int, tuple[media.ImagePart, Completion]] = {}
     lost: dict[int, str] = {}
     failure: list[Exception] = []
+    sent = [0]  # pages whose request went out
     asking = app.settings.limits.ocr_concurrency
     in_flight = anyio.CapacityLimiter(asking)  # pages being read by the model
     held = anyio.CapacityLimiter(asking + app.settings.limits.render_workers)  # ... or rendered, waiting for it
@@ -196,6 +197,7 @@ async def _run_pages(
                     return
                 rendered = time.monotonic()
                 async with in_flight:
+                    sent[0] += 1
                     completion = await _ask(app, job, part, reporter)
                 # The page's image (up to ~11 MiB as a data URL) is not kept past its request: the result needs its
                 # size only, and memory must not grow with the document.
@@ -216,9 +218,15 @@ async def _run_pages(
     async with anyio.create_task_group() as tg:
         for number in numbers:
             tg.start_soon(one, number, tg.cancel_scope)
-    # What the pages read cost, also when one failed and the rest were stopped (they were billed).
+    # What the pages read cost, also when one failed and the rest were stopped (they were billed); a page stopped
+    # after its request went out, or failed, may have been billed too: at its estimate (without, a failing page
+    # let the pages in flight beside it pass the budget unrecorded).
     usage = sum((completion.usage for _, completion in results.values()), Usage())
-    await hold.settle(app.spending.charge(job.route.provider.name, job.route.model, usage))
+    cost = app.spending.charge(job.route.provider.name, job.route.model, usage)
+    unsettled = sent[0] - len(results)
+    if unsettled and (each := _estimate(app, job, 1)) is not None:
+        cost = (cost or 0.0) + unsettled * each
+    await hold.settle(cost)
     if failure:
         raise failure[0]
     if len(lost) == len(numbers):
