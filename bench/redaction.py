@@ -2,7 +2,9 @@
 key's body that holds 64 bits (16 hex digits after `sk-`), in every result, error and log line.
 
 Measured in this process on `mcp_server.policy.redaction.Redactor`, on 1 MiB of four kinds of text, against
-the whole-key replacement it replaced (one `str.replace` per printed form of each key), which finds no piece.
+the whole-key replacement it replaced (one `str.replace` per printed form of each key), which finds no piece. And the
+timing channel: 1 MiB of guesses that hold 15 characters of a key's window beside the same characters shuffled
+(what the redaction's time would teach a caller that gets its text echoed: it should be nothing, a ratio of 1).
 """
 
 from __future__ import annotations
@@ -68,11 +70,31 @@ def run(reps: int = 5) -> Result:
                 ours < target,
             )
         )
+    body = KEYS[0][3:18]
+    near = (body + " ") * (MIB // 16)
+    far = ("".join(random.Random(7).sample(body, len(body))) + " ") * (MIB // 16)
+    times = {text: [] for text in (near, far)}  # interleaved, so a busy machine weighs on both alike
+    for _ in range(reps * 3):
+        for text, taken in times.items():
+            taken.append(_timed(redact, text, 1))
+    slow, fast = median(times[near]), median(times[far])
+    raw["timing channel"] = slow / fast
+    rows.append(
+        Row(
+            "redact 1 MiB: guesses holding 15 of a window's characters, beside them shuffled",
+            ms(slow),
+            ms(fast),
+            f"{(slow - fast) * 1000:+.1f} ms",
+            f"{slow / fast:.2f}x",
+            "< 1.05x",
+            slow / fast < 1.05,
+        )
+    )
     notes = [
         f"redaction: Redactor over 3 keys ({sum(len(k) for k in KEYS)} characters; the runs of their bodies that "
-        "hold 64 bits, in every printed form, as one trie regex per run length), median of "
+        "hold 64 bits, in every printed form, as one RE2 automaton per run length), median of "
         f"{reps} runs on 1 MiB each; floor: replacing the whole "
-        "keys only (it finds no piece of a key). The last text is the worst case: every character is in a run of "
+        "keys only (it finds no piece of a key). The fourth text is the worst case: every character is in a run of "
         "a key, so every match is extended character by character. Redaction runs on error messages (an error "
         "body is at most 64 KiB), log lines and every tool result."
     ]

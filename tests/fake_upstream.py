@@ -788,6 +788,7 @@ class _Chat:
     idents: list[str]
     tools: list[Any] = field(default_factory=list)
     tool_choice: Any = None
+    max_tokens: int | None = None  # the answer (reasoning and content) stops there, finish_reason "length"
 
 
 @dataclass
@@ -798,6 +799,7 @@ class _Answer:
     content: str
     reasoning_key: str | None  # the delta key carrying reasoning; None when the answer has none natively
     usage: dict[str, Any]
+    finish: str | None = None  # "length" when max_tokens cut it; else the reply's own
 
     @property
     def reasoning_pieces(self) -> list[str]:
@@ -822,11 +824,17 @@ def _answer(chat: _Chat, reply: Reply, cache: PrefixCache) -> _Answer:
     if reply.reasoning_field == "think_tags" and reasoning:
         content, reasoning = f"<think>\n{reasoning}\n</think>\n\n{content}", ""
     native = reply.reasoning_field != "think_tags" and (chat.thinking or bool(reasoning))
+    finish = None
+    if chat.max_tokens is not None and len(_pieces(reasoning)) + len(_pieces(content)) > chat.max_tokens:
+        # The model stops at max_tokens, thinking included (WIRE.md §1): what it wrote so far is billed and sent.
+        kept = _pieces(reasoning)[: chat.max_tokens]
+        reasoning, content = "".join(kept), "".join(_pieces(content)[: chat.max_tokens - len(kept)])
+        finish = "length"
     prompt, hit = cache.lookup(chat.messages)
     cache.store_output(chat.messages, content)
     produced = len(_pieces(reasoning)) + len(_pieces(content))
     usage = _usage(prompt, hit, produced, len(_pieces(reasoning)) if native else None)
-    return _Answer(reasoning, content, reply.reasoning_field if native else None, usage)
+    return _Answer(reasoning, content, reply.reasoning_field if native else None, usage, finish)
 
 
 def _default_content(chat: _Chat, last_user: str, turns: int) -> str:
@@ -862,7 +870,9 @@ def _chat_chunks(chat: _Chat, reply: Reply, answer: _Answer) -> list[dict[str, A
         events += [chunk({"content": None, key: piece}) for piece in answer.reasoning_pieces]
         events += [chunk({"content": piece, key: None}) for piece in answer.content_pieces]
         last = {"content": "", key: None}
-    events.append(chunk(last, reply.finish_reason, answer.usage if reply.usage_style == "final" else None))
+    events.append(
+        chunk(last, answer.finish or reply.finish_reason, answer.usage if reply.usage_style == "final" else None)
+    )
     if reply.usage_style == "separate":
         events.append({**base, "choices": [], "usage": answer.usage})
     return events
@@ -877,7 +887,9 @@ def _chat_body(chat: _Chat, reply: Reply, answer: _Answer) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": chat.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}],
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish or reply.finish_reason}
+        ],
     }
     if reply.usage_style != "none":
         body["usage"] = answer.usage
@@ -1361,7 +1373,10 @@ class FakeUpstream:
         self._check_vision(model, urls, ocr)
         idents = [_image_ident(u) for u in urls]
         tools = body.get("tools") or []
-        return _Chat(model, messages, stream, include_usage, thinking, json_mode, ocr, idents, tools, tool_choice)
+        limit = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else None
+        return _Chat(
+            model, messages, stream, include_usage, thinking, json_mode, ocr, idents, tools, tool_choice, limit
+        )
 
     def _max_output(self, model: str) -> int:
         if self.flavor == "deepseek":

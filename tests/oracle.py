@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
@@ -168,3 +170,30 @@ def in_process(fn: Callable[[str], str]) -> Echo:
         return fn(text)
 
     return echo
+
+
+def slower(work: Callable[[str], object], near: str, far: str, tries: int = 11) -> float:
+    """The timing channel: how much longer `work` (the server's redaction, its scan) takes over a text whose guesses
+    share characters with a key (`near`) than over the same text with them in another order (`far`): the fastest of
+    `tries` interleaved runs of each, as a ratio; the least of three such ratios, as a leak shows in every one of
+    them and a busy machine's burst in one."""
+    ratios = []
+    for _ in range(3):
+        fastest = {near: float("inf"), far: float("inf")}
+        for _ in range(tries):
+            for text in random.sample([near, far], 2):
+                started = time.perf_counter()
+                work(text)
+                fastest[text] = min(fastest[text], time.perf_counter() - started)
+        ratios.append(fastest[near] / fastest[far])
+    return min(ratios)
+
+
+def repeated(guess: str, size: int = 2**20) -> str:
+    """`guess` and a space, again and again to `size` characters: what a few echoes carry."""
+    return (guess + " ") * (size // (len(guess) + 1))
+
+
+def shuffled(text: str, seed: int = 7) -> str:
+    """`text`'s characters in another order (the same alphabet and length, sharing no run with a key)."""
+    return "".join(random.Random(seed).sample(text, len(text)))

@@ -21,6 +21,9 @@ import re2
 from .claims import names_in
 
 MAX_CITATIONS = 100
+# Citations read from one answer, repeats included (a model may cite one line a thousand times): past this the
+# answer's rest is not looked at. Each costs a claim's sentence (4,000 characters at most) and the lookups around it.
+MAX_READ = 1000
 MAX_LISTED = 20  # lines or ranges in one `path:N,M,...` list
 MAX_CLAIM_CHARS = 600
 _DASH = "[-\u2013\u2014]"
@@ -71,18 +74,27 @@ def citations(answer: str, roots: Sequence[str] = ()) -> list[Cited]:
 
 
 def _found(answer: str, roots: tuple[str, ...]) -> list[_Found]:
+    """The citations in the answer in order, the first MAX_READ of them (one `path:N,M` list gives several)."""
     found: list[_Found] = []
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # in the answer's order, as finditer gives them
     for link in _LINK.finditer(answer):
         # From the link's `](`: its text stays in the claim.
         inside = _parse(link.group(1), roots, link.start(1) - 2, link.end())
         if inside:  # the target is the citation; a `path:N` in the link's text says the same, or less
             found += inside
             taken.append((link.start(), link.end()))
-    for match in _CITATION.finditer(answer):
-        if not any(low <= match.start() < high for low, high in taken):
-            found += _of(match, roots, match.start(), match.end())
-    return sorted(found, key=lambda f: f.at)
+            if len(found) >= MAX_READ:
+                break
+    bare: list[_Found] = []
+    link = 0
+    for match in _CITATION.finditer(answer, 0, taken[-1][1] if len(found) >= MAX_READ else len(answer)):
+        while link < len(taken) and taken[link][1] <= match.start():  # links wholly before this match
+            link += 1
+        if link == len(taken) or match.start() < taken[link][0]:  # not inside the next link
+            bare += _of(match, roots, match.start(), match.end())
+            if len(bare) >= MAX_READ:
+                break
+    return sorted(found + bare, key=lambda f: f.at)[:MAX_READ]
 
 
 def _parse(text: str, roots: tuple[str, ...], at: int, until: int) -> list[_Found]:
@@ -125,8 +137,10 @@ def _claim(answer: str, found: list[_Found], index: int) -> tuple[str, tuple[str
     """The sentence of citation `index`, and the names its part of the sentence marks (the module's docstring)."""
     item = found[index]
     start, end = _sentence(answer, item.at, item.until)
-    before_from = max([start, *(f.until for f in found[:index] if f.until <= item.at)])
-    after_to = min([end, *(f.at for f in found[index + 1 :] if f.at >= item.until)])
+    # The nearest citations before and after it in the answer: those of its own `path:N,M` list share its place.
+    before = next((f.until for f in reversed(found[:index]) if f.until <= item.at), start)
+    after = next((f.at for f in found[index + 1 :] if f.at >= item.until), end)
+    before_from, after_to = max(start, before), min(end, after)
     names = names_in(answer[before_from : item.at]) or names_in(answer[item.until : after_to])
     sentence = " ".join(answer[start:end].split())
     return sentence[:MAX_CLAIM_CHARS].lstrip("-*0123456789. "), tuple(names)

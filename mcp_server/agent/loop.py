@@ -245,12 +245,15 @@ class Loop:
             messages,
             self._thinking,
             0.0 if final else run.spent,
-            lambda: self._send(messages, task, run, final=final),
+            lambda max_tokens: self._send(messages, task, run, final=final, max_tokens=max_tokens),
+            effort=self._effort if self._thinking else None,
         )
         run.spent += cost
         return completion
 
-    async def _send(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
+    async def _send(
+        self, messages: list[Message], task: Task, run: Run, *, final: bool, max_tokens: int | None = None
+    ) -> Completion:
         payload: dict[str, Any] = {
             "model": self._route.model,
             "messages": messages,
@@ -261,6 +264,8 @@ class Loop:
         }
         if final and not task.until:
             payload["tool_choice"] = "none"
+        if max_tokens is not None:  # what the per-call limit leaves this turn (budgets.Spending.bound)
+            payload["max_tokens"] = max_tokens
         provider = self._route.provider
         # No stream observer: progress is one notification per step (and the heartbeat while the model thinks).
         completion = await self._upstream.stream(

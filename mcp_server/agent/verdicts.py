@@ -27,7 +27,7 @@ import anyio
 from mcp_server.core.errors import DeepSeekMCPError
 from mcp_server.core.quoting import clip
 from mcp_server.serving.progress import Heartbeats, ProgressReporter
-from mcp_server.spending.budgets import BudgetError, Spend, estimate
+from mcp_server.spending.budgets import BudgetError, Spend
 from mcp_server.state.conversations import Message
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, ToolCall, Usage
@@ -199,15 +199,16 @@ class _Pooled(Spend):
         messages: list[dict[str, Any]],
         thinking: bool,
         already: float,
-        send: Callable[[], Awaitable[Completion]],
+        send: Callable[[int | None], Awaitable[Completion]],
+        effort: str | None = None,
     ) -> tuple[Completion, float]:
         # Questions run in parallel: each takes the others' figures and adds its own in one step (no await between),
         # so together they cannot pass the per-call limit on the same `spent`. `already` (this run's own) is in it.
-        guess = estimate(route, messages, None, thinking=thinking) or 0.0
         before = self.pool.spent + self.pool.in_flight
+        guess = self.spending.bound(route, messages, None, thinking=thinking, effort=effort, already=before).usd
         self.pool.in_flight += guess
         try:
-            completion, cost = await super().priced(route, messages, thinking, before, send)
+            completion, cost = await super().priced(route, messages, thinking, before, send, effort)
         finally:
             self.pool.in_flight -= guess
         self.pool.spent += cost

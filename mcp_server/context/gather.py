@@ -21,13 +21,12 @@ from mcp_server.context.read import read_text
 from mcp_server.context.render import file_block, render
 from mcp_server.context.walk import Walk, secrets_of, utf8
 from mcp_server.core import threads
-from mcp_server.core.config import CONTEXT_ENV
+from mcp_server.core.config import CONTEXT_ENV, MAX_PATHS
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip, format_size
 from mcp_server.policy import names
 from mcp_server.spending.tokens import PER_CHAR, estimate
 
-MAX_PATHS = 100  # paths in one call's `files`
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
 
 

@@ -26,6 +26,7 @@ ProviderName = Literal["deepseek", "atlas", "openai"]
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 ATLASCLOUD_BASE_URL = "https://api.atlascloud.ai/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_PATHS = 100  # paths in one call's `files`, `paths` or `scope`: a schema bound, checked before any is read
 MAX_PROMPT_CHARS = 1_000_000  # about 300K tokens: a third of DeepSeek's 1M context, far past any pasted file
 FILE_ROOTS_ENV = "DEEPSEEK_MCP_FILE_ROOTS"
 CONTEXT_ENV = "DEEPSEEK_MCP_MAX_CONTEXT_TOKENS"

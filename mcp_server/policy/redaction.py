@@ -19,17 +19,27 @@ would grow one character at a time. So every rule here either needs what no call
   it. A piece of a key shorter than a window and made only of letters or only of digits is what remains
   (docs/security.md, "Keys in output").
 
-The search for runs is one regex per window size, built as a trie of the key's windows: at each position of the text
-it compares at most one window's characters, so it is linear in the text, at C speed (bench/redaction.py).
+Redaction must also take the same time whatever a guess shares with a key. Python's `re` walking a trie of the
+windows compared as many characters at each position as the text there shares with a window, so a text of guesses
+ran up to six times slower per character the further they reached into a key: the time of every echo told how
+much of each guess was right. So every search here (the whole forms, then the runs of each window size) is one RE2
+automaton over the text's UTF-8 bytes: each byte costs one cached transition, whatever state it leads to. RE2 makes
+a state, and a transition, the first time a text reaches it, which costs microseconds more; every one of them a text
+can reach short of a whole window is made when the Redactor is built (`_warm`), so no first visit tells either
+(bench/redaction.py: ~2 ms per MiB a search, the same at every depth).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import re
 import string
+from typing import Any
+
+import re2
 
 MARKER = "[redacted]"
 HIDDEN_BITS = 64  # of a key's body, in one run, before the run is replaced: more than any caller can guess at once
@@ -114,65 +124,121 @@ class Redactor:
 
     def __init__(self, secrets: tuple[str, ...], public: tuple[str, ...] = PUBLIC) -> None:
         spelled = {form for secret in secrets if secret for form in forms(secret)}
-        self._whole = tuple(sorted(spelled, key=len, reverse=True))
+        self._whole = _words(frozenset(form.encode() for form in spelled)) if spelled else None
         by_size: dict[int, set[str]] = {}
-        for form in spelled:
-            size, grams = windows(form)
-            by_size.setdefault(size, set()).update(gram for gram in grams if not any(gram in p for p in public))
+        for secret in filter(None, secrets):
+            # Windows are taken from the key as it is and then spelled: a window of an escaped spelling taken as it
+            # is (`\\xb6ln-7391`) would hold a few characters of the key in ten, guessable a few at a time.
+            size, grams = windows(secret)
+            spellings = {form for gram in grams for form in forms(gram)}
+            by_size.setdefault(size, set()).update(gram for gram in spellings if not any(gram in p for p in public))
         self._runs = tuple(_Runs(size, grams) for size, grams in sorted(by_size.items()) if grams)
 
     def __bool__(self) -> bool:
-        return bool(self._whole)
+        return self._whole is not None
 
     def __call__(self, text: str) -> str:
-        for form in self._whole:
-            if form in text:
-                text = text.replace(form, MARKER)
+        if self._whole is None:
+            return text
+        data = text.encode("utf-8", "surrogatepass")  # a word is whole characters: a match never splits one
+        redacted = self._whole.replaced(data)
         for runs in self._runs:
-            text = runs(text)
-        return text
+            redacted = runs(redacted)
+        return text if redacted is data else redacted.decode("utf-8", "surrogatepass")
+
+
+_MARKER = MARKER.encode()
+_BYTES = re2.Options()
+_BYTES.encoding = re2.Options.Encoding.LATIN1  # a byte is a character: the words' UTF-8 bytes match as bytes
+
+
+@functools.lru_cache(maxsize=64)
+def _words(words: frozenset[bytes]) -> _Words:
+    """The automaton for `words`, made and warmed once (~5 ms a key) for every Redactor of the same keys."""
+    return _Words(words)
+
+
+class _Words:
+    """One RE2 automaton finding any of a set of byte strings, in the same time per byte whatever a text shares
+    with them."""
+
+    def __init__(self, words: frozenset[bytes]) -> None:
+        # Where every word begins with the same bytes (the forms of one key: `sk-...`), RE2 skips ahead to them and
+        # walks its automaton only from there, a step per byte the text shares with a key, which a guess's time
+        # would tell. An alternative that no text holds (0xFF is never in UTF-8) shares no first byte, so RE2 walks
+        # every byte.
+        pattern = b"|".join(re2.escape(word) for word in sorted(words, key=len, reverse=True)) + b"|\xff"
+        self._regex: Any = re2.compile(pattern, _BYTES)
+        _warm(self._regex, words)
+
+    def search(self, data: bytes, at: int) -> tuple[int, int] | None:
+        found = self._regex.search(data, at)
+        return None if found is None else found.span()
+
+    def replaced(self, data: bytes) -> bytes:
+        """`data` with every word replaced by the marker (the same object when none is there)."""
+        parts: list[bytes] = []
+        kept = 0
+        while (span := self.search(data, kept)) is not None:
+            parts += (data[kept : span[0]], _MARKER)
+            kept = span[1]
+        return b"".join((*parts, data[kept:])) if parts else data
+
+
+def _warm(regex: Any, words: frozenset[bytes]) -> None:
+    """Make now every state and transition of `regex`'s automaton that a text can reach without holding a whole
+    word: each prefix of a word, followed by each byte. RE2 makes them lazily, and a first visit costs more, so
+    without this the first text to reach one character further into a key than any before would take longer."""
+    used = set().union(*words)
+    cut = next((bytes([byte]) for byte in range(256) if byte not in used), b"")  # back to the automaton's start
+    prefixes = {word[:length] for word in words for length in range(len(word))}
+    every = [bytes([byte]) for byte in range(256)]
+    text = b"".join(prefix + (cut + prefix).join(every) + cut for prefix in sorted(prefixes))
+    for _ in regex.finditer(text):  # a prefix and its next byte may be a whole word: go on past it
+        pass
 
 
 class _Runs:
     """Every run of text made of overlapping windows of one size taken from a key, replaced by one marker."""
 
     def __init__(self, size: int, grams: set[str]) -> None:
-        self._size = size
-        self._grams = frozenset(grams)
-        self._search = re.compile(_trie(sorted(grams))).search
+        self._grams = frozenset(gram.encode() for gram in grams)
+        self._words = _words(self._grams)
+        # Windows of printable ASCII all `size` bytes long (every real key's) are extended a byte at a time; escaped
+        # spellings are of other lengths, and each of their windows is found by the search.
+        self._width = size if all(len(gram) == size for gram in self._grams) else None
 
-    def __call__(self, text: str) -> str:
-        size = self._size
-        parts: list[str] = []
-        kept = 0  # the text before this is already in `parts`
+    def __call__(self, data: bytes) -> bytes:
+        parts: list[bytes] = []
+        kept = 0  # the bytes before this are already in `parts`
         at = 0
-        while (found := self._search(text, at)) is not None:
-            start, end = found.start(), found.end()
-            # Extend while the next window is a key's too: overlapping windows of a key are one run.
-            while end < len(text) and text[end - size + 1 : end + 1] in self._grams:
-                end += 1
+        while (found := self._words.search(data, at)) is not None:
+            start, end = found
+            last = start  # where the run's last window starts
+            if self._width is not None:
+                # Extend while the next window is a key's too: overlapping windows of a key are one run. (Only after
+                # a whole window matched, which no caller can guess: the time this takes teaches nothing.)
+                while end < len(data) and data[end - self._width + 1 : end + 1] in self._grams:
+                    end += 1
+                last = end - self._width
             if start >= kept:
-                parts += (text[kept:start], MARKER)
+                parts += (data[kept:start], _MARKER)
             # else this run overlaps the last one: its marker covers both
-            kept = end
+            kept = max(kept, end)
             # A window of another part of a key may begin inside this run's last characters.
-            at = max(end - size + 1, start + 1)
+            at = _next(data, last)
         if not parts:
-            return text
-        parts.append(text[kept:])
-        return "".join(parts)
+            return data
+        parts.append(data[kept:])
+        return b"".join(parts)
 
 
-def _trie(words: list[str]) -> str:
-    """A regex matching exactly `words` (all of one length, sorted), as a trie: one branch per distinct character
-    at each depth, so a failed match costs at most one comparison per character of a word."""
-    if len(words[0]) == 0:
-        return ""
-    groups: dict[str, list[str]] = {}
-    for word in words:
-        groups.setdefault(word[0], []).append(word[1:])
-    branches = [re.escape(char) + _trie(rest) for char, rest in groups.items()]
-    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+def _next(data: bytes, at: int) -> int:
+    """Where the UTF-8 character after the one that starts at `at` starts."""
+    at += 1
+    while at < len(data) and data[at] & 0xC0 == 0x80:
+        at += 1
+    return at
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:

@@ -30,7 +30,7 @@ import re2
 
 from mcp_server.policy import judge, proof, rules
 from mcp_server.policy.encodings import encoded_forms
-from mcp_server.policy.redaction import forms
+from mcp_server.policy.redaction import forms, windows
 
 OWN_KIND = "this server's own API key or token"
 
@@ -133,7 +133,6 @@ _DEPTH = 2  # base64 inside base64 (a kubeconfig in a Secret), no deeper
 _BEFORE, _AFTER = 256, 1024  # bytes of a rule's window before and after its keyword: a match lies within
 _SMALL = 16 << 10  # bytes of a text a rule runs over whole: finding its keywords would cost more than they save
 _MAX_HITS = 64  # keyword hits in one text past which a rule runs over the whole of it
-_WINDOW = 12  # characters of an own key that, found alone, mean it may be split across literals
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,11 @@ class Scanner:
         keys = tuple(secret for secret in secrets if secret)
         own = tuple(dict.fromkeys(form for key in keys for form in forms(key)))
         spelled = _alternation({s.encode() for s in own} | {e for key in keys for e in encoded_forms(key.encode())})
-        pieces = _alternation({key[i : i + _WINDOW].encode() for key in keys for i in range(len(key) - _WINDOW + 1)})
+        # A piece found alone means the key may be split across literals, and costs a pass over the text to join
+        # them: a piece a caller could guess (`sk-` and 9 hex digits, 36 bits) would double the time of a scan of
+        # its text, so it grows a prefix as the redactor's windows would. Pieces are those windows: 64 bits of the
+        # key's body (one half of a key split in two holds one).
+        pieces = _alternation({gram.encode() for key in keys for gram in windows(key)[1]})
         own_pattern = None if spelled is None else re2.compile(spelled)
         return cls(own, own_pattern, tuple(key.encode() for key in keys), _gate(spelled, pieces))
 
@@ -185,7 +188,7 @@ class Scanner:
             joined = _JOINT.sub(b"", data)
             for key in self.whole:
                 if key in joined:
-                    return Finding(OWN_KIND + " (split across strings)", _line(data, data.find(key[:_WINDOW])))
+                    return Finding(OWN_KIND + " (split across strings)", _line(data, data.find(key[:12])))
         return None
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from mcp_server.context.model import Job, Skip
 from mcp_server.context.read import decode
+from mcp_server.core import threads
 from mcp_server.core.quoting import format_size
 from mcp_server.policy import names
 from mcp_server.review import diff
@@ -132,6 +133,16 @@ async def texts(git: Git, items: list[Item], job: Job) -> tuple[list[ChangedFile
     wanted = [i for i in items if not i.summary and i.entry.status != "D" and _blob(i.entry.new_mode)]
     read = await _read_objects(git, wanted, job)
     before = await _secrets_before(git, items, job)
+    # Every hunk is scanned: 4 MiB of diff takes a while (seconds for text that wakes every rule), so in a worker
+    # thread of the caller's share, never on the event loop that answers every other call.
+    files, skipped = await threads.run(_changed, items, read, before, job)
+    texts = {f.path: f.text for f in files if f.text is not None}
+    return files, texts, skipped
+
+
+def _changed(
+    items: list[Item], read: dict[str, str | Skip], before: dict[str, str], job: Job
+) -> tuple[list[ChangedFile], list[Skip]]:
     files: list[ChangedFile] = []
     skipped: list[Skip] = []
     for item in items:
@@ -148,8 +159,7 @@ async def texts(git: Git, items: list[Item], job: Job) -> tuple[list[ChangedFile
         if isinstance(text, Skip):
             text = None
         files.append(_file(item, text, job, skipped))
-    texts = {f.path: f.text for f in files if f.text is not None}
-    return files, texts, skipped
+    return files, skipped
 
 
 def _file(item: Item, text: str | None, job: Job, skipped: list[Skip]) -> ChangedFile:
@@ -162,6 +172,10 @@ def _file(item: Item, text: str | None, job: Job, skipped: list[Skip]) -> Change
 
 async def _read_objects(git: Git, wanted: list[Item], job: Job) -> dict[str, str | Skip]:
     blobs = await _blobs(git, [(item.entry.new_id, item.size) for item in wanted])
+    return await threads.run(_decoded, wanted, blobs, job)  # decoding and scanning 4 MiB: off the event loop
+
+
+def _decoded(wanted: list[Item], blobs: list[bytes], job: Job) -> dict[str, str | Skip]:
     return {item.entry.path: decode(item.entry.path, data, job) for item, data in zip(wanted, blobs, strict=True)}
 
 
@@ -169,6 +183,10 @@ async def _secrets_before(git: Git, items: list[Item], job: Job) -> dict[str, st
     """Per path whose diff is to be sent: what secret the file held before the change, by the Scanner."""
     old = [i for i in items if i.section and not i.summary and set(i.entry.old_id) - _ZERO and _blob(i.entry.old_mode)]
     blobs = await _blobs(git, [(item.entry.old_id, item.old_size) for item in old])
+    return await threads.run(_scanned, old, blobs, job)
+
+
+def _scanned(old: list[Item], blobs: list[bytes], job: Job) -> dict[str, str]:
     found: dict[str, str] = {}
     for item, data in zip(old, blobs, strict=True):
         finding = job.scanner.find_bytes(data)

@@ -79,7 +79,7 @@ async def _gather(folder: str | None, base: str | None, job: Job) -> Change:
             await threads.run(store.close, abandon_on_cancel=False)
     skipped += read.skipped + more
     change = Change(chosen, top, tuple(files), tuple(sorted(skipped, key=lambda s: s.path)), texts=texts_read)
-    return bounded(change, job)
+    return await threads.run(bounded, change, job)  # rendering 4 MiB of hunks in their scopes takes a while
 
 
 def _folder(folder: str | None, job: Job) -> str:

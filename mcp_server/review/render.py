@@ -7,8 +7,11 @@ call and every check share it as a prefix and DeepSeek's cache serves it after t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from mcp_server.context.model import Skip
 from mcp_server.review.hunks import section
-from mcp_server.review.model import Change
+from mcp_server.review.model import Change, ChangedFile
 from mcp_server.spending.tokens import estimate
 
 HEAD = (
@@ -19,21 +22,25 @@ HEAD = (
 )
 
 
-def block_of(change: Change) -> tuple[str, int]:
-    """The block and its estimated tokens."""
-    parts = [HEAD.format(shown=change.sides.shown), "<diff>\n"]
-    for file in change.files:
-        if file.summary:
-            parts.append(f"--- {file.path}: {file.status}, {file.summary}\n")
-        else:
-            parts.append(section(file, file.text))
-    parts.append("</diff>\n\n")
-    if change.skipped:
-        listed = "".join(f"- {s.path}: {s.reason}\n" for s in change.skipped)
-        parts.append(f"Left out of what you were given (do not report on what you cannot see):\n{listed}\n")
-    parts.append("(End of the change.)\n\n")
-    text = "".join(parts)
+def block_of(change: Change, parts: list[str] | None = None) -> tuple[str, int]:
+    """The block and its estimated tokens; `parts` are the files' parts when the caller has them already."""
+    parts = [part(file) for file in change.files] if parts is None else parts
+    head = HEAD.format(shown=change.sides.shown)
+    text = "".join([head, "<diff>\n", *parts, "</diff>\n\n", left_out(change.skipped), "(End of the change.)\n\n"])
     return text, estimate(text)
+
+
+def part(file: ChangedFile) -> str:
+    """One changed file's part of the block: its summary line, or its hunks in their scope (its plain diff)."""
+    return f"--- {file.path}: {file.status}, {file.summary}\n" if file.summary else section(file, file.text)
+
+
+def left_out(skipped: Sequence[Skip]) -> str:
+    """The block's list of what the reviewer was not given."""
+    if not skipped:
+        return ""
+    listed = "".join(f"- {s.path}: {s.reason}\n" for s in skipped)
+    return f"Left out of what you were given (do not report on what you cannot see):\n{listed}\n"
 
 
 def untracked_patch(path: str, text: str) -> str:

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context
 
 from mcp_server.core.config import Settings
 from mcp_server.policy.access import FileAccess
+from mcp_server.policy.redaction import Redactor
 from mcp_server.serving.progress import Heartbeats, ProgressReporter
 from mcp_server.spending.budgets import Spending
 from mcp_server.state import open_store
@@ -41,6 +42,7 @@ class AppContext:
     conversations: ConversationStore
     files: FileAccess
     spending: Spending
+    redact: Redactor = field(default_factory=lambda: Redactor(()))  # what leaves outside a tool's result or error
     log_levels: dict[str, str] = field(default_factory=dict)  # owner -> level a client set with logging/setLevel
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
     extras: dict[str, Any] = field(default_factory=dict)  # tools' own state, made on first use (tools/ocr_parts.py)
@@ -96,6 +98,7 @@ class AppContext:
             ConversationStore(settings.limits, store),
             FileAccess.of(settings),
             Spending(store, settings),
+            Redactor(settings.secrets),
         )
 
 
@@ -143,11 +146,17 @@ CLIENT_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", 
 
 
 def reporter_for(ctx: ToolContext, label: str = "", total: int | None = None) -> ProgressReporter:
-    """Progress for this call; its notices also reach the client as warnings if it asked for log messages."""
-    wanted = app_of(ctx).log_levels.get(owner_of(ctx))
+    """Progress for this call; its notices also reach the client as warnings if it asked for log messages. Both are
+    redacted as results are (server.py): they quote what the model wrote (a grep pattern, a finding's title), and a
+    model can repeat what it read."""
+    app = app_of(ctx)
+    wanted = app.log_levels.get(owner_of(ctx))
+
+    async def send(progress: float, total: float | None, message: str | None) -> None:
+        await ctx.report_progress(progress, total, app.redact(message) if message else message)
 
     async def log(text: str) -> None:
         if wanted is not None and CLIENT_LOG_LEVELS.index(wanted) <= CLIENT_LOG_LEVELS.index("warning"):
-            await ctx.log("warning", text, logger_name="deepseek-mcp")
+            await ctx.log("warning", app.redact(text), logger_name="deepseek-mcp")
 
-    return ProgressReporter(ctx.report_progress, app_of(ctx).heartbeats, label, log, total)
+    return ProgressReporter(send, app.heartbeats, label, log, total)

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.types import (
+    CompleteRequestParams,
+    CompleteResult,
     Completion,
     CompletionArgument,
     CompletionContext,
@@ -23,6 +24,7 @@ from mcp.types import (
     SetLevelRequestParams,
 )
 
+from mcp_server.core import threads
 from mcp_server.policy.access import FileAccess
 from mcp_server.serving.app import AppContext, owner_from_headers
 
@@ -31,7 +33,7 @@ FOCUS_AREAS = ("correctness", "concurrency", "security", "performance", "error h
 DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".pdf", ".docx", ".pptx")
 _MAX_SCANNED = 10_000
 # A listing runs in a worker thread: a hung network or FUSE folder must not stop the event loop. Past this the
-# suggestions are given up (empty) and the thread is left to finish on its own, holding one of anyio's threads.
+# suggestions are given up (empty) and the thread is left to finish on its own, holding one of its owner's threads.
 LISTING_SECONDS = 2.0
 
 
@@ -42,8 +44,21 @@ Completer = Callable[
 
 
 def register(server: MCPServer[AppContext], files: FileAccess) -> None:
-    server.completion()(completer(files))  # type: ignore[no-untyped-call]  # the SDK's decorator is untyped
-    # The SDK has no public hook for logging/setLevel on MCPServer; the low-level server's is the documented one.
+    complete = completer(files)
+
+    async def on_completion(
+        ctx: ServerRequestContext[AppContext, Any], params: CompleteRequestParams
+    ) -> CompleteResult:
+        # What the SDK's `completion()` decorator registers, with the caller's share of the worker threads around
+        # it (as server.py sets around every tool call): a listing runs in a thread, and one token's flood of
+        # completion requests on a large or slow folder must not take the threads every other token's calls need.
+        owner = owner_from_headers(getattr(ctx.request, "headers", None))
+        with threads.share(ctx.lifespan_context.threads_for(owner)):
+            found = await complete(params.ref, params.argument, params.context)
+        return CompleteResult(completion=found or Completion(values=[], total=None, has_more=None))
+
+    # The SDK has no public hook for these on MCPServer; the low-level server's is the documented one.
+    server._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, on_completion)
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
 
@@ -79,7 +94,7 @@ def _ranked(values: list[str]) -> Completion:
 
 async def _listed(prefix: str, files: FileAccess) -> list[str]:
     with anyio.move_on_after(LISTING_SECONDS):
-        return await anyio.to_thread.run_sync(_document_paths, prefix, files, abandon_on_cancel=True)
+        return await threads.run(_document_paths, prefix, files)  # abandoned on a stop, counted until it returns
     return []
 
 

@@ -4,13 +4,20 @@
 a call when what the owner spent today, plus the estimates of its calls in flight, plus this call's estimate would
 pass it. The check and the hold on this call's estimate are one atomic step in the store, so concurrent calls
 (in any process or replica on the same store) cannot all slip under the budget: 20 calls at once against a budget
-for 10 let through 10. What can pass the budget is only the difference between a call's estimate and its real
-cost (an answer longer than estimated), for the calls in flight at that moment. A hold left by a crashed call
-stops counting after an hour (`state.base.HOLD_SECONDS`). A model with no known price (an Atlas Cloud model) is
-estimated, and with a limit set also recorded, at the highest known rates (`pricing.ceiling`), so naming one never
-passes a limit. A call stopped or failed after its request was sent (the call deadline, a broken stream) is recorded
-at its estimate instead of released: the provider may have billed it. Only errors that say the provider refused the
-request (an HTTP status, a connection never made) release the hold.
+for 10 let through 10.
+
+With a limit set, a request is held at the most it can cost: its prompt and its whole max_tokens (DeepSeek's default
+when the caller sets none: 8K, 64K thinking, 128K at effort "max"); where that passes the per-call limit, the request
+carries a max_tokens lowered to what the limit leaves (`Spending.bound`). So an answer longer than estimated passes
+neither limit (held at a typical answer's length instead, a long one cost 1.3 times the per-call limit, and nine
+thinking calls at once 3.6 times the day's budget). What remains is the prompt's estimate (0.3 tokens a character)
+against the provider's count. Without a limit, nothing is held and the estimate only describes.
+
+A hold left by a crashed call stops counting after an hour (`state.base.HOLD_SECONDS`). A model with no known price (an
+Atlas Cloud model) is estimated, and with a limit set also recorded, at the highest known rates (`pricing.ceiling`),
+so naming one never passes a limit. A call stopped or failed after its request was sent (the call deadline, a broken
+stream) is recorded at its estimate instead of released: the provider may have billed it. Only errors that say the
+provider refused the request (an HTTP status, a connection never made) release the hold.
 
 The API, for a tool and for a loop that runs many model turns in one call (`investigate`):
 
@@ -23,9 +30,10 @@ The API, for a tool and for a loop that runs many model turns in one call (`inve
 
 `check` does not hold anything: a loop calls it between turns to stop at the per-call limit with its best answer.
 `Spend(spending, owner, tool).priced(route, messages, thinking, already, send)` does the hold and the settling
-around one model request of a loop or a check (mcp_server/agent/loop.py, mcp_server/review/check.py).
-`estimate(route, messages, max_tokens, thinking)` gives the USD estimate of one chat request; `Spending.charge`
-the cost of a finished one as it counts against the limits.
+around one model request of a loop or a check (mcp_server/agent/loop.py, mcp_server/review/check.py); `send` takes
+the max_tokens the request must carry. `Spending.bound(route, messages, max_tokens, thinking=...)` gives what one chat
+request is held at (and that max_tokens); `Spending.charge` the cost of a finished one as it counts against the
+limits.
 """
 
 from __future__ import annotations
@@ -55,9 +63,16 @@ from mcp_server.upstream.errors import APITimeoutError, StreamError
 from mcp_server.upstream.providers import Route
 
 log = logging.getLogger(__name__)
-# Output tokens assumed when a call sets no max_tokens: a typical answer, and a typical thinking trace plus answer.
+# Output tokens assumed when a call sets no max_tokens and no limit is set: a typical answer, and a typical thinking
+# trace plus answer (what is recorded is the real cost; these only estimate it).
 OUTPUT_ESTIMATE = 4096
 THINKING_OUTPUT_ESTIMATE = 16384
+# With a limit set, a call is held at the most it can cost: DeepSeek's max_tokens when a request sets none (WIRE.md,
+# "Limits & pricing"): 8K without thinking, 64K thinking, 128K thinking at effort "max".
+DEFAULT_MAX_TOKENS = 8192
+THINKING_MAX_TOKENS = 65536
+MAX_EFFORT_MAX_TOKENS = 131072
+MIN_CAPPED = 256  # tokens of answer: a call the per-call limit would cap below this is refused instead
 SETTLE_SECONDS = 10.0  # the most a stopped call waits to record its cost (shielded from the stop)
 
 
@@ -73,6 +88,32 @@ def estimate(route: Route, messages: list[dict[str, Any]], max_tokens: int | Non
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
     cost = price_of(route.provider.name, route.model, usage)
     return ceiling(usage) if cost is None else cost.usd
+
+
+def most_output(thinking: bool, effort: str | None = None) -> int:
+    """The most output a request that sets no max_tokens can bill: DeepSeek's default for its mode."""
+    if not thinking:
+        return DEFAULT_MAX_TOKENS
+    return MAX_EFFORT_MAX_TOKENS if effort == "max" else THINKING_MAX_TOKENS
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What one model request is held at, and the max_tokens it must carry for that to be the most it can cost."""
+
+    usd: float
+    max_tokens: int | None  # None: as the caller asked (or the provider's default, which `usd` covers)
+    capped: bool = False  # the per-call limit lowered max_tokens below what the caller (or the default) allowed
+
+
+def capped_notice(bound: Bound, per_call: float | None) -> str | None:
+    """What the result says when the per-call limit lowered the request's max_tokens."""
+    if not bound.capped or bound.max_tokens is None or per_call is None:
+        return None
+    return (
+        f"The answer could run to {bound.max_tokens:,} tokens at most: that is what {MAX_COST_ENV} (${per_call:g}) "
+        f"left this call; pass a lower max_tokens, or raise {MAX_COST_ENV}."
+    )
 
 
 def _refused(exc: BaseException) -> bool:
@@ -119,6 +160,35 @@ class Spending:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
+
+    def bound(
+        self,
+        route: Route,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None,
+        *,
+        thinking: bool,
+        effort: str | None = None,
+        already: float = 0.0,
+    ) -> Bound:
+        """What one chat request is held at. With no limit set, the usual estimate. With one, the most it can cost:
+        its prompt and the answer's whole max_tokens (the provider's default when the caller sets none), so neither
+        limit is passed by an answer longer than estimated; and where that passes the per-call limit (after
+        `already` spent in this call), max_tokens lowered to what the limit leaves, for the request to carry."""
+        if self.per_call is None and self.daily is None:
+            return Bound(estimate(route, messages, max_tokens, thinking=thinking) or 0.0, max_tokens)
+        prompt = estimate_messages(messages)
+        output = max_tokens or most_output(thinking, effort)
+        usd = _priced(route, prompt, output)
+        if self.per_call is None or already + usd <= self.per_call:
+            return Bound(usd, max_tokens)
+        per_token = _priced(route, 0, 1_000_000) / 1_000_000
+        fits = int((self.per_call - already - _priced(route, prompt, 0)) / per_token) if per_token > 0 else 0
+        while fits > 0 and already + _priced(route, prompt, fits) > self.per_call:  # prices are rounded
+            fits -= 1
+        if fits < min(output, MIN_CAPPED):
+            return Bound(usd, max_tokens)  # `hold` refuses it, saying what it would cost
+        return Bound(_priced(route, prompt, fits), fits, capped=True)
 
     async def check(self, owner: str, estimate_usd: float | None, already: float = 0.0) -> None:
         """Raise BudgetError if `estimate_usd` more (after `already` in this call) passes either limit."""
@@ -211,6 +281,14 @@ class Spending:
         return _period([r for r in rows if r.day == today.isoformat()]), _period(rows)
 
 
+def _priced(route: Route, prompt: int, output: int) -> float:
+    """USD for a request of `prompt` tokens (all cache misses) and `output` tokens of answer; a model with no price
+    at the highest known rates."""
+    usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
+    cost = price_of(route.provider.name, route.model, usage)
+    return ceiling(usage) if cost is None else cost.usd
+
+
 def _period(rows: list[Spent]) -> Period:
     period = Period()
     tools: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
@@ -238,13 +316,15 @@ class Spend:
         messages: list[dict[str, Any]],
         thinking: bool,
         already: float,
-        send: Callable[[], Awaitable[Completion]],
+        send: Callable[[int | None], Awaitable[Completion]],
+        effort: str | None = None,
     ) -> tuple[Completion, float]:
-        """One request held against the limits (after `already` spent in this call), sent, and settled; returns
-        the completion and its cost in USD (0 for a model with no price). Raises BudgetError before sending."""
-        guess = estimate(route, messages, None, thinking=thinking)
-        async with self.spending.hold(self.owner, self.tool, guess, already=already) as hold:
-            completion = await send()
+        """One request held against the limits (after `already` spent in this call), sent with the max_tokens its
+        hold covers (`Spending.bound`; None: none to set), and settled; returns the completion and its cost in USD
+        (0 for a model with no price). Raises BudgetError before sending."""
+        bound = self.spending.bound(route, messages, None, thinking=thinking, effort=effort, already=already)
+        async with self.spending.hold(self.owner, self.tool, bound.usd, already=already) as hold:
+            completion = await send(bound.max_tokens)
             provider, model = route.provider.name, route.model
             cost = self.spending.charge(provider, model, completion.usage)
             await hold.settle(cost, cache_saving(provider, model, completion.usage))

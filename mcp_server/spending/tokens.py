@@ -18,10 +18,20 @@ PER_MESSAGE = 4  # role markers and separators of the chat template
 
 def estimate(text: str) -> int:
     """About how many tokens `text` is."""
+    return estimate_size(*size_of(text))
+
+
+def size_of(text: str) -> tuple[int, int]:
+    """`text`'s characters and UTF-8 bytes: what `estimate` counts. Both add up over the parts of a text, so the
+    estimate of a text assembled from parts follows from theirs, without assembling it."""
     if text.isascii():
-        return math.ceil(len(text) * PER_CHAR)
-    extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
-    return math.ceil(len(text) * PER_CHAR + extra * PER_EXTRA_BYTE)
+        return len(text), len(text)
+    return len(text), len(text.encode("utf-8", "surrogatepass"))
+
+
+def estimate_size(chars: int, utf8: int) -> int:
+    """About how many tokens a text of `chars` characters in `utf8` bytes is."""
+    return math.ceil(chars * PER_CHAR + (utf8 - chars) * PER_EXTRA_BYTE)
 
 
 def estimate_messages(messages: Iterable[dict[str, Any]]) -> int:

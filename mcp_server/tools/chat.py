@@ -9,7 +9,7 @@ from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
 from mcp_server.context.render import with_files
-from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
+from mcp_server.core.config import CONTEXT_ENV, MAX_PATHS, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.core.text import NotBlank
 from mcp_server.serving.app import ToolContext, app_of, owner_of, reporter_for
@@ -38,8 +38,9 @@ MaxTokens = Annotated[int | None, Field(description="Output token cap.", ge=1, l
 Temperature = Annotated[float | None, Field(description="Sampling temperature.", ge=0, le=2)]
 JsonMode = Annotated[bool, Field(description="Answer as one JSON object.")]
 ConversationId = Annotated[str | None, Field(description="From a result, to continue it.")]
-# Bounded in gather.py (100 paths of 4,096 characters): limits here would cost tools/list bytes on every turn.
-Files = Annotated[list[str] | None, Field(description="Paths to send; never paste.")]
+# The count is bounded in the schema (a million paths are refused by length alone, 15 bytes of tools/list); each
+# path's length in gather.py (4,096 characters).
+Files = Annotated[list[str] | None, Field(description="Paths to send; never paste.", max_length=MAX_PATHS)]
 
 
 class ChatOutput(BaseModel):
@@ -158,11 +159,11 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
         _check_context(
             messages, app.settings.limits.max_context_tokens, continued=bool(conversation.turns), gathered=gathered
         )
-        payload = _payload(route, messages, ask, effort)
+        bound = app.spending.bound(route, messages, ask.max_tokens, thinking=effort is not None, effort=effort)
+        payload = _payload(route, messages, ask, effort, bound.max_tokens)
         reporter = reporter_for(ctx, tool)
         owner = owner_of(ctx)
-        cost_estimate = budgets.estimate(route, messages, ask.max_tokens, thinking=effort is not None)
-        async with app.spending.hold(owner, tool, cost_estimate) as hold, reporter.running():
+        async with app.spending.hold(owner, tool, bound.usd) as hold, reporter.running():
             completion = await app.upstream.stream(
                 route.provider,
                 route.provider.url("chat/completions"),
@@ -180,7 +181,13 @@ async def _complete(ctx: ToolContext, ask: Ask, tool: ToolKind, effort: Effort |
             "reasoning_content": completion.reasoning,
         }
         recorded = await app.conversations.record(conversation, ask.system, [user, answer], completion.finish_reason)
-    found = (files_notice(gathered), finish_notice(completion.finish_reason, completion.content), recorded.notice())
+    capped = budgets.capped_notice(bound, app.spending.per_call)
+    found = (
+        files_notice(gathered),
+        capped,
+        finish_notice(completion.finish_reason, completion.content),
+        recorded.notice(),
+    )
     return Done(completion, route, conversation, [n for n in found if n], gathered)
 
 
@@ -197,7 +204,9 @@ def _check_context(messages: list[Message], budget: int, *, continued: bool, gat
     )
 
 
-def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | None) -> dict[str, Any]:
+def _payload(
+    route: Route, messages: list[Message], ask: Ask, effort: Effort | None, max_tokens: int | None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "model": route.model,
         "messages": _with_json_hint(messages) if ask.json_mode else messages,
@@ -205,8 +214,8 @@ def _payload(route: Route, messages: list[Message], ask: Ask, effort: Effort | N
         "stream_options": {"include_usage": True},
         **route.provider.thinking_params(effort is not None, effort),
     }
-    if ask.max_tokens is not None:
-        payload["max_tokens"] = ask.max_tokens
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens  # the caller's, or lowered to what the per-call limit leaves
     if ask.temperature is not None:
         payload["temperature"] = ask.temperature
     if ask.json_mode:

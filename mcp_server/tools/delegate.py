@@ -12,7 +12,7 @@ from mcp.types import CallToolResult, ListRootsResult
 from pydantic import Field
 
 from mcp_server.core import threads
-from mcp_server.core.config import CHECK_COMMAND_ENV, CONTEXT_ENV, MAX_PROMPT_CHARS
+from mcp_server.core.config import CHECK_COMMAND_ENV, CONTEXT_ENV, MAX_PATHS, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
@@ -43,7 +43,10 @@ async def delegate(
     task: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The change to make.")],
     ctx: ToolContext,
     roots: Annotated[ListRootsResult | None, Resolve(client_roots)],
-    paths: Annotated[list[str] | None, Field(description="Project folder; default: client roots, else cwd.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        Field(description="Project folder; default: client roots, else cwd.", max_length=MAX_PATHS),
+    ] = None,
     max_steps: Annotated[int, Field(ge=1, le=60, description="Function calls at most.")] = 24,
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     model: Annotated[str | None, Field(description="Default: deepseek-flash.")] = None,

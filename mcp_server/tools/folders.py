@@ -57,7 +57,7 @@ def open_workspace(paths: Sequence[str] | None, roots: ListRootsResult | None, a
 
 def default_paths(roots: ListRootsResult | None, app: AppContext) -> list[str]:
     """The client's roots that are project folders, or the working directory when it is one; InputError else."""
-    from mcp_server.context.gather import MAX_PATHS
+    from mcp_server.core.config import MAX_PATHS
     from mcp_server.policy import home
     from mcp_server.policy.workdir import unfit_folder
 

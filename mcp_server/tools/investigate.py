@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, ContentBlock, ListRootsResult
 from pydantic import Field
 
 from mcp_server.core import threads
-from mcp_server.core.config import CONTEXT_ENV, MAX_PROMPT_CHARS
+from mcp_server.core.config import CONTEXT_ENV, MAX_PATHS, MAX_PROMPT_CHARS
 from mcp_server.core.errors import InputError
 from mcp_server.core.text import NotBlank
 from mcp_server.serving.app import AppContext, ToolContext, app_of, owner_of, reporter_for
@@ -50,7 +50,10 @@ async def investigate(
     ],
     ctx: ToolContext,
     roots: Annotated[ListRootsResult | None, Resolve(client_roots)],
-    paths: Annotated[list[str] | None, Field(description="Folders or files. Default: client roots, else cwd.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        Field(description="Folders or files. Default: client roots, else cwd.", max_length=MAX_PATHS),
+    ] = None,
     max_steps: Annotated[int, Field(description="Function calls allowed.", ge=1, le=50)] = 16,
     effort: Annotated[Literal["low", "high", "max"], Field(description="Thinking effort.")] = "high",
     model: Annotated[str | None, Field(description="See list_models.")] = None,

@@ -181,4 +181,4 @@ def register(server: MCPServer[AppContext]) -> None:
                 f"ocr part {result[:40]}/{part[:10]} is not held: parts are kept for an hour, for the caller that "
                 "made them, within a memory bound; call ocr again with `pages` for those pages"
             )
-        return found
+        return app_of(ctx).redact(found)  # a resource is no tool result: server.py does not redact it

@@ -23,7 +23,7 @@ from pydantic import Field
 from mcp_server.core.errors import ConfigError, InputError
 from mcp_server.serving.app import AppContext, ToolContext, app_of, reporter_for
 from mcp_server.serving.progress import ProgressReporter
-from mcp_server.spending.budgets import OUTPUT_ESTIMATE, Hold
+from mcp_server.spending.budgets import OUTPUT_ESTIMATE, Hold, most_output
 from mcp_server.spending.tokens import PER_MESSAGE
 from mcp_server.spending.tokens import estimate as estimate_tokens
 from mcp_server.tools.common import CostOut, UsageOut, charged
@@ -156,7 +156,10 @@ def _estimate(app: AppContext, job: Job, pages: int) -> float | None:
     """USD for reading `pages` page images on the chat route, as every tool estimates before sending: each page an
     image of at most IMAGE_TOKENS with the prompt, and DeepSeek-OCR's whole output cap (a vision model's usual)."""
     prompt = IMAGE_TOKENS + estimate_tokens(job.prompt) + PER_MESSAGE
-    output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else OUTPUT_ESTIMATE
+    # DeepSeek-OCR's requests carry their cap; a vision model's answer may run to the provider's default, which a
+    # limit must hold whole (budgets.Spending.bound).
+    limited = app.spending.per_call is not None or app.spending.daily is not None
+    output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else most_output(False) if limited else OUTPUT_ESTIMATE
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
     one = app.spending.charge(job.route.provider.name, job.route.model, usage)
     return None if one is None else round(one * pages, 8)
@@ -177,6 +180,7 @@ async def _run_pages(
     results: dict[int, tuple[media.ImagePart, Completion]] = {}
     lost: dict[int, str] = {}
     failure: list[Exception] = []
+    sent = [0]  # pages whose request went out
     asking = app.settings.limits.ocr_concurrency
     in_flight = anyio.CapacityLimiter(asking)  # pages being read by the model
     held = anyio.CapacityLimiter(asking + app.settings.limits.render_workers)  # ... or rendered, waiting for it
@@ -193,6 +197,7 @@ async def _run_pages(
                     return
                 rendered = time.monotonic()
                 async with in_flight:
+                    sent[0] += 1
                     completion = await _ask(app, job, part, reporter)
                 # The page's image (up to ~11 MiB as a data URL) is not kept past its request: the result needs its
                 # size only, and memory must not grow with the document.
@@ -213,9 +218,15 @@ async def _run_pages(
     async with anyio.create_task_group() as tg:
         for number in numbers:
             tg.start_soon(one, number, tg.cancel_scope)
-    # What the pages read cost, also when one failed and the rest were stopped (they were billed).
+    # What the pages read cost, also when one failed and the rest were stopped (they were billed); a page stopped
+    # after its request went out, or failed, may have been billed too: at its estimate (without, a failing page
+    # let the pages in flight beside it pass the budget unrecorded).
     usage = sum((completion.usage for _, completion in results.values()), Usage())
-    await hold.settle(app.spending.charge(job.route.provider.name, job.route.model, usage))
+    cost = app.spending.charge(job.route.provider.name, job.route.model, usage)
+    unsettled = sent[0] - len(results)
+    if unsettled and (each := _estimate(app, job, 1)) is not None:
+        cost = (cost or 0.0) + unsettled * each
+    await hold.settle(cost)
     if failure:
         raise failure[0]
     if len(lost) == len(numbers):
