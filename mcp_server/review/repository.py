@@ -7,6 +7,13 @@ worktree made by `git worktree add` (its git folder's `gitdir` file names this `
 with `--separate-git-dir` whose config says `core.worktree` is this folder. Anything else is refused, naming the
 repository it points at (inside the file roots only). The top folder git reports must hold the folder given (a
 `core.worktree` pointing elsewhere is refused) and lie inside the file roots, in no secret place.
+
+The git folder's own data must be its own too. A `commondir` file makes another repository's refs and objects this
+one's (git honours it in any git folder, not only a worktree's), and a ref that is a symlink (`refs/heads/main ->
+/work/company-app/.git/refs/heads/main`, or the whole `refs/`), with that repository's objects borrowed through
+`objects/info/alternates`, makes HEAD its commit: either way its files would go upstream as deletions. So the shared
+git folder must be the git folder itself, or hold it as git's own worktrees do (`<common>/worktrees/<name>`), and
+no ref (HEAD, packed-refs, refs/ and reftable/, the worktree's and the shared folder's) may be a symlink out of it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from mcp_server.core.quoting import clip
 from mcp_server.review.git import Git, GitError, describe
 
 MAX_GITDIR_FILE = 4096
+MAX_REF_ENTRIES = 20_000  # entries of refs/ looked at for a symlink out of the repository
+_REFS = ("HEAD", "packed-refs", "refs", "reftable")
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,12 @@ async def check_own(git: Git, repository: Repository, shown: str, job: Job) -> N
             "repository from its own folder, or make the link git's own (`git worktree add`, or `git config "
             "core.worktree` in that repository)"
         )
+    borrowed = await threads.run(_borrowed, git_dir, repository.common)
+    if borrowed is not None:
+        raise InputError(
+            f"{named(shown, repository.folder)} is refused: {borrowed}, so git would read another repository's "
+            f"history as this folder's own (it is not this folder's own); review that repository from its own folder"
+        )
 
 
 def _real(given: str, top: str, git_dir: str, common: str) -> tuple[str, str, str]:
@@ -102,6 +117,39 @@ def _own(top: str, git_dir: str) -> bool:
         return False
     back = back if os.path.isabs(back) else os.path.join(git_dir, back)
     return os.path.realpath(back) == os.path.realpath(f"{top}/.git")
+
+
+def _borrowed(git_dir: str, common: str) -> str | None:
+    """Why the git folder's refs are another repository's (its `commondir`, a ref that is a symlink out of it), or
+    None (blocking)."""
+    if common != git_dir and os.path.dirname(git_dir) != f"{common.rstrip('/')}/worktrees":
+        return "its git folder's `commondir` names another repository's git folder"
+    for folder in dict.fromkeys((git_dir, common)):
+        link = _ref_link(folder)
+        if link is not None:
+            return f"its ref {link} is a symlink out of its git folder"
+    return None
+
+
+def _ref_link(folder: str) -> str | None:
+    """The first ref in `folder` (a git folder: HEAD, packed-refs, refs/, reftable/) that is a symlink whose target
+    lies outside it, as a path from there; None when there is none (entries past MAX_REF_ENTRIES refused too)."""
+    inside = f"{os.path.realpath(folder).rstrip('/')}/"
+    stack = [f"{folder}/{name}" for name in _REFS]
+    looked = 0
+    while stack:
+        path = stack.pop()
+        looked += 1
+        if looked > MAX_REF_ENTRIES:
+            return f"{os.path.relpath(path, folder)} (past the {MAX_REF_ENTRIES:,} refs looked at)"
+        if os.path.islink(path) and not os.path.realpath(path).startswith(inside):
+            return os.path.relpath(path, folder)
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                stack += [entry.path for entry in os.scandir(path)]
+            except OSError:
+                continue
+    return None
 
 
 async def _claims(git: Git, top: str, git_dir: str) -> bool:
