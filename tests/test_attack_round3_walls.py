@@ -3,15 +3,23 @@ client against the fake upstream: a hostile repository, a prompt-injected file, 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from tests.conftest import connect, make_settings
-from tests.fake.agent import Script
+from tests.delegate_project import delegate, make_project, settings_for
+from tests.fake.agent import Script, Turn, create, run_check
 from tests.fake_upstream import FakeUpstream
 from tests.gitrepos import git, write
 
@@ -63,3 +71,105 @@ async def test_review_refuses_a_git_folder_whose_refs_are_another_repositorys(
     result = await _call(deepseek, "review", {"path": str(folder)})
     assert COMPANY.encode() not in _sent(deepseek), "another repository's files went upstream"
     assert result.is_error and "not this folder's own" in result.content[0].text
+
+
+# -- delegate's check: code the model wrote runs in the sandbox, and must find nothing of the user's there --------
+
+PROBE_SECRET = "Kq8Zr2Lw5Nx-HOST-ONLY-7d20"
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+
+@pytest.fixture
+def home_like() -> Iterator[Path]:
+    """A folder outside /tmp (the sandbox's /tmp is its own): where users keep projects and runtime folders."""
+    base = Path("/var/tmp")  # noqa: S108 - a private folder is made in it, as users' files would lie outside /tmp
+    if not os.access(base, os.W_OK):
+        pytest.skip("no writable /var/tmp")
+    folder = Path(tempfile.mkdtemp(prefix="attack-walls-", dir=base))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _probe(deepseek: FakeUpstream, code: str) -> None:
+    """The model writes a test that runs `code` and prints what it found backwards (no scanner reads that), then
+    runs the check."""
+    body = "import unittest\n\n\nclass Probe(unittest.TestCase):\n    def test_probe(self):\n" + "".join(
+        f"        {line}\n" for line in code.splitlines()
+    )
+    deepseek.agent = Script([Turn([create("tests/test_probe.py", body)]), Turn([run_check()])], final="Done.")
+
+
+def _found(deepseek: FakeUpstream, out: dict[str, Any], text: str) -> bool:
+    backwards = PROBE_SECRET[::-1].encode()
+    return backwards in _sent(deepseek) or PROBE_SECRET[::-1] in json.dumps(out) or PROBE_SECRET[::-1] in text
+
+
+@needs_bwrap
+async def test_the_sandboxed_check_reaches_no_service_listening_on_the_users_runtime_folder(
+    deepseek: FakeUpstream, home_like: Path
+) -> None:
+    runtime = home_like / "run-user"  # XDG_RUNTIME_DIR: the session bus, systemd --user, ssh and gpg agents
+    runtime.mkdir(mode=0o700)
+    project = make_project(home_like / "code")
+    served: list[bool] = []
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(runtime / "bus"))
+        server.listen(1)
+        server.settimeout(0.2)
+
+        def serve() -> None:
+            with contextlib.suppress(OSError), server.accept()[0] as connection:
+                served.append(True)
+                connection.sendall(PROBE_SECRET.encode())
+
+        _probe(
+            deepseek,
+            "import socket\ntry:\n    c = socket.socket(socket.AF_UNIX)\n"
+            f"    c.connect({str(runtime / 'bus')!r})\n    print(c.recv(100)[::-1])\n"
+            "except OSError as e:\n    print('unreachable', e)",
+        )
+        settings = settings_for(deepseek, XDG_RUNTIME_DIR=str(runtime))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, serve)
+            out, text = await delegate(settings, project)
+    assert out["verification"]["check"]["sandboxed"] is True
+    assert not served and not _found(deepseek, out, text), "the check talked to a service outside the sandbox"
+    assert "unreachable" in out["verification"]["check"]["output_tail"]
+
+
+@needs_bwrap
+async def test_the_sandboxed_check_cannot_read_the_users_other_projects(
+    deepseek: FakeUpstream, home_like: Path
+) -> None:
+    project = make_project(home_like / "code")
+    other = home_like / "code" / "company-app"
+    other.mkdir()
+    (other / "notes.txt").write_text(f"{PROBE_SECRET}\n")  # no scanner calls this a secret: only the walls can
+    _probe(
+        deepseek,
+        f"try:\n    print(open({str(other / 'notes.txt')!r}).read()[::-1])\n"
+        "except OSError as e:\n    print('unreadable', e)",
+    )
+    out, text = await delegate(settings_for(deepseek), project)
+    assert out["verification"]["check"]["sandboxed"] is True
+    assert not _found(deepseek, out, text), "another project's file went upstream from the check's output"
+    assert "unreadable" in out["verification"]["check"]["output_tail"]
+
+
+@needs_bwrap
+async def test_the_sandboxed_check_still_finds_its_toolchain_in_a_covered_folder(
+    deepseek: FakeUpstream, home_like: Path
+) -> None:
+    project = make_project(home_like / "code")
+    tools = home_like / "toolchain" / "bin"  # as ~/.local/bin or ~/.cargo/bin are: on PATH, below a covered folder
+    tools.mkdir(parents=True)
+    (tools / "probe-tool").write_text("#!/bin/sh\necho toolchain-found\n")
+    (tools / "probe-tool").chmod(0o755)
+    deepseek.agent = Script([])
+    settings = settings_for(deepseek, command="probe-tool", PATH=f"{tools}{os.pathsep}{os.defpath}")
+    out, _ = await delegate(settings, project)
+    check = out["verification"]["check"]
+    assert check["sandboxed"] is True and check["passed"] is True, check
+    assert "toolchain-found" in check["output_tail"]

@@ -159,11 +159,11 @@ class Session:
             )
         tree = str(self.workspace.root)
         root = str(self.original.root)
+        environment = scrubbed(check.environment, secrets, self.workspace.scanner)
         box = sandbox.Sandbox(
             check.bwrap or "", tree, tree if root == "/" else root, root, tuple(self.copied.vendored),
-            self.workspace.places,
+            self.workspace.places, environment, check.command,
         )  # fmt: skip
-        environment = scrubbed(check.environment, secrets, self.workspace.scanner)
         prefix = None if unsandboxed is not None else box.prefix()
         self.runner = Runner(
             check.command, check.seconds, tree, environment, prefix, Redactor(secrets), self.workspace.scanner
