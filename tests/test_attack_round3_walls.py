@@ -173,3 +173,23 @@ async def test_the_sandboxed_check_still_finds_its_toolchain_in_a_covered_folder
     check = out["verification"]["check"]
     assert check["sandboxed"] is True and check["passed"] is True, check
     assert "toolchain-found" in check["output_tail"]
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "kept", [".serverless/cloudformation-template-update-stack.json", ".idea/dataSources.local.xml", ".direnv/env.rc"]
+)
+async def test_the_sandboxed_check_sees_no_tool_folder_of_the_users_only_the_dependencies_it_runs(
+    deepseek: FakeUpstream, tmp_path: Path, kept: str
+) -> None:
+    project = make_project(tmp_path)
+    write(project, {kept: f"DB_PASSWORD={PROBE_SECRET}\n", "node_modules/left-pad/index.js": "module.exports = 1;\n"})
+    _probe(
+        deepseek,
+        f"import os\nprint(os.path.exists('node_modules/left-pad/index.js'))\ntry:\n"
+        f"    print(open({kept!r}).read()[::-1])\nexcept OSError as e:\n    print('unreadable', e)",
+    )
+    out, text = await delegate(settings_for(deepseek), project)
+    assert out["verification"]["check"]["sandboxed"] is True
+    assert not _found(deepseek, out, text), "a tool folder of the user's went upstream from the check's output"
+    assert "True" in out["verification"]["check"]["output_tail"]  # the dependencies a check runs are there

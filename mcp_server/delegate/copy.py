@@ -22,12 +22,14 @@ from mcp_server.context.read import read_bytes
 from mcp_server.context.walk import Walk
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import format_size
+from mcp_server.policy import names
 
 MAX_FILES = 20_000  # files one scratch copy may hold
 MAX_BYTES = 512 * 2**20  # bytes one scratch copy may hold
 COPY_SECONDS = 60.0  # walking, reading, scanning and writing the copy
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_VENDORED = ("a vendored, generated or tool folder", "a virtualenv")
+_VENDORED = "a vendored, generated or tool folder"
+_VIRTUALENV = "a virtualenv"
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Copied:
     bytes: int = 0
     seconds: float = 0.0
     withheld: dict[str, Skip] = field(default_factory=dict)  # by label: what the walk skipped, secrets, unreadable
-    vendored: list[str] = field(default_factory=list)  # labels of vendored or tool folders (.venv, node_modules)
+    vendored: list[str] = field(default_factory=list)  # labels of dependency folders (.venv, node_modules)
 
 
 def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
@@ -50,7 +52,7 @@ def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
     copied = Copied()
     for skip in walk.skipped:  # each is refused by its reason, to reads and writes alike (not "does not exist")
         copied.withheld[skip.path.rstrip("/")] = skip
-        if skip.reason in _VENDORED and skip.path.endswith("/"):
+        if _dependencies(skip):
             copied.vendored.append(skip.path.rstrip("/"))
     found = sorted(walk.found, key=lambda f: f.label)  # a folder's files together: its descriptor opened once
     if len(found) > MAX_FILES:
@@ -82,6 +84,15 @@ def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
         job.close()
     copied.seconds = time.monotonic() - started
     return copied
+
+
+def _dependencies(skip: Skip) -> bool:
+    """Whether a folder the walk skipped holds installed dependencies (a virtualenv, node_modules), which the check's
+    sandbox mounts read-only; tool state and build output (.idea, .terraform, .direnv, dist) stay out of it."""
+    if not skip.path.endswith("/"):
+        return False
+    name = skip.path.rstrip("/").rpartition("/")[2]
+    return skip.reason == _VIRTUALENV or (skip.reason == _VENDORED and name in names.DEPENDENCY_DIRS)
 
 
 def _write(tree: Path, label: str, data: bytes, executable: bool, made: set[str]) -> None:

@@ -7,9 +7,9 @@ back read-only (mounts.py): the home folder and the other folders of users' file
 folders whose sockets are services outside (/run, XDG_RUNTIME_DIR), the secret places (~/.ssh, ~/.aws, ~/.config/gh,
 /etc/ssh ...) and the files at the top of home named like secrets (~/.netrc, ~/.pgpass ...). The scratch copy is
 mounted writable at the folder's own path, so the user's folder itself (its .env, its .git) is not visible and
-absolute paths in the project resolve to the copy; its vendored or tool folders that the copy leaves out (.venv,
-node_modules) are mounted read-only from the user's folder, so a command such as `.venv/bin/python -m pytest` finds
-them.
+absolute paths in the project resolve to the copy; its installed dependencies that the copy leaves out (.venv,
+node_modules: names.DEPENDENCY_DIRS) are mounted read-only from the user's folder, so a command such as
+`.venv/bin/python -m pytest` finds them; its tool state and build output (.idea, .terraform, .direnv) are not.
 """
 
 from __future__ import annotations
