@@ -193,3 +193,28 @@ async def test_the_sandboxed_check_sees_no_tool_folder_of_the_users_only_the_dep
     assert out["verification"]["check"]["sandboxed"] is True
     assert not _found(deepseek, out, text), "a tool folder of the user's went upstream from the check's output"
     assert "True" in out["verification"]["check"]["output_tail"]  # the dependencies a check runs are there
+
+
+async def test_removing_the_scratch_copy_changes_nothing_a_link_left_by_the_check_points_to(
+    deepseek: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "code")
+    victim = tmp_path / "victim.sh"
+    victim.write_text("echo hi\n")
+    victim.chmod(0o644)
+    # A link in a folder the check made unwritable: removing the copy fails at the link, and must not chmod its target.
+    command = f"mkdir keep && ln -s {victim} keep/link && chmod 500 keep"
+    if os.geteuid() == 0:  # root passes the folder's permission; a user does not: emulate the user
+        unlink = os.unlink
+
+        def as_a_user(path: Any, *, dir_fd: int | None = None) -> None:
+            folder = os.fstat(dir_fd) if dir_fd is not None else os.stat(os.path.dirname(path) or ".")
+            if not folder.st_mode & 0o200:
+                raise PermissionError(13, "Permission denied", path)
+            unlink(path, dir_fd=dir_fd)
+
+        monkeypatch.setattr(os, "unlink", as_a_user)
+    deepseek.agent = Script([])
+    out, _ = await delegate(settings_for(deepseek, command=command), project)
+    assert out["verification"]["check"]["passed"] is True
+    assert oct(victim.stat().st_mode & 0o777) == oct(0o644), "removing the copy chmodded a file outside it"
