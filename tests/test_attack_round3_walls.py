@@ -4,11 +4,15 @@ client against the fake upstream: a hostile repository, a prompt-injected file, 
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
+import lzma
 import os
 import shutil
 import socket
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,3 +222,65 @@ async def test_removing_the_scratch_copy_changes_nothing_a_link_left_by_the_chec
     out, _ = await delegate(settings_for(deepseek, command=command), project)
     assert out["verification"]["check"]["passed"] is True
     assert oct(victim.stat().st_mode & 0o777) == oct(0o644), "removing the copy chmodded a file outside it"
+
+
+# -- delegate's copy: a key the check could decode is a key in the copy ------------------------------------------
+
+DS_KEY = "sk-" + "4f9a2c7e1b8d4e6fa03c5b9d7e2f1a6c"  # a DeepSeek key's shape (not the server's own)
+
+
+def _zipped(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+HIDDEN = {  # where a realistic project keeps a key in bytes no scanner of text reads
+    "backup/db.sql.gz": gzip.compress(f"INSERT INTO api_keys VALUES (1, '{DS_KEY}');\n".encode()),  # noqa: S608
+    "scripts/Deploy.ps1": f'$ApiKey = "{DS_KEY}"\r\n'.encode("utf-16"),  # Windows PowerShell 5 saves UTF-16
+    "docs/keys.xlsx": _zipped("xl/sharedStrings.xml", f"<sst><si><t>{DS_KEY}</t></si></sst>"),
+    "backup/site.tar.xz": lzma.compress(("-- site backup\n" * 40 + f"DEEPSEEK_API_KEY={DS_KEY}\n").encode()),
+}
+
+
+@pytest.mark.parametrize("path", sorted(HIDDEN))
+async def test_the_scratch_copy_holds_no_key_hidden_in_a_compressed_or_utf16_file(
+    deepseek: FakeUpstream, tmp_path: Path, path: str
+) -> None:
+    project = make_project(tmp_path)
+    (project / path).parent.mkdir(parents=True, exist_ok=True)
+    (project / path).write_bytes(HIDDEN[path])
+    # The model's test decodes the file the way its format says and prints what it holds backwards.
+    _probe(
+        deepseek,
+        "import bz2, gzip, lzma, zipfile\n"
+        f"p = {path!r}\ntry:\n    data = open(p, 'rb').read()\n"
+        "    if p.endswith('.gz'):\n        text = gzip.decompress(data).decode()\n"
+        "    elif p.endswith('.xz'):\n        text = lzma.decompress(data).decode()\n"
+        "    elif p.endswith('.xlsx'):\n        text = zipfile.ZipFile(p).read('xl/sharedStrings.xml').decode()\n"
+        "    else:\n        text = data.decode('utf-16')\n    print(text[::-1])\n"
+        "except OSError as e:\n    print('unreadable', e)",
+    )
+    out, text = await delegate(settings_for(deepseek), project)
+    assert DS_KEY[::-1] not in out["verification"]["check"]["output_tail"] and DS_KEY[::-1] not in text
+    assert DS_KEY[::-1].encode() not in _sent(deepseek), "a key in the copy went upstream through the check"
+    assert "unreadable" in out["verification"]["check"]["output_tail"]  # left out of the copy
+
+
+async def test_compressed_and_utf16_fixtures_without_a_key_are_still_in_the_copy(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path)
+    clean = {
+        "scripts/Build.ps1": '$Target = "Release"\r\n'.encode("utf-16"),
+        "tests/data/rows.sql.gz": gzip.compress(b"INSERT INTO t VALUES (1);\n" * 50),
+        "tests/data/book.xlsx": _zipped("xl/sharedStrings.xml", "<sst><si><t>hello</t></si></sst>"),
+        "tests/data/dump.tar.xz": lzma.compress(b"-- rows\n" * 100),
+    }
+    for path, data in clean.items():
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_bytes(data)
+    _probe(deepseek, f"import os\nprint('present', sorted(p for p in {sorted(clean)!r} if os.path.exists(p)))")
+    out, _ = await delegate(settings_for(deepseek), project)
+    assert f"present {sorted(clean)!r}" in out["verification"]["check"]["output_tail"]

@@ -4,9 +4,10 @@ No git runs and nothing of the repository's configuration is read as a program: 
 walk as `files` and `investigate` (mcp_server/context/walk.py: no .git, no vendored or generated trees, nothing
 gitignored, no symlinked folder, no symlink out of the folder, no file named like a secret), every file is opened
 through the policy's checked opening (no symlink swapped in is followed, no secret place, no hard link to a secret)
-and its bytes are scanned for keys before they are written; a file that holds one is left out. Tracked and untracked
-files alike are copied (the walk does not ask git), binary ones too, each at most the per-file cap of `files`.
-Nothing is written outside the run's `tree`.
+and its bytes are scanned for keys before they are written, with what a binary file holds one level down (UTF-16
+text, gzip, zip, a PDF's streams: policy/containers.py); a file that holds one, or that cannot be scanned, is left
+out. Tracked and untracked files alike are copied (the walk does not ask git), binary ones too, each at most the
+per-file cap of `files`. Nothing is written outside the run's `tree`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mcp_server.context.read import read_bytes
 from mcp_server.context.walk import Walk
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import format_size
-from mcp_server.policy import names
+from mcp_server.policy import containers, names
 
 MAX_FILES = 20_000  # files one scratch copy may hold
 MAX_BYTES = 512 * 2**20  # bytes one scratch copy may hold
@@ -69,8 +70,9 @@ def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
                 copied.withheld[item.label] = data
                 continue
             finding = job.scanner.find_bytes(data)
-            if finding is not None:
-                copied.withheld[item.label] = Skip(item.label, finding.reason, True)
+            why = finding.reason if finding is not None else containers.hidden(job.scanner, data)
+            if why is not None:  # the check may decode what a scan of the bytes cannot read (containers.py)
+                copied.withheld[item.label] = Skip(item.label, why, True)
                 continue
             copied.bytes += len(data)
             if copied.bytes > MAX_BYTES:
