@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import connect, make_settings
 from tests.delegate_project import delegate, make_project, settings_for
-from tests.fake.agent import Script, Turn, create, run_check
+from tests.fake.agent import Call, Script, Turn, create, run_check
 from tests.fake_upstream import FakeUpstream
 from tests.gitrepos import git, write
 
@@ -284,3 +284,30 @@ async def test_compressed_and_utf16_fixtures_without_a_key_are_still_in_the_copy
     _probe(deepseek, f"import os\nprint('present', sorted(p for p in {sorted(clean)!r} if os.path.exists(p)))")
     out, _ = await delegate(settings_for(deepseek), project)
     assert f"present {sorted(clean)!r}" in out["verification"]["check"]["output_tail"]
+
+
+# -- what git ignores beyond .gitignore: the repository's info/exclude, the user's global excludes file ------------
+
+PRIVATE = "PRIVATE-NOTES-ONLY-39aa"
+
+
+@pytest.mark.parametrize("where", ["info/exclude", "the global excludes file"])
+async def test_files_and_investigate_skip_what_git_ignores_through_info_exclude_or_the_global_excludes_file(
+    deepseek: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    repo = _repo(tmp_path, "repo", {"app.py": "print('hello')\n"})
+    (repo / "private-notes.md").write_text(f"# mine\n{PRIVATE}\n")
+    if where == "info/exclude":
+        (repo / ".git/info").mkdir(exist_ok=True)
+        (repo / ".git/info/exclude").write_text("private-notes.md\n")
+    else:  # git's default place for it: $XDG_CONFIG_HOME/git/ignore
+        (tmp_path / "config/git").mkdir(parents=True)
+        (tmp_path / "config/git/ignore").write_text("private-*.md\n")
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""  # git ignores it
+    walked = await _call(deepseek, "chat", {"prompt": "Summarise.", "files": [str(repo)]})
+    deepseek.agent = Script([Turn([Call("read_file", {"path": "private-notes.md"})])], final="Done.")
+    asked = await _call(deepseek, "investigate", {"question": "Notes?", "paths": [str(repo)]})
+    assert not walked.is_error and not asked.is_error
+    assert PRIVATE.encode() not in _sent(deepseek), "a file git ignores went upstream"
+    assert "gitignored" in asked.structured_content["steps"][0]["outcome"]
