@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import connect, make_settings
 from tests.delegate_project import delegate, make_project, settings_for
-from tests.fake.agent import Call, Script, Turn, create, run_check
+from tests.fake.agent import Call, Script, Turn, create, edit, run_check
 from tests.fake_upstream import FakeUpstream
 from tests.gitrepos import git, write
 
@@ -311,3 +311,18 @@ async def test_files_and_investigate_skip_what_git_ignores_through_info_exclude_
     assert not walked.is_error and not asked.is_error
     assert PRIVATE.encode() not in _sent(deepseek), "a file git ignores went upstream"
     assert "gitignored" in asked.structured_content["steps"][0]["outcome"]
+
+
+async def test_an_edit_through_a_symlink_of_the_users_folder_is_refused_so_applies_never_claims_what_git_refuses(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path)
+    (project / "docs").mkdir()
+    (project / "docs/guide.md").symlink_to("../README.md")  # git stores the link; `git apply` will not patch it
+    deepseek.agent = Script(
+        [Turn([edit("docs/guide.md", "Adds numbers.", "Adds and doubles numbers.")])], final="Edited the guide."
+    )
+    out, _ = await delegate(settings_for(deepseek, command=None), project)
+    assert "docs/guide.md" not in out["patch"], "the patch changes a symlink's path as if it were a file"
+    outcome = out["steps"][0]["outcome"]
+    assert "symlink" in outcome and "README.md" in outcome, outcome

@@ -42,6 +42,7 @@ class Copied:
     seconds: float = 0.0
     withheld: dict[str, Skip] = field(default_factory=dict)  # by label: what the walk skipped, secrets, unreadable
     vendored: list[str] = field(default_factory=list)  # labels of dependency folders (.venv, node_modules)
+    links: dict[str, str] = field(default_factory=dict)  # label -> its target's label: a symlink copied as a file
 
 
 def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
@@ -81,6 +82,8 @@ def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
                     "may hold; pass a smaller folder"
                 )
             _write(tree, item.label, data, _executable(item.real), made)
+            if item.real != f"{str(root).rstrip('/')}/{item.label}":  # reached through a symlink (judged as its target)
+                copied.links[item.label] = os.path.relpath(item.real, root)
             copied.files += 1
     finally:
         job.close()

@@ -97,7 +97,7 @@ class Session:
             if call.name == "run_check":
                 return await self._run_check()
             if call.name in ("edit_file", "delete_file"):
-                return self._write(call.name, args)
+                return self._linked(args.get("path")) or self._write(call.name, args)
             return await reads(call)
 
         return handle
@@ -115,6 +115,20 @@ class Session:
                     f"{'/'.join(parts)} is refused: {skip.path} was left out of the copy ({skip.reason}){never}"
                 )
         return None
+
+    def _linked(self, path: Any) -> Outcome | None:
+        """A write to a path that is a symlink in the user's folder is refused: the copy holds its target's text
+        under the link's name, but git stores the link, and `git apply` patches no file through one."""
+        if not isinstance(path, str):
+            return None
+        label = "/".join(part for part in path.strip().split("/") if part not in ("", "."))
+        target = self.copied.links.get(label)
+        if target is None:
+            return None
+        return _refused(
+            f"{label} is a symlink in the user's folder, to {target}; a patch cannot change a file "
+            f"through a link: edit {target} itself"
+        )
 
     def _write(self, name: str, args: dict[str, Any]) -> Outcome:
         try:
