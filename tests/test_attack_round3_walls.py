@@ -326,3 +326,15 @@ async def test_an_edit_through_a_symlink_of_the_users_folder_is_refused_so_appli
     assert "docs/guide.md" not in out["patch"], "the patch changes a symlink's path as if it were a file"
     outcome = out["steps"][0]["outcome"]
     assert "symlink" in outcome and "README.md" in outcome, outcome
+
+
+@pytest.mark.parametrize("name", ["notes\n+++ b", "tab\tname.md", "..\\..\\evil.bat"])
+async def test_a_file_whose_name_no_patch_can_carry_is_refused_as_a_function_result(
+    deepseek: FakeUpstream, tmp_path: Path, name: str
+) -> None:
+    project = make_project(tmp_path)
+    (project / name).write_text("hello\n")  # a hostile repository's file name
+    deepseek.agent = Script([Turn([edit(name, "hello", "bye")])], final="Edited it.")
+    out, _ = await delegate(settings_for(deepseek, command=None), project)
+    assert out["patch"] == "" and out["verification"]["applies"] is True
+    assert "not a name a patch can carry" in out["steps"][0]["outcome"]
