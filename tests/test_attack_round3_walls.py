@@ -4,6 +4,7 @@ client against the fake upstream: a hostile repository, a prompt-injected file, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import io
 import json
@@ -21,14 +22,22 @@ import anyio
 import anyio.to_thread
 import pytest
 
+from mcp_server.core.config import Settings
 from tests.conftest import connect, make_settings
 from tests.delegate_project import delegate, make_project, settings_for
 from tests.fake.agent import Call, Script, Turn, create, edit, run_check
 from tests.fake_upstream import FakeUpstream
 from tests.gitrepos import git, write
+from tests.projects import KEY_MATERIAL, PRIVATE_KEY
 
 pytestmark = pytest.mark.anyio
 COMPANY = "COMPANY-APP-ONLY-71c3"
+
+
+def unsandboxed(settings: Settings) -> Settings:
+    """As on a machine without bubblewrap."""
+    assert settings.check is not None
+    return dataclasses.replace(settings, check=dataclasses.replace(settings.check, bwrap=None))
 
 
 def _sent(fake: FakeUpstream) -> bytes:
@@ -338,3 +347,17 @@ async def test_a_file_whose_name_no_patch_can_carry_is_refused_as_a_function_res
     out, _ = await delegate(settings_for(deepseek, command=None), project)
     assert out["patch"] == "" and out["verification"]["applies"] is True
     assert "not a name a patch can carry" in out["steps"][0]["outcome"]
+
+
+async def test_a_key_the_check_wrote_into_a_changed_file_never_reaches_the_patch(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path)
+    keyfile = tmp_path / "found.pem"
+    keyfile.write_text(PRIVATE_KEY)  # what the model's code found where the check could read, then wrote back
+    deepseek.agent = Script([Turn([edit("calc.py", "a - b", "a + b")])], final="Fixed add.")
+    settings = settings_for(deepseek, command=f"cat {keyfile} >> calc.py 2>/dev/null; cat {keyfile} >> README.md")
+    out, text = await delegate(unsandboxed(settings), project)
+    assert KEY_MATERIAL not in json.dumps(out) and KEY_MATERIAL not in text
+    assert KEY_MATERIAL.encode() not in _sent(deepseek)
+    assert any("calc.py was left out of the patch" in n and "private key" in n for n in out["notices"]), out["notices"]
