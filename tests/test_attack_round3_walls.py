@@ -105,13 +105,13 @@ def home_like() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _probe(deepseek: FakeUpstream, code: str) -> None:
+def _probe(deepseek: FakeUpstream, code: str, where: str = "tests/test_probe.py") -> None:
     """The model writes a test that runs `code` and prints what it found backwards (no scanner reads that), then
     runs the check."""
     body = "import unittest\n\n\nclass Probe(unittest.TestCase):\n    def test_probe(self):\n" + "".join(
         f"        {line}\n" for line in code.splitlines()
     )
-    deepseek.agent = Script([Turn([create("tests/test_probe.py", body)]), Turn([run_check()])], final="Done.")
+    deepseek.agent = Script([Turn([create(where, body)]), Turn([run_check()])], final="Done.")
 
 
 def _found(deepseek: FakeUpstream, out: dict[str, Any], text: str) -> bool:
@@ -361,3 +361,26 @@ async def test_a_key_the_check_wrote_into_a_changed_file_never_reaches_the_patch
     assert KEY_MATERIAL not in json.dumps(out) and KEY_MATERIAL not in text
     assert KEY_MATERIAL.encode() not in _sent(deepseek)
     assert any("calc.py was left out of the patch" in n and "private key" in n for n in out["notices"]), out["notices"]
+
+
+async def test_the_scratch_copy_holds_only_the_paths_given_not_the_rest_of_their_common_folder(
+    deepseek: FakeUpstream, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    first, second = make_project(code / "a"), make_project(code / "b")
+    (code / "c").mkdir()
+    (code / "c/notes.txt").write_text(f"{PROBE_SECRET}\n")  # a third project nobody named
+    _probe(
+        deepseek,
+        "import os\ntry:\n    print(open(os.path.join('c', 'notes.txt')).read()[::-1])\n"
+        "except OSError as e:\n    print('unreadable', e)",
+        "a/project/tests/test_probe.py",
+    )
+    async with connect(settings_for(deepseek, command="python3 -m unittest discover -s a/project -t a/project")) as c:
+        with anyio.fail_after(60):
+            result = await c.call_tool("delegate", {"task": "t", "paths": [str(first), str(second)]})
+    out = result.structured_content
+    assert not result.is_error and isinstance(out, dict), result.content
+    assert not _found(deepseek, out, ""), "a folder outside the paths given went upstream from the check"
+    assert "unreadable" in out["verification"]["check"]["output_tail"]
+    assert "Ran 2 tests" in out["verification"]["check"]["output_tail"]  # the paths given are there

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcp_server.context.model import Job, Skip
+from mcp_server.context.model import Found, Job, Skip
 from mcp_server.context.read import read_bytes
-from mcp_server.context.walk import Walk
+from mcp_server.context.walk import Entered, Walk
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import format_size
 from mcp_server.policy import containers, names
@@ -45,12 +45,13 @@ class Copied:
     links: dict[str, str] = field(default_factory=dict)  # label -> its target's label: a symlink copied as a file
 
 
-def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
-    """Copy what the walls allow of `root` into `tree` (empty, ours). Blocking: runs in a worker thread."""
+def copy_tree(root: Path, tree: Path, job: Job, scopes: tuple[str, ...] = ("",)) -> Copied:
+    """Copy what the walls allow of the paths given (`scopes`, their labels below `root`; "" is all of it) into
+    `tree` (empty, ours). Only those paths: their common folder's other files (a third project beside two given)
+    would be there for the check's code to read. Blocking: runs in a worker thread."""
     started = time.monotonic()
     job = dataclasses.replace(job, limits=dataclasses.replace(job.limits, context_seconds=COPY_SECONDS))
-    walk = Walk(job)
-    walk.folder(root, "")
+    walk = _walked(root, job, scopes)
     copied = Copied()
     for skip in walk.skipped:  # each is refused by its reason, to reads and writes alike (not "does not exist")
         copied.withheld[skip.path.rstrip("/")] = skip
@@ -89,6 +90,24 @@ def copy_tree(root: Path, tree: Path, job: Job) -> Copied:
         job.close()
     copied.seconds = time.monotonic() - started
     return copied
+
+
+def _walked(root: Path, job: Job, scopes: tuple[str, ...]) -> Walk:
+    """One walk of every path given: a folder walked whole, a file judged as a walk from `root` would judge it."""
+    walk = Walk(job)
+    for scope in scopes:
+        if not scope:
+            walk.folder(root, "")
+            continue
+        place = Walk(job).place(root, scope.split("/"))  # its own walk: each scope's folders are listed afresh
+        if isinstance(place, Entered):
+            walk.folder(Path(place.real), place.label)
+        elif isinstance(place, Found):
+            walk.found.append(place)
+        elif isinstance(place, Skip):
+            walk.skipped.append(place)
+    walk.found = list({f.label: f for f in walk.found}.values())  # a file given and its folder too: copied once
+    return walk
 
 
 def _dependencies(skip: Skip) -> bool:

@@ -65,7 +65,7 @@ class Session:
         """Make the copy (blocking: a worker thread); the copy is removed again if making it fails."""
         scratch = folders.make(base)
         try:
-            copied = copy_tree(original.root, scratch.tree, original.job())
+            copied = copy_tree(original.root, scratch.tree, original.job(), original.scopes)
             if original.stop.is_set():  # cancelled while copying: nobody will close what is returned
                 raise InputError("the call was cancelled while the scratch copy was made")
             tree = scratch.tree.resolve()
