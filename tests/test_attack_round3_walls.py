@@ -384,3 +384,14 @@ async def test_the_scratch_copy_holds_only_the_paths_given_not_the_rest_of_their
     assert not _found(deepseek, out, ""), "a folder outside the paths given went upstream from the check"
     assert "unreadable" in out["verification"]["check"]["output_tail"]
     assert "Ran 2 tests" in out["verification"]["check"]["output_tail"]  # the paths given are there
+
+
+async def test_review_of_a_folder_inside_a_home_dotfiles_repository_sends_nothing_of_home(
+    deepseek: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _repo(tmp_path, "home", {".bashrc": "alias ll='ls -l'\n"})  # `git init` in ~ to keep dotfiles
+    monkeypatch.setenv("HOME", str(home))
+    write(home, {"Documents/private.txt": f"{PRIVATE}\n", "code/newproj/app.py": "print('new')\n"})
+    result = await _call(deepseek, "review", {"path": str(home / "code/newproj")})  # no repository of its own yet
+    assert PRIVATE.encode() not in _sent(deepseek), "review sent the home folder's files"
+    assert result.is_error and "home folder" in result.content[0].text

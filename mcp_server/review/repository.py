@@ -6,7 +6,9 @@ deletions. So the git folder must lie inside the top folder, or name this work t
 worktree made by `git worktree add` (its git folder's `gitdir` file names this `.git`), a submodule or a clone made
 with `--separate-git-dir` whose config says `core.worktree` is this folder. Anything else is refused, naming the
 repository it points at (inside the file roots only). The top folder git reports must hold the folder given (a
-`core.worktree` pointing elsewhere is refused) and lie inside the file roots, in no secret place.
+`core.worktree` pointing elsewhere is refused) and lie inside the file roots, in no secret place. Found by going up
+from a subfolder, it must be a project folder too (policy/workdir.py): a dotfiles repository in the home folder
+would otherwise send home's files for a review of `~/code/newproj`.
 
 The git folder's own data must be its own too. A `commondir` file makes another repository's refs and objects this
 one's (git honours it in any git folder, not only a worktree's), and a ref that is a symlink (`refs/heads/main ->
@@ -26,6 +28,8 @@ from mcp_server.context.model import Job
 from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
+from mcp_server.policy import names
+from mcp_server.policy.workdir import unfit_folder
 from mcp_server.review.git import Git, GitError, describe
 
 MAX_GITDIR_FILE = 4096
@@ -75,6 +79,14 @@ async def locate(git: Git, shown: str, job: Job) -> Repository:
         raise InputError(
             f"{where} is refused: its repository's work tree is {_shown(top, job)} (core.worktree), not this folder; "
             "review that folder itself"
+        )
+    mine = names.home()
+    unfit = None if given == top else unfit_folder(top, None if mine is None else str(mine), job.places)
+    if unfit is not None:  # found by going up from the folder given: a dotfiles repository in ~, a `git init` in /
+        raise InputError(
+            f"{where} is refused: the repository it lies in has its top folder at {_shown(top, job)}, {unfit}, "
+            "whose files a review of it would send; `git init` the project's own folder, or name that folder "
+            "itself as `path` to review all of it"
         )
     return Repository(given, top, git_dir, common)
 
