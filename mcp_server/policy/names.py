@@ -24,10 +24,11 @@ SKIPPED_DIRS = VCS | frozenset(
 VENV_MARKER = "pyvenv.cfg"  # a virtualenv under any name
 # Among them, the installed dependencies a project's own commands run (a virtualenv under any name too): the only
 # ones delegate's sandbox mounts from the user's folder. The others are tool state and build output (.idea's data
-# sources, .terraform's state, .direnv's exported environment, .serverless' templates, .next's inlined env).
+# sources, .terraform's state, .direnv's exported environment, .serverless' templates, .next's inlined env, the logs
+# of .tox and .nox, which record the environment their commands ran in).
 DEPENDENCY_DIRS = frozenset(
     {"node_modules", "bower_components", "jspm_packages", ".pnpm-store", ".yarn", "vendor", "Pods", "Carthage",
-     ".venv", "venv", ".tox", ".nox", ".eggs", "site-packages"}
+     ".venv", "venv", ".eggs", "site-packages"}
 )  # fmt: skip
 
 # Folders of keys and credentials, wherever they are (a copy of a home directory included).
