@@ -395,3 +395,28 @@ async def test_review_of_a_folder_inside_a_home_dotfiles_repository_sends_nothin
     result = await _call(deepseek, "review", {"path": str(home / "code/newproj")})  # no repository of its own yet
     assert PRIVATE.encode() not in _sent(deepseek), "review sent the home folder's files"
     assert result.is_error and "home folder" in result.content[0].text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".GIT/config",
+        ".Git/hooks/post-checkout",
+        ".git./config",
+        "GIT~1/config",
+        ".env.",
+        ".ENV",
+        "ID_RSA ",
+        "Secrets./x",
+    ],
+)
+async def test_a_new_file_whose_name_is_git_or_a_secret_on_a_case_folding_or_windows_host_is_refused(
+    deepseek: FakeUpstream, tmp_path: Path, path: str
+) -> None:
+    project = make_project(tmp_path)
+    # macOS and Windows fold case, Windows drops trailing dots and spaces and knows .git as GIT~1: a patch creating
+    # these writes .git/config, .env or id_rsa on the host that applies it.
+    deepseek.agent = Script([Turn([create(path, "[core]\n\tfsmonitor = touch /tmp/owned\n")])], final="Done.")
+    out, _ = await delegate(settings_for(deepseek, command=None), project)
+    assert out["patch"] == "", f"the patch creates {path!r}"
+    assert out["steps"][0]["outcome"].startswith("refused"), out["steps"][0]["outcome"]

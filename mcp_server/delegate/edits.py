@@ -263,11 +263,21 @@ def _unpatchable(name: str) -> bool:
 
 
 def _refused_name(name: str, last: bool, folder: str) -> str | None:
+    """Why a new file or folder may not be made, judged under its name and under the names it takes on a host that
+    applies the patch (names.on_hosts: `.GIT` on macOS, `.git.` and `GIT~1` on Windows are `.git`)."""
     if _unpatchable(name) or name in ("..",):
         return _UNPATCHABLE
+    for spelling in dict.fromkeys((name, *names.on_hosts(name))):
+        why = _refused_spelling(spelling, last, folder)
+        if why is not None:
+            return why if spelling == name else f"{why} on a host that applies the patch (as {spelling!r})"
+    return None
+
+
+def _refused_spelling(name: str, last: bool, folder: str) -> str | None:
     if name in names.VCS:
         return "version control"
-    if not last and (names.skipped_dir(name) or name in names.SECRET_DIRS):
+    if not last and (names.skipped_dir(name) or name in names.SECRET_DIRS or names.secret_folder(name)):
         return "a vendored, generated, tool or key folder"
     if last and (names.secret_name(name) or names.bare_secret(folder, name)):
         return "named like a secret"

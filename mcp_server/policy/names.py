@@ -144,6 +144,20 @@ def withheld(parts: Sequence[str], top: str) -> str | None:
     return None
 
 
+# Windows' short (8.3) names of the version-control folders: `GIT~1` is `.git` there.
+_SHORT_NAMES = {"git~1": ".git", "hg~1": ".hg", "svn~1": ".svn", "bzr~1": ".bzr", "jj~1": ".jj"}
+
+
+def on_hosts(name: str) -> tuple[str, ...]:
+    """The names a file written under `name` may take on the hosts a patch is applied on: lower case where the file
+    system folds case (macOS, Windows: `.GIT` is `.git`), without the trailing dots and spaces Windows drops (`.env.`
+    is `.env`), and a version-control folder's short name on Windows (`GIT~1`). Judging a name written on a host
+    judges each of them."""
+    folded = name.lower()
+    trimmed = folded.rstrip(" .") or folded
+    return tuple(dict.fromkeys((folded, trimmed, _SHORT_NAMES.get(trimmed, trimmed))))
+
+
 def unbackup(name: str) -> str:
     """A name without the endings a backup copy adds (`shadow-` is `shadow`, `id_rsa.bak.orig` is `id_rsa`)."""
     while name.endswith(_BACKUP_ENDS):
