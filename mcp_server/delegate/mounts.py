@@ -49,10 +49,11 @@ MAX_LINKS = 256  # entries of a vendored folder's bin/ looked at
 _PREFIXED = ("bin", "sbin", "shims")  # a prefix's program folder: the prefix is mounted (its lib/ beside)
 
 
-def covered(home: str | None, workdir: str, runtime: str | None) -> list[str]:
-    """The folders the sandbox shows empty (real paths, existing folders, outermost first)."""
+def covered(home: str | None, workdir: str, runtime: str | None, scratch: str | None = None) -> list[str]:
+    """The folders the sandbox shows empty (real paths, existing folders, outermost first); `scratch` is the private
+    folder of every run's copy (other runs' copies, other callers' over HTTP, wherever TMPDIR puts them)."""
     top = _top_folder(workdir)
-    wanted = [*DATA_ROOTS, *(p for p in (home, runtime, top) if p)]
+    wanted = [*DATA_ROOTS, *(p for p in (home, runtime, top, scratch) if p)]
     found: list[str] = []
     for path in dict.fromkeys(os.path.realpath(p) for p in wanted):
         if os.path.isdir(path) and not path.startswith(MOUNTED_BY_BWRAP) and path != "/":

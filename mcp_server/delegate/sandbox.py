@@ -46,7 +46,8 @@ class Sandbox:
         """bwrap and its arguments, up to the command it runs."""
         args = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
         home = self.places.home
-        covered = mounts.covered(home, self.workdir, self.environment.get("XDG_RUNTIME_DIR"))
+        scratch = os.path.dirname(os.path.dirname(self.tree))  # <private folder>/delegate-*/tree
+        covered = mounts.covered(home, self.workdir, self.environment.get("XDG_RUNTIME_DIR"), scratch)
         for folder in covered:
             args += ["--tmpfs", folder]
         if "/run" in covered:
