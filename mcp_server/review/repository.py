@@ -137,15 +137,15 @@ def _borrowed(git_dir: str, common: str) -> str | None:
     if common != git_dir and os.path.dirname(git_dir) != f"{common.rstrip('/')}/worktrees":
         return "its git folder's `commondir` names another repository's git folder"
     for folder in dict.fromkeys((git_dir, common)):
-        link = _ref_link(folder)
-        if link is not None:
-            return f"its ref {link} is a symlink out of its git folder"
+        why = _ref_link(folder)
+        if why is not None:
+            return why
     return None
 
 
 def _ref_link(folder: str) -> str | None:
-    """The first ref in `folder` (a git folder: HEAD, packed-refs, refs/, reftable/) that is a symlink whose target
-    lies outside it, as a path from there; None when there is none (entries past MAX_REF_ENTRIES refused too)."""
+    """Why the refs of `folder` (a git folder: HEAD, packed-refs, refs/, reftable/) cannot be trusted as its own: a
+    symlink whose target lies outside it, or more loose refs than are looked at; None when they can."""
     inside = f"{os.path.realpath(folder).rstrip('/')}/"
     stack = [f"{folder}/{name}" for name in _REFS]
     looked = 0
@@ -153,9 +153,12 @@ def _ref_link(folder: str) -> str | None:
         path = stack.pop()
         looked += 1
         if looked > MAX_REF_ENTRIES:
-            return f"{os.path.relpath(path, folder)} (past the {MAX_REF_ENTRIES:,} refs looked at)"
+            return (
+                f"its git folder holds more than {MAX_REF_ENTRIES:,} loose refs, too many to check that none is a "
+                "symlink out of it (`git pack-refs --all` packs them)"
+            )
         if os.path.islink(path) and not os.path.realpath(path).startswith(inside):
-            return os.path.relpath(path, folder)
+            return f"its ref {os.path.relpath(path, folder)} is a symlink out of its git folder"
         if os.path.isdir(path) and not os.path.islink(path):
             try:
                 stack += [entry.path for entry in os.scandir(path)]
