@@ -150,7 +150,7 @@ async def _check_overhead(reps: int) -> Result:
         rows = [_overhead_row("unsandboxed", [c.seconds for c in bare], direct)]
         why = await anyio.to_thread.run_sync(usable, _bwrap())
         if why is None:
-            box = Sandbox(_bwrap() or "", folder, folder, folder, (), secret_places(home())).prefix()
+            box = Sandbox(_bwrap() or "", folder, folder, folder, (), secret_places(home()), dict(os.environ)).prefix()
             boxed = [await _runner(folder, box).run() for _ in range(reps)]
             rows.append(_overhead_row("in bubblewrap", [c.seconds for c in boxed], direct))
     note = f"delegate: the check `true` through the runner beside `sh -c true` started directly; median of {reps}."

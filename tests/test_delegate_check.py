@@ -136,7 +136,8 @@ async def test_the_whole_process_group_is_killed_at_the_time_bound_and_on_cancel
 ) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
-    command = f"sleep 300 & echo $! > {pids}/child; echo $$ > {pids}/shell; wait"
+    # Each pid written whole before `child` appears (the test reads both once it does, then cancels).
+    command = f"echo $$ > {pids}/shell; sleep 300 & echo $! > {pids}/new; mv {pids}/new {pids}/child; wait"
     settings = unsandboxed(settings_for(deepseek, command=command, DEEPSEEK_MCP_CHECK_SECONDS="1"))
     deepseek.agent = Script([Turn([run_check()])])
     out, _ = await delegate(settings, project)

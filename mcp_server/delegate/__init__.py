@@ -10,6 +10,7 @@ The modules, in the order a call passes through them:
     check.py        the check command: time bound, its own process group killed whole, the output's redacted tail
     environment.py  the check's environment, every key and token removed before it starts
     sandbox.py      bubblewrap: a read-only system, the writable copy, no network, the secret places covered
+    mounts.py       what the sandbox shows: the toolchain mounted back, the user's files and runtime sockets covered
     patch.py        the unified diff, made, parsed and applied in-process (no git runs)
     parsers.py      whether each changed file parses (ast, json, tomllib, PyYAML, tree-sitter where installed)
     verify.py       the patch and what is proved about it: applies, parses, the last check

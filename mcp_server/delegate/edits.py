@@ -69,7 +69,7 @@ class Editor:
         path, old, new = _text(args, "path"), _text(args, "old_text"), _text(args, "new_text")
         if not old:
             return self._create(path, new)
-        found = self.workspace.file(path)
+        found = self._existing(path)
         data = self._read(found)
         text = data.decode("utf-8")
         count = text.count(old)
@@ -86,7 +86,7 @@ class Editor:
         return self._done(found.label, result, f"replaced lines {first}-{first + old.count(chr(10))}", lines)
 
     def delete(self, args: dict[str, Any]) -> Outcome:
-        found = self.workspace.file(_text(args, "path"))
+        found = self._existing(_text(args, "path"))
         data = self._read(found)
         self._remember(found.label, data)
         parent, _, name = found.real.rpartition("/")
@@ -105,8 +105,17 @@ class Editor:
         elif before is None:
             self._create(label, after)
         else:
-            found = self.workspace.file(label)
+            found = self._existing(label)
             self._write(found.label, found.real, after.encode(), before)
+
+    def _existing(self, path: str) -> Found:
+        """A file of the copy to change, whose name a patch can carry (a hostile repository's file may be called
+        `notes\n+++ b/x`: git would read its header otherwise, and a Windows host takes `\\` for a separator)."""
+        found = self.workspace.file(path)
+        unfit = next((part for part in found.label.split("/") if _unpatchable(part)), None)
+        if unfit is not None:
+            raise Refused(f"{shown(found.label)} is refused: {_UNPATCHABLE}; the patch could not hold it")
+        return found
 
     def _create(self, path: str, new: str) -> Outcome:
         parent, missing, label = self._new_place(path)
@@ -241,12 +250,29 @@ def _exists(place: Entered, name: str) -> bool:
     return os.path.lexists(Path(place.real) / name)
 
 
+_UNPATCHABLE = "not a name a patch can carry (a control character or backslash)"
+
+
+def _unpatchable(name: str) -> bool:
+    return any(ord(c) < 32 or c == "\x7f" for c in name) or "\\" in name
+
+
 def _refused_name(name: str, last: bool, folder: str) -> str | None:
-    if any(ord(c) < 32 for c in name) or name in ("..",) or "\\" in name:
-        return "not a name a patch can carry (a control character or backslash)"
+    """Why a new file or folder may not be made, judged under its name and under the names it takes on a host that
+    applies the patch (names.on_hosts: `.GIT` on macOS, `.git.` and `GIT~1` on Windows are `.git`)."""
+    if _unpatchable(name) or name in ("..",):
+        return _UNPATCHABLE
+    for spelling in dict.fromkeys((name, *names.on_hosts(name))):
+        why = _refused_spelling(spelling, last, folder)
+        if why is not None:
+            return why if spelling == name else f"{why} on a host that applies the patch (as {spelling!r})"
+    return None
+
+
+def _refused_spelling(name: str, last: bool, folder: str) -> str | None:
     if name in names.VCS:
         return "version control"
-    if not last and (names.skipped_dir(name) or name in names.SECRET_DIRS):
+    if not last and (names.skipped_dir(name) or name in names.SECRET_DIRS or names.secret_folder(name)):
         return "a vendored, generated, tool or key folder"
     if last and (names.secret_name(name) or names.bare_secret(folder, name)):
         return "named like a secret"

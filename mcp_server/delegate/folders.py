@@ -116,13 +116,15 @@ def _remove(path: Path) -> None:
     """Remove a tree of ours, whatever a check left in it: folders without write or search permission included."""
 
     def retry(function: object, failed: str, _: BaseException) -> None:
+        # The folder holding `failed` is one rmtree walked into (never a link). `failed` itself may be a link the
+        # check left: chmod follows links, so only what is not one is chmodded (its target may lie anywhere).
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(failed), 0o700)
-            os.chmod(failed, 0o700)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                shutil.rmtree(failed, ignore_errors=True)
-            else:
+            if os.path.islink(failed) or not os.path.isdir(failed):
                 os.unlink(failed)
+                return
+            os.chmod(failed, 0o700)
+            shutil.rmtree(failed, ignore_errors=True)
 
     if not os.path.lexists(path):
         return

@@ -65,7 +65,7 @@ class Session:
         """Make the copy (blocking: a worker thread); the copy is removed again if making it fails."""
         scratch = folders.make(base)
         try:
-            copied = copy_tree(original.root, scratch.tree, original.job())
+            copied = copy_tree(original.root, scratch.tree, original.job(), original.scopes)
             if original.stop.is_set():  # cancelled while copying: nobody will close what is returned
                 raise InputError("the call was cancelled while the scratch copy was made")
             tree = scratch.tree.resolve()
@@ -97,7 +97,7 @@ class Session:
             if call.name == "run_check":
                 return await self._run_check()
             if call.name in ("edit_file", "delete_file"):
-                return self._write(call.name, args)
+                return self._linked(args.get("path")) or self._write(call.name, args)
             return await reads(call)
 
         return handle
@@ -115,6 +115,20 @@ class Session:
                     f"{'/'.join(parts)} is refused: {skip.path} was left out of the copy ({skip.reason}){never}"
                 )
         return None
+
+    def _linked(self, path: Any) -> Outcome | None:
+        """A write to a path that is a symlink in the user's folder is refused: the copy holds its target's text
+        under the link's name, but git stores the link, and `git apply` patches no file through one."""
+        if not isinstance(path, str):
+            return None
+        label = "/".join(part for part in path.strip().split("/") if part not in ("", "."))
+        target = self.copied.links.get(label)
+        if target is None:
+            return None
+        return _refused(
+            f"{label} is a symlink in the user's folder, to {target}; a patch cannot change a file "
+            f"through a link: edit {target} itself"
+        )
 
     def _write(self, name: str, args: dict[str, Any]) -> Outcome:
         try:
@@ -159,11 +173,11 @@ class Session:
             )
         tree = str(self.workspace.root)
         root = str(self.original.root)
+        environment = scrubbed(check.environment, secrets, self.workspace.scanner)
         box = sandbox.Sandbox(
             check.bwrap or "", tree, tree if root == "/" else root, root, tuple(self.copied.vendored),
-            self.workspace.places,
+            self.workspace.places, environment, check.command,
         )  # fmt: skip
-        environment = scrubbed(check.environment, secrets, self.workspace.scanner)
         prefix = None if unsandboxed is not None else box.prefix()
         self.runner = Runner(
             check.command, check.seconds, tree, environment, prefix, Redactor(secrets), self.workspace.scanner

@@ -55,7 +55,7 @@ def read_current(workspace: Workspace, label: str) -> bytes | None:
 
 def changes_of(editor: Editor, copy: Workspace) -> tuple[list[Change], list[str]]:
     """Each file the model changed, before (as copied) and after (as the copy holds it now); what could not be
-    carried is named in the notes."""
+    carried is named in the notes, a file holding a secret among them."""
     changes: list[Change] = []
     notes: list[str] = []
     for label, before in sorted(editor.originals.items()):
@@ -66,6 +66,10 @@ def changes_of(editor: Editor, copy: Workspace) -> tuple[list[Change], list[str]
             notes.append(f"{label} was left out of the patch: {e if isinstance(e, Refused) else 'no longer text'}.")
             continue
         if after == before:
+            continue
+        finding = None if after is None else copy.scanner.find_bytes(after)
+        if finding is not None:  # written by the check, not the model (whose text is scanned): the patch is sent too
+            notes.append(f"{label} was left out of the patch: {finding.reason}; its content is never sent.")
             continue
         old = None if before is None else before.decode("utf-8")
         changes.append(Change(label, old, text, label in editor.executable))

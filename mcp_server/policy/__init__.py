@@ -11,6 +11,7 @@ The modules:
     proof.py       what a provider match needs besides its shape: entropy, a checksum
     judge.py       whether a value under a secret-ish name, or a URL's password, is a secret
     encodings.py   a secret's base64 and hex spellings
+    containers.py  what a binary file holds a layer down (UTF-16, gzip, zip, PDF streams), for delegate's copy
     redaction.py   the server's own keys out of every result, error and log line, in each printed form
     urls.py        which URLs a provider that fetches inside the user's network may be handed (no SSRF)
     workdir.py     whether a folder nobody named (the working directory, a client's root) is a project to explore

@@ -22,6 +22,14 @@ SKIPPED_DIRS = VCS | frozenset(
     }
 )  # fmt: skip
 VENV_MARKER = "pyvenv.cfg"  # a virtualenv under any name
+# Among them, the installed dependencies a project's own commands run (a virtualenv under any name too): the only
+# ones delegate's sandbox mounts from the user's folder. The others are tool state and build output (.idea's data
+# sources, .terraform's state, .direnv's exported environment, .serverless' templates, .next's inlined env, the logs
+# of .tox and .nox, which record the environment their commands ran in).
+DEPENDENCY_DIRS = frozenset(
+    {"node_modules", "bower_components", "jspm_packages", ".pnpm-store", ".yarn", "vendor", "Pods", "Carthage",
+     ".venv", "venv", ".eggs", "site-packages"}
+)  # fmt: skip
 
 # Folders of keys and credentials, wherever they are (a copy of a home directory included).
 SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".password-store", ".secrets"})
@@ -134,6 +142,20 @@ def withheld(parts: Sequence[str], top: str) -> str | None:
     if secret_name(parts[-1]) or bare_secret(folder, parts[-1]):
         return "named like a file of keys or credentials (not sent)"
     return None
+
+
+# Windows' short (8.3) names of the version-control folders: `GIT~1` is `.git` there.
+_SHORT_NAMES = {"git~1": ".git", "hg~1": ".hg", "svn~1": ".svn", "bzr~1": ".bzr", "jj~1": ".jj"}
+
+
+def on_hosts(name: str) -> tuple[str, ...]:
+    """The names a file written under `name` may take on the hosts a patch is applied on: lower case where the file
+    system folds case (macOS, Windows: `.GIT` is `.git`), without the trailing dots and spaces Windows drops (`.env.`
+    is `.env`), and a version-control folder's short name on Windows (`GIT~1`). Judging a name written on a host
+    judges each of them."""
+    folded = name.lower()
+    trimmed = folded.rstrip(" .") or folded
+    return tuple(dict.fromkeys((folded, trimmed, _SHORT_NAMES.get(trimmed, trimmed))))
 
 
 def unbackup(name: str) -> str:

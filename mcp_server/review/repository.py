@@ -6,7 +6,16 @@ deletions. So the git folder must lie inside the top folder, or name this work t
 worktree made by `git worktree add` (its git folder's `gitdir` file names this `.git`), a submodule or a clone made
 with `--separate-git-dir` whose config says `core.worktree` is this folder. Anything else is refused, naming the
 repository it points at (inside the file roots only). The top folder git reports must hold the folder given (a
-`core.worktree` pointing elsewhere is refused) and lie inside the file roots, in no secret place.
+`core.worktree` pointing elsewhere is refused) and lie inside the file roots, in no secret place. Found by going up
+from a subfolder, it must be a project folder too (policy/workdir.py): a dotfiles repository in the home folder
+would otherwise send home's files for a review of `~/code/newproj`.
+
+The git folder's own data must be its own too. A `commondir` file makes another repository's refs and objects this
+one's (git honours it in any git folder, not only a worktree's), and a ref that is a symlink (`refs/heads/main ->
+/work/company-app/.git/refs/heads/main`, or the whole `refs/`), with that repository's objects borrowed through
+`objects/info/alternates`, makes HEAD its commit: either way its files would go upstream as deletions. So the shared
+git folder must be the git folder itself, or hold it as git's own worktrees do (`<common>/worktrees/<name>`), and
+no ref (HEAD, packed-refs, refs/ and reftable/, the worktree's and the shared folder's) may be a symlink out of it.
 """
 
 from __future__ import annotations
@@ -19,9 +28,13 @@ from mcp_server.context.model import Job
 from mcp_server.core import threads
 from mcp_server.core.errors import InputError
 from mcp_server.core.quoting import clip
+from mcp_server.policy import names
+from mcp_server.policy.workdir import unfit_folder
 from mcp_server.review.git import Git, GitError, describe
 
 MAX_GITDIR_FILE = 4096
+MAX_REF_ENTRIES = 20_000  # entries of refs/ looked at for a symlink out of the repository
+_REFS = ("HEAD", "packed-refs", "refs", "reftable")
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,14 @@ async def locate(git: Git, shown: str, job: Job) -> Repository:
             f"{where} is refused: its repository's work tree is {_shown(top, job)} (core.worktree), not this folder; "
             "review that folder itself"
         )
+    mine = names.home()
+    unfit = None if given == top else unfit_folder(top, None if mine is None else str(mine), job.places)
+    if unfit is not None:  # found by going up from the folder given: a dotfiles repository in ~, a `git init` in /
+        raise InputError(
+            f"{where} is refused: the repository it lies in has its top folder at {_shown(top, job)}, {unfit}, "
+            "whose files a review of it would send; `git init` the project's own folder, or name that folder "
+            "itself as `path` to review all of it"
+        )
     return Repository(given, top, git_dir, common)
 
 
@@ -80,6 +101,12 @@ async def check_own(git: Git, repository: Repository, shown: str, job: Job) -> N
             f"{_shown(git_dir, job)}, which is not this folder's own (it names no work tree here); review that "
             "repository from its own folder, or make the link git's own (`git worktree add`, or `git config "
             "core.worktree` in that repository)"
+        )
+    borrowed = await threads.run(_borrowed, git_dir, repository.common)
+    if borrowed is not None:
+        raise InputError(
+            f"{named(shown, repository.folder)} is refused: {borrowed}, so git would read another repository's "
+            f"history as this folder's own (it is not this folder's own); review that repository from its own folder"
         )
 
 
@@ -102,6 +129,42 @@ def _own(top: str, git_dir: str) -> bool:
         return False
     back = back if os.path.isabs(back) else os.path.join(git_dir, back)
     return os.path.realpath(back) == os.path.realpath(f"{top}/.git")
+
+
+def _borrowed(git_dir: str, common: str) -> str | None:
+    """Why the git folder's refs are another repository's (its `commondir`, a ref that is a symlink out of it), or
+    None (blocking)."""
+    if common != git_dir and os.path.dirname(git_dir) != f"{common.rstrip('/')}/worktrees":
+        return "its git folder's `commondir` names another repository's git folder"
+    for folder in dict.fromkeys((git_dir, common)):
+        why = _ref_link(folder)
+        if why is not None:
+            return why
+    return None
+
+
+def _ref_link(folder: str) -> str | None:
+    """Why the refs of `folder` (a git folder: HEAD, packed-refs, refs/, reftable/) cannot be trusted as its own: a
+    symlink whose target lies outside it, or more loose refs than are looked at; None when they can."""
+    inside = f"{os.path.realpath(folder).rstrip('/')}/"
+    stack = [f"{folder}/{name}" for name in _REFS]
+    looked = 0
+    while stack:
+        path = stack.pop()
+        looked += 1
+        if looked > MAX_REF_ENTRIES:
+            return (
+                f"its git folder holds more than {MAX_REF_ENTRIES:,} loose refs, too many to check that none is a "
+                "symlink out of it (`git pack-refs --all` packs them)"
+            )
+        if os.path.islink(path) and not os.path.realpath(path).startswith(inside):
+            return f"its ref {os.path.relpath(path, folder)} is a symlink out of its git folder"
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                stack += [entry.path for entry in os.scandir(path)]
+            except OSError:
+                continue
+    return None
 
 
 async def _claims(git: Git, top: str, git_dir: str) -> bool:

@@ -132,18 +132,21 @@ async def _work(
             await reporter.step(len(run.steps), "running the check")
             await session.check()
     verified = await threads.run(session.verified)
-    content = f"{run.answer}\n\n{PATCH_MARK}\n{verified.patch}" if verified.patch else run.answer
+    # The mark is the server's, after the answer, even with no patch: the answer is the model's and may hold a mark
+    # and a patch of its own, which a follow-up would otherwise start from (no patch line begins with the mark).
+    content = f"{run.answer}\n\n{PATCH_MARK}\n{verified.patch}"
     answer: Message = {"role": "assistant", "content": content, "reasoning_content": run.reasoning}
     recorded = await app.conversations.record(conversation, SYSTEM, [user, *run.trail, answer], run.finish_reason)
     return run, verified, recorded.notice()
 
 
 def _previous_patch(conversation: Conversation) -> str | None:
-    """The patch the last delegate turn of this conversation returned, as its recorded answer holds it."""
+    """The patch the last delegate turn of this conversation returned, as its recorded answer holds it: after the
+    server's mark, the last at the start of a line (the server writes it after the model's answer)."""
     for turn in reversed(conversation.turns):
         content = turn.messages[-1].get("content")
-        if isinstance(content, str) and PATCH_MARK in content:
-            return content.rpartition(f"{PATCH_MARK}\n")[2]
+        if isinstance(content, str) and f"\n{PATCH_MARK}\n" in content:
+            return content.rpartition(f"\n{PATCH_MARK}\n")[2]
     return None
 
 
