@@ -174,14 +174,15 @@ class Spending:
         """What one chat request is held at. With no limit set, the usual estimate. With one, the most it can cost:
         its prompt and the answer's whole max_tokens (the provider's default when the caller sets none), so neither
         limit is passed by an answer longer than estimated; and where that passes the per-call limit (after
-        `already` spent in this call), max_tokens lowered to what the limit leaves, for the request to carry."""
+        `already` spent in this call), max_tokens lowered to what the limit leaves, for the request to carry; a
+        max_tokens the caller chose is theirs: past the limit, the call is refused saying so, never cut short."""
         if self.per_call is None and self.daily is None:
             return Bound(estimate(route, messages, max_tokens, thinking=thinking) or 0.0, max_tokens)
         prompt = estimate_messages(messages)
         output = max_tokens or most_output(thinking, effort)
         usd = _priced(route, prompt, output)
-        if self.per_call is None or already + usd <= self.per_call:
-            return Bound(usd, max_tokens)
+        if self.per_call is None or already + usd <= self.per_call or max_tokens is not None:
+            return Bound(usd, max_tokens)  # past the limit with the caller's max_tokens: `hold` refuses it
         per_token = _priced(route, 0, 1_000_000) / 1_000_000
         fits = int((self.per_call - already - _priced(route, prompt, 0)) / per_token) if per_token > 0 else 0
         while fits > 0 and already + _priced(route, prompt, fits) > self.per_call:  # prices are rounded
