@@ -109,6 +109,9 @@ def test_http_refuses_requests_without_the_right_token_and_foreign_hosts_or_orig
         (["--host", "0.0.0.0", "--no-auth"], {}, "loopback address only"),
         (["--no-auth"], {"DEEPSEEK_MCP_HTTP_TOKEN": ALICE}, "contradict"),
         ([], {"DEEPSEEK_MCP_HTTP_TOKEN": "short"}, "too short"),
+        # docs/install.md's own placeholder, and a common one beside a real token: each a token anyone could send.
+        ([], {"DEEPSEEK_MCP_HTTP_TOKEN": "<16+ random characters>"}, "still a placeholder"),
+        ([], {"DEEPSEEK_MCP_HTTP_TOKEN": f"{ALICE},your-http-token-here"}, "still a placeholder"),
     ],
 )
 def test_http_refuses_to_start_unsafely_and_says_what_to_set(

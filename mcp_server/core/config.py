@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import SecretStr
 
 from mcp_server.core.errors import ConfigError
-from mcp_server.core.keys import UNEXPANDED, KeyProblem, check_secret, read_key, refusal
+from mcp_server.core.keys import UNEXPANDED, KeyProblem, check_secret, is_placeholder, read_key, refusal
 
 ProviderName = Literal["deepseek", "atlas", "openai"]
 
@@ -213,7 +213,14 @@ def _token_warnings(env: Mapping[str, str]) -> tuple[str, ...]:
 def _http_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
     # An unexpanded placeholder is no token: accepting `${DEEPSEEK_MCP_HTTP_TOKEN}` would make it a public one.
     raw = env.get(HTTP_TOKEN_ENV, "")
-    tokens = (token.strip() for token in raw.split(","))
+    tokens = [token.strip() for token in raw.split(",")]
+    # A placeholder copied from the docs (`<16+ random characters>`, `your-token-here`) would be a public token.
+    if any(token and not UNEXPANDED.fullmatch(token) and is_placeholder(token) for token in tokens):
+        raise ConfigError(
+            f"A token in {HTTP_TOKEN_ENV} is still a placeholder, which anyone who read the docs could send: replace "
+            f'it with random characters, e.g. export {HTTP_TOKEN_ENV}="$(python3 -c "import secrets; '
+            'print(secrets.token_urlsafe(32))")"'
+        )
     return tuple(check_secret(HTTP_TOKEN_ENV, token) for token in tokens if token and not UNEXPANDED.fullmatch(token))
 
 

@@ -66,7 +66,7 @@ def read_key(env: Mapping[str, str], name: str) -> tuple[str | None, KeyProblem 
         return None, None
     if UNEXPANDED.fullmatch(value):
         return None, KeyProblem(name, value[:60], unexpanded=True)
-    if _is_placeholder(value):
+    if is_placeholder(value):
         return None, KeyProblem(name, _shown(value), unexpanded=False, bracketed="<" in value or ">" in value)
     return check_secret(name, value), None
 
@@ -93,7 +93,7 @@ def check_secret(name: str, value: str) -> str:
     return value
 
 
-def _is_placeholder(value: str) -> bool:
+def is_placeholder(value: str) -> bool:
     if "<" in value or ">" in value or "..." in value or "\u2026" in value or _STAND_INS.fullmatch(value):
         return True
     # Words with spaces ("paste your key here") are a placeholder; a key broken by a space or a line break has the
