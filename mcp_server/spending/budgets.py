@@ -116,7 +116,7 @@ def capped_notice(bound: Bound, per_call: float | None) -> str | None:
     )
 
 
-def _refused(exc: BaseException) -> bool:
+def refused(exc: BaseException) -> bool:
     """Whether the provider cannot have billed a call that failed with `exc`: it refused the request (an HTTP
     status), was never reached, or the call failed on its own input. A stop (the call deadline), a broken or silent
     stream and anything unexpected after sending may have been billed."""
@@ -223,7 +223,7 @@ class Spending:
                 held.settled = True
                 # Shielded, so a call stopped at its deadline still records (or frees) its place; bounded.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_SECONDS):
-                    if _refused(exc):
+                    if refused(exc):
                         await self._release(owner, day, hold_id)
                     else:
                         await self._spend(owner, day, tool, usd, 0.0, hold_id)

@@ -1,0 +1,56 @@
+"""Final attack round: spending limits, delegate's patch, redaction and bounds, each on the tool's own path against
+the fake upstream (tests/fake_upstream.py) through a real MCP client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_server.core.config import MAX_COST_ENV
+from mcp_server.spending import pricing
+from mcp_server.upstream.completion import Usage
+from tests.conftest import DEEPSEEK_KEY, connect, make_settings
+from tests.fake.agent import Call, Script, Turn
+from tests.fake.review import Checker
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.gitrepos import make_repo
+
+pytestmark = pytest.mark.anyio
+
+
+def _per_token(model: str = "deepseek-flash") -> float:
+    """USD of one output token now (peak or off-peak), as the server prices it."""
+    cost = pricing.estimate("deepseek", model, Usage(completion_tokens=1_000_000))
+    assert cost is not None
+    return cost.usd / 1_000_000
+
+
+def _finding(line: int) -> Call:
+    args = {"path": "src/service.py", "line": 10, "severity": "high", "title": f"problem {line}", "detail": "Wrong."}
+    return Call("report_finding", args)
+
+
+async def test_checks_that_fail_mid_stream_count_against_the_per_call_limit_of_the_checks_after_them(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path)
+    limit = 200_000 * _per_token()  # about three checks held at DeepSeek's 64K default for thinking
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.agent = Script([Turn(calls=[_finding(line) for line in range(1, 9)])], final="Eight problems.")
+        fake.checker = Checker()
+        # The reviewer's two turns answer; every check then breaks after its first pieces arrived (sent, maybe
+        # billed: recorded at its hold, as budgets.py says).
+        fake.script(Reply(), Reply(), *[Reply(drop_after_chunks=3)] * 8)
+        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
+        async with connect(settings) as client:
+            with anyio.fail_after(60):
+                result = await client.call_tool("review", {"path": str(repo)})
+                shown = await client.call_tool("balance", {})
+    assert not result.is_error, result.content
+    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+    # Before: a check that failed was recorded at its hold but never counted in the pool the parallel checks share,
+    # so the next four were each held at what was left of the whole limit again: eight checks recorded twice the limit.
+    assert today["usd"] <= limit * 1.0001, (today["usd"] / limit, len(fake.chat_requests()))
