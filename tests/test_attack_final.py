@@ -54,3 +54,24 @@ async def test_checks_that_fail_mid_stream_count_against_the_per_call_limit_of_t
     # Before: a check that failed was recorded at its hold but never counted in the pool the parallel checks share,
     # so the next four were each held at what was left of the whole limit again: eight checks recorded twice the limit.
     assert today["usd"] <= limit * 1.0001, (today["usd"] / limit, len(fake.chat_requests()))
+
+
+async def test_the_final_answer_of_a_loop_stopped_by_the_per_call_limit_is_held_within_what_the_limit_left(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.py").write_text("def answer() -> int:\n    return 42\n")
+    limit = 100_000 * _per_token()
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        # Each turn writes no more than the max_tokens its request carries (the fake stops it there, as DeepSeek
+        # does): 60,000 tokens of text and a function call, which leave no room for another turn; then a long answer.
+        fake.agent = Script([Turn([Call("list_dir", {"path": "."})], content="hmm " * 60_000)], final="word " * 60_000)
+        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
+        async with connect(settings) as client:
+            with anyio.fail_after(60):
+                result = await client.call_tool("investigate", {"question": "Why?", "paths": [str(tmp_path)]})
+                shown = await client.call_tool("balance", {})
+    assert not result.is_error, result.content
+    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+    # Before: the final turn was held on its own, as if nothing had been spent, so its answer was allowed the whole
+    # limit again after the turn before it had used 60% of it: the call cost 1.2 times the limit.
+    assert today["usd"] <= limit * 1.0001, today["usd"] / limit

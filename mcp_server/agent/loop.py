@@ -235,16 +235,26 @@ class Loop:
             return None
         return f"the per-call cost limit ({MAX_COST_ENV}=${limit:g}; ${run.spent:.4f} spent)"
 
+    def _reserve(self, run: Run, messages: list[Message]) -> float:
+        """USD a turn that may call functions leaves under the per-call limit for the final answer: a typical turn,
+        or less where that would leave this turn less than one."""
+        limit = self._spend.spending.per_call if self._spend is not None else None
+        turn = budgets.estimate(self._route, messages, None, thinking=self._thinking)
+        if limit is None or turn is None:
+            return 0.0
+        return max(0.0, min(turn, limit - run.spent - turn))
+
     async def _turn(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
         if self._spend is None:
             return await self._send(messages, task, run, final=final)
-        # The final turn was left room for by _over_cost; it is checked on its own estimate, never refused for the
-        # turns before it, so a run stopped by the limit still answers.
+        # Every turn is held after what the run spent, so the call never passes the per-call limit; a turn that may
+        # call functions also leaves room for a final answer (a typical turn's estimate, as _over_cost counts it),
+        # so a run stopped by the limit still answers within it.
         completion, cost = await self._spend.priced(
             self._route,
             messages,
             self._thinking,
-            0.0 if final else run.spent,
+            run.spent if final else run.spent + self._reserve(run, messages),
             lambda max_tokens: self._send(messages, task, run, final=final, max_tokens=max_tokens),
             effort=self._effort if self._thinking else None,
         )
