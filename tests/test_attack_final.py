@@ -75,3 +75,27 @@ async def test_the_final_answer_of_a_loop_stopped_by_the_per_call_limit_is_held_
     # Before: the final turn was held on its own, as if nothing had been spent, so its answer was allowed the whole
     # limit again after the turn before it had used 60% of it: the call cost 1.2 times the limit.
     assert today["usd"] <= limit * 1.0001, today["usd"] / limit
+
+
+async def test_the_thinking_and_calls_a_loop_sends_back_are_counted_in_the_prompt_it_is_held_at(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def answer() -> int:\n    return 42\n")
+    limit = 100_000 * _per_token()
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        # Thinking, every turn carries its reasoning back (and its calls' arguments): the next prompt bills them.
+        fake.agent = Script(
+            [
+                Turn([Call("list_dir", {"path": "."})], reasoning="hmm " * 60_000),
+                Turn([Call("read_file", {"path": "app.py"})], reasoning="hmm " * 20_000),
+            ],
+            final="word " * 60_000,
+        )
+        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
+        async with connect(settings) as client:
+            with anyio.fail_after(60):
+                result = await client.call_tool("investigate", {"question": "Why?", "paths": [str(tmp_path)]})
+                shown = await client.call_tool("balance", {})
+    assert not result.is_error, result.content
+    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+    # Before: a prompt was estimated from the messages' `content` alone, so 80,000 tokens of reasoning sent back
+    # were held at nothing and the call cost 1.05 times the limit.
+    assert today["usd"] <= limit * 1.0001, today["usd"] / limit
