@@ -99,3 +99,23 @@ async def test_the_thinking_and_calls_a_loop_sends_back_are_counted_in_the_promp
     # Before: a prompt was estimated from the messages' `content` alone, so 80,000 tokens of reasoning sent back
     # were held at nothing and the call cost 1.05 times the limit.
     assert today["usd"] <= limit * 1.0001, today["usd"] / limit
+
+
+async def test_the_patch_of_one_line_changed_in_a_file_of_repeated_lines_is_made_in_time(tmp_path: Path) -> None:
+    from tests.delegate_project import make_project, settings_for
+    from tests.fake.agent import edit
+
+    project = make_project(tmp_path)
+    # A hostile repository's 60 KB file: one line among 20,000 equal ones (blank lines, a data file's zeros).
+    (project / "data.txt").write_text("0\n" * 10_000 + "MIDDLE\n" + "0\n" * 10_000)
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.agent = Script([Turn([edit("data.txt", "MIDDLE\n", "1\n")])], final="Changed.")
+        async with connect(settings_for(fake, command=None)) as client:
+            # Before: difflib, with every line a candidate match for every other, took 54 s on this file (the time
+            # grows with the square of the lines: a 1 MiB file of them, hours of a worker thread) and the call's
+            # deadline left that thread running.
+            with anyio.fail_after(15):
+                result = await client.call_tool("delegate", {"task": "set it", "paths": [str(project)]})
+    out = result.structured_content
+    assert not result.is_error and out is not None, result.content
+    assert "-MIDDLE\n+1\n" in out["patch"] and out["verification"]["applies"] is True, out["patch"][:500]
