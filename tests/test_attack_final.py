@@ -119,3 +119,41 @@ async def test_the_patch_of_one_line_changed_in_a_file_of_repeated_lines_is_made
     out = result.structured_content
     assert not result.is_error and out is not None, result.content
     assert "-MIDDLE\n+1\n" in out["patch"] and out["verification"]["applies"] is True, out["patch"][:500]
+
+
+async def test_a_call_sent_just_before_peak_hours_and_answered_in_them_stays_within_the_per_call_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    moment = [datetime(2026, 12, 7, 0, 59, 0, tzinfo=UTC)]  # a Monday, a minute before DeepSeek's peak prices
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return moment[0]
+
+    off_peak = pricing.estimate("deepseek", "deepseek-flash", Usage(completion_tokens=6000), at=moment[0])
+    assert off_peak is not None
+    limit = off_peak.usd  # 6,000 tokens of answer off-peak, 3,000 at peak
+    monkeypatch.setattr(pricing, "datetime", Clock)
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.script(Reply(content="word " * 8000, stall_before_headers=1.0))
+        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
+        async with connect(settings) as client:
+            results: list[Any] = []
+
+            async def chat() -> None:
+                results.append(await client.call_tool("chat", {"prompt": "Tell me everything."}))
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(chat)
+                    assert await anyio.to_thread.run_sync(fake.wait_for, lambda f: bool(f.chat_requests()))
+                    moment[0] = datetime(2026, 12, 7, 1, 0, 30, tzinfo=UTC)  # the answer arrives at peak
+                shown = await client.call_tool("balance", {})
+    assert not results[0].is_error, results[0].content
+    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+    # Before: held (and its max_tokens cut) at the off-peak price of when it was sent, charged at the peak price of
+    # when it was answered: twice the limit.
+    assert today["usd"] <= limit * 1.0001, today["usd"] / limit
