@@ -157,3 +157,47 @@ async def test_a_call_sent_just_before_peak_hours_and_answered_in_them_stays_wit
     # Before: held (and its max_tokens cut) at the off-peak price of when it was sent, charged at the peak price of
     # when it was answered: twice the limit.
     assert today["usd"] <= limit * 1.0001, today["usd"] / limit
+
+
+async def test_a_delegated_edit_of_a_large_file_that_wakes_every_rule_leaves_other_calls_running(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from tests.delegate_project import make_project, settings_for
+    from tests.fake.agent import edit
+    from tests.test_attack_round3_keys import _every_keyword
+
+    project = make_project(tmp_path)
+    text = _every_keyword(900_000)
+    (project / "notes.txt").write_text("first line\n" + text)
+    stalls: list[float] = []
+    done: list[Any] = []
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.agent = Script(
+            [Turn([edit("notes.txt", "first line\n", "line 0\n")])]
+            + [Turn([edit("notes.txt", f"line {i}\n", f"line {i + 1}\n")]) for i in range(3)],
+            final="Edited.",
+        )
+        async with connect(settings_for(fake, command=None)) as client:
+
+            async def delegate() -> None:
+                done.append(await client.call_tool("delegate", {"task": "edit", "paths": [str(project)]}))
+
+            async def tick() -> None:
+                last = time.perf_counter()
+                while not done:
+                    await client.call_tool("list_models", {})
+                    now = time.perf_counter()
+                    stalls.append(now - last)
+                    last = now
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(delegate)
+                    tg.start_soon(tick)
+    assert not done[0].is_error, done[0].content
+    assert "+line 3" in (done[0].structured_content or {})["patch"]
+    # Before: each edit read, scanned and scanned again (its new text) 900 KB on the event loop, where every rule
+    # woken runs at about 1 MB/s: no other call of any token was answered meanwhile.
+    assert max(stalls) < 0.5, max(stalls)
