@@ -23,8 +23,9 @@ How to use it (the interface `investigate` uses, and `review` or a checker can):
   cache serves it (WIRE.md §14).
 - `spend` puts every model turn under the caller's spending limits (mcp_server/spending/budgets.py): each turn's
   estimate is held against the day and settled with its cost; before a turn that may call functions, the loop stops
-  for its best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL (the final turn is
-  checked on its own estimate). A daily budget spent mid-run fails the call; what was spent is recorded.
+  for its best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL; every turn is held
+  after what the run spent, a turn that may call functions leaving a typical turn's estimate for the final answer,
+  whose max_tokens is what the limit leaves. A daily budget spent mid-run fails the call; what was spent is recorded.
 - `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
   keep it in the conversation so a follow-up continues with what was read.
 
