@@ -201,3 +201,30 @@ async def test_a_delegated_edit_of_a_large_file_that_wakes_every_rule_leaves_oth
     # Before: each edit read, scanned and scanned again (its new text) 900 KB on the event loop, where every rule
     # woken runs at about 1 MB/s: no other call of any token was answered meanwhile.
     assert max(stalls) < 0.5, max(stalls)
+
+
+async def test_deletions_count_against_the_files_one_delegated_task_may_change(tmp_path: Path) -> None:
+    from mcp_server.delegate.edits import MAX_CHANGED
+    from tests.delegate_project import make_project, settings_for
+    from tests.fake.agent import delete
+
+    project = make_project(tmp_path)
+    for i in range(120):
+        (project / f"f{i:03d}.txt").write_text(f"file {i}\n")
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        async with connect(settings_for(fake, command=None)) as client:
+            fake.agent = Script([Turn([delete(f"f{i:03d}.txt") for i in range(60)])], final="Deleted.")
+            with anyio.fail_after(60):
+                first = await client.call_tool("delegate", {"task": "clean", "paths": [str(project)], "max_steps": 60})
+            conversation = (first.structured_content or {})["conversation_id"]
+            fake.agent = Script([Turn([delete(f"f{i:03d}.txt") for i in range(60, 120)])], final="Deleted more.")
+            with anyio.fail_after(60):
+                second = await client.call_tool(
+                    "delegate",
+                    {"task": "more", "paths": [str(project)], "max_steps": 60, "conversation_id": conversation},
+                )
+    out = second.structured_content
+    assert not second.is_error and out is not None, second.content
+    # Before: delete_file never counted against MAX_CHANGED (edits and new files do), so a follow-up that starts from
+    # the earlier change carried 120 deleted files.
+    assert len(out["files"]) <= MAX_CHANGED, len(out["files"])
