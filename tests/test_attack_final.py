@@ -228,3 +228,25 @@ async def test_deletions_count_against_the_files_one_delegated_task_may_change(t
     # Before: delete_file never counted against MAX_CHANGED (edits and new files do), so a follow-up that starts from
     # the earlier change carried 120 deleted files.
     assert len(out["files"]) <= MAX_CHANGED, len(out["files"])
+
+
+async def test_path_completion_lists_nothing_inside_a_place_where_keys_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp.types import PromptReference
+
+    store = tmp_path / ".password-store"
+    (store / "bank.example.com").mkdir(parents=True)
+    (store / "scan.pdf").write_bytes(b"x")
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "scan.pdf").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        async with connect(make_settings(fake)) as client:
+            prompt = PromptReference(type="ref/prompt", name="document_to_markdown")
+            inside = await client.complete(prompt, {"name": "source", "value": ".password-store/"})
+            beside = await client.complete(prompt, {"name": "source", "value": "scans/"})
+    assert beside.completion.values == ["scans/scan.pdf"]
+    # Before: the names in a password store (a folder per account) were listed to whoever asked for completions;
+    # every reader of local files keeps out of such a place (mcp_server/policy/places.py).
+    assert inside.completion.values == [], inside.completion.values
