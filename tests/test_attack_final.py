@@ -250,3 +250,23 @@ async def test_path_completion_lists_nothing_inside_a_place_where_keys_are_kept(
     # Before: the names in a password store (a folder per account) were listed to whoever asked for completions;
     # every reader of local files keeps out of such a place (mcp_server/policy/places.py).
     assert inside.completion.values == [], inside.completion.values
+
+
+@pytest.mark.parametrize("name", [".e\u200cnv", ".g\u200dit/config", "id_r\ufeffsa"], ids=["env", "git", "ssh key"])
+async def test_a_new_file_named_like_a_secret_or_git_on_an_hfs_host_that_ignores_some_code_points_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    from tests.delegate_project import make_project, settings_for
+    from tests.fake.agent import create
+
+    project = make_project(tmp_path)
+    with FakeUpstream("deepseek", api_key=DEEPSEEK_KEY) as fake:
+        fake.agent = Script([Turn([create(name, "DEBUG=1\n")])], final="Done.")
+        async with connect(settings_for(fake, command=None)) as client:
+            with anyio.fail_after(30):
+                result = await client.call_tool("delegate", {"task": "configure", "paths": [str(project)]})
+    out = result.structured_content
+    assert not result.is_error and out is not None, result.content
+    # HFS+ ignores zero-width joiners, direction marks and the byte-order mark in names (git's is_hfs_dotgit knows
+    # them): before, the patch carried `.e\u200cnv`, which a Mac applying it opens as `.env`.
+    assert out["files"] == [] and out["patch"] == "", out["patch"][:300]
