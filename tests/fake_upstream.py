@@ -714,6 +714,18 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return parsed
 
 
+def _cut(turn: agent.Turn, chat: _Chat) -> agent.Turn:
+    """A scripted turn as DeepSeek sends it under the request's max_tokens: stopped there, thinking included (WIRE.md
+    §1), with finish_reason "length" and no calls (they come after the text)."""
+    reasoning = _pieces(turn.reasoning) if chat.thinking else []
+    content = _pieces(turn.content)
+    if chat.max_tokens is None or len(reasoning) + len(content) + len(turn.calls) * 8 <= chat.max_tokens:
+        return turn
+    kept = reasoning[: chat.max_tokens]
+    text = "".join(content[: chat.max_tokens - len(kept)])
+    return agent.Turn([], text, "".join(kept) if chat.thinking else turn.reasoning, "length", turn.latency)
+
+
 def _check_max_tokens(body: dict[str, Any], limit: int) -> None:
     value = body.get("max_tokens")
     if value is None:
@@ -1292,6 +1304,7 @@ class FakeUpstream:
             turn = self.checker.turn(chat.messages)
         else:
             turn = script.next(chat.tool_choice)
+        turn = _cut(turn, chat)
         await resp.pause(turn.latency)
         prompt, hit = self.cache.lookup(chat.messages, chat.tools)
         self.cache.store_output(chat.messages, agent.message(turn, thinking=chat.thinking), chat.tools)

@@ -23,8 +23,9 @@ How to use it (the interface `investigate` uses, and `review` or a checker can):
   cache serves it (WIRE.md §14).
 - `spend` puts every model turn under the caller's spending limits (mcp_server/spending/budgets.py): each turn's
   estimate is held against the day and settled with its cost; before a turn that may call functions, the loop stops
-  for its best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL (the final turn is
-  checked on its own estimate). A daily budget spent mid-run fails the call; what was spent is recorded.
+  for its best answer when that turn and a final one would pass DEEPSEEK_MCP_MAX_COST_PER_CALL; every turn is held
+  after what the run spent, a turn that may call functions leaving a typical turn's estimate for the final answer,
+  whose max_tokens is what the limit leaves. A daily budget spent mid-run fails the call; what was spent is recorded.
 - `run.trail` is what the loop appended (assistant turns with `reasoning_content` and `tool_calls`, tool results):
   keep it in the conversation so a follow-up continues with what was read.
 
@@ -235,16 +236,26 @@ class Loop:
             return None
         return f"the per-call cost limit ({MAX_COST_ENV}=${limit:g}; ${run.spent:.4f} spent)"
 
+    def _reserve(self, run: Run, messages: list[Message]) -> float:
+        """USD a turn that may call functions leaves under the per-call limit for the final answer: a typical turn,
+        or less where that would leave this turn less than one."""
+        limit = self._spend.spending.per_call if self._spend is not None else None
+        turn = budgets.estimate(self._route, messages, None, thinking=self._thinking)
+        if limit is None or turn is None:
+            return 0.0
+        return max(0.0, min(turn, limit - run.spent - turn))
+
     async def _turn(self, messages: list[Message], task: Task, run: Run, *, final: bool) -> Completion:
         if self._spend is None:
             return await self._send(messages, task, run, final=final)
-        # The final turn was left room for by _over_cost; it is checked on its own estimate, never refused for the
-        # turns before it, so a run stopped by the limit still answers.
+        # Every turn is held after what the run spent, so the call never passes the per-call limit; a turn that may
+        # call functions also leaves room for a final answer (a typical turn's estimate, as _over_cost counts it),
+        # so a run stopped by the limit still answers within it.
         completion, cost = await self._spend.priced(
             self._route,
             messages,
             self._thinking,
-            0.0 if final else run.spent,
+            run.spent if final else run.spent + self._reserve(run, messages),
             lambda max_tokens: self._send(messages, task, run, final=final, max_tokens=max_tokens),
             effort=self._effort if self._thinking else None,
         )

@@ -27,7 +27,7 @@ import anyio
 from mcp_server.core.errors import DeepSeekMCPError
 from mcp_server.core.quoting import clip
 from mcp_server.serving.progress import Heartbeats, ProgressReporter
-from mcp_server.spending.budgets import BudgetError, Spend
+from mcp_server.spending.budgets import BudgetError, Spend, refused
 from mcp_server.state.conversations import Message
 from mcp_server.upstream.client import UpstreamClient
 from mcp_server.upstream.completion import Completion, ToolCall, Usage
@@ -209,6 +209,10 @@ class _Pooled(Spend):
         self.pool.in_flight += guess
         try:
             completion, cost = await super().priced(route, messages, thinking, before, send, effort)
+        except BaseException as exc:
+            if not refused(exc):  # recorded at its hold (the provider may have billed it): the others count it too
+                self.pool.spent += guess
+            raise
         finally:
             self.pool.in_flight -= guess
         self.pool.spent += cost

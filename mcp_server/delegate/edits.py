@@ -88,6 +88,7 @@ class Editor:
     def delete(self, args: dict[str, Any]) -> Outcome:
         found = self._existing(_text(args, "path"))
         data = self._read(found)
+        self._may_change(found.label)
         self._remember(found.label, data)
         parent, _, name = found.real.rpartition("/")
         fd = open_checked(parent, self.workspace.places, DIR_FLAGS)
@@ -208,6 +209,10 @@ class Editor:
                 f"the new text of {label} is refused: {finding.reason}; secrets are never written: use a placeholder, "
                 "or read the value from the environment"
             )
+        self._may_change(label)
+
+    def _may_change(self, label: str) -> None:
+        """Refused past MAX_CHANGED files changed, added or deleted in one task."""
         if label not in self.originals and len(self.originals) >= MAX_CHANGED:
             raise Refused(f"this task has changed {MAX_CHANGED} files, the most one task may; finish with those")
 

@@ -14,6 +14,10 @@ import re
 from dataclasses import dataclass, field
 
 CONTEXT = 3
+# Candidate pairs of equal lines difflib may compare in its first pass over the lines that differ (each line of the
+# old side against every equal line of the new): past this, the changed middle is one hunk. difflib's time grows with
+# that count, and with the square of a file's lines when they repeat (20,000 blank lines: 54 s).
+MAX_MATCH_WORK = 1_000_000
 NO_NEWLINE = "\\ No newline at end of file"
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -74,7 +78,7 @@ def _file(change: Change) -> str:
     before = lines_with_ends(change.before or "")
     after = lines_with_ends(change.after or "")
     body: list[str] = []
-    for group in difflib.SequenceMatcher(None, before, after, autojunk=False).get_grouped_opcodes(CONTEXT):
+    for group in _matcher(before, after).get_grouped_opcodes(CONTEXT):
         first, last = group[0], group[-1]
         old = _range(first[1], last[2] - first[1])
         new = _range(first[3], last[4] - first[3])
@@ -86,6 +90,48 @@ def _file(change: Change) -> str:
             body += [_line("-", line) for line in before[i1:i2]]
             body += [_line("+", line) for line in after[j1:j2]]
     return "".join(head + body) if body or change.before is None or change.after is None else ""
+
+
+def _matcher(before: list[str], after: list[str]) -> difflib.SequenceMatcher[str]:
+    """difflib's exact diff of the lines between those both sides share at the start and the end; where that would
+    take too long, those lines replaced whole (a valid patch, only not the smallest)."""
+    head = 0
+    while head < min(len(before), len(after)) and before[head] == after[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(before), len(after)) - head and before[-1 - tail] == after[-1 - tail]:
+        tail += 1
+    old, new = before[head : len(before) - tail], after[head : len(after) - tail]
+    counts: dict[str, int] = {}
+    for line in new:
+        counts[line] = counts.get(line, 0) + 1
+    if sum(counts.get(line, 0) for line in old) <= MAX_MATCH_WORK:
+        inner = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    else:
+        inner = [("replace", 0, len(old), 0, len(new))]
+    codes = [("equal", 0, head, 0, head)]
+    codes += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in inner]
+    codes.append(("equal", len(before) - tail, len(before), len(after) - tail, len(after)))
+    merged: list[tuple[str, int, int, int, int]] = []
+    for code in codes:
+        if code[1] == code[2] and code[3] == code[4]:
+            continue
+        if merged and code[0] == "equal" and merged[-1][0] == "equal":
+            code = ("equal", merged[-1][1], code[2], merged[-1][3], code[4])
+            merged.pop()
+        merged.append(code)
+    return _Coded(merged or [("equal", 0, 0, 0, 0)])
+
+
+class _Coded(difflib.SequenceMatcher[str]):
+    """A matcher whose opcodes are given (get_grouped_opcodes groups them into hunks)."""
+
+    def __init__(self, codes: list[tuple[str, int, int, int, int]]) -> None:
+        super().__init__(None, [], [], autojunk=False)
+        self._codes = codes
+
+    def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:  # type: ignore[override]
+        return self._codes
 
 
 def _range(start: int, length: int) -> str:

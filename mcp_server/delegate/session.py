@@ -28,6 +28,7 @@ from typing import Any
 
 from mcp_server.agent import READ_ONLY, Function, Handler, Outcome, Workspace, read_only
 from mcp_server.agent.workspace import Refused
+from mcp_server.core import threads
 from mcp_server.core.config import CheckSettings
 from mcp_server.core.errors import InputError
 from mcp_server.policy.access import FileAccess
@@ -97,7 +98,12 @@ class Session:
             if call.name == "run_check":
                 return await self._run_check()
             if call.name in ("edit_file", "delete_file"):
-                return self._linked(args.get("path")) or self._write(call.name, args)
+                linked = self._linked(args.get("path"))
+                if linked is not None:
+                    return linked
+                # Reading, scanning (twice: the file and its new text, up to 1 MiB each), writing and parsing: in a
+                # worker thread, never on the event loop; finished even when cancelled, before the copy is removed.
+                return await threads.run(self._write, call.name, args, abandon_on_cancel=False)
             return await reads(call)
 
         return handle

@@ -151,11 +151,17 @@ _SHORT_NAMES = {"git~1": ".git", "hg~1": ".hg", "svn~1": ".svn", "bzr~1": ".bzr"
 def on_hosts(name: str) -> tuple[str, ...]:
     """The names a file written under `name` may take on the hosts a patch is applied on: lower case where the file
     system folds case (macOS, Windows: `.GIT` is `.git`), without the trailing dots and spaces Windows drops (`.env.`
-    is `.env`), and a version-control folder's short name on Windows (`GIT~1`). Judging a name written on a host
-    judges each of them."""
+    is `.env`), without the code points HFS+ ignores (`.g\\u200cit` is `.git`), and a version-control folder's
+    short name on Windows (`GIT~1`). Judging a name written on a host judges each of them."""
     folded = name.lower()
-    trimmed = folded.rstrip(" .") or folded
-    return tuple(dict.fromkeys((folded, trimmed, _SHORT_NAMES.get(trimmed, trimmed))))
+    bare = folded.translate(_HFS_IGNORED) or folded
+    trimmed = bare.rstrip(" .") or bare
+    return tuple(dict.fromkeys((folded, bare, trimmed, _SHORT_NAMES.get(trimmed, trimmed))))
+
+
+# Code points HFS+ leaves out when it compares names (`.e\u200cnv` opens `.env` on a Mac), as git's is_hfs_dotgit
+# lists them: zero-width (non-)joiners, direction marks and embeddings, the deprecated format characters, the BOM.
+_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 
 
 def unbackup(name: str) -> str:

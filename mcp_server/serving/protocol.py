@@ -25,6 +25,7 @@ from mcp.types import (
 )
 
 from mcp_server.core import threads
+from mcp_server.policy import home, secret_places
 from mcp_server.policy.access import FileAccess
 from mcp_server.serving.app import AppContext, owner_from_headers
 
@@ -105,8 +106,10 @@ def _document_paths(prefix: str, files: FileAccess) -> list[str]:
         return []
     folder, _, stem = prefix.rpartition("/")
     base = Path(folder or ".")
+    places = secret_places(home())  # names in a place where keys are kept are not listed either
     try:
-        if not files.inside(base.resolve(strict=True)):
+        real = base.resolve(strict=True)
+        if not files.inside(real) or places.holds(str(real)):
             return []
         with os.scandir(base) as listing:  # a folder of a million files is read no further than this
             entries = sorted(itertools.islice(listing, _MAX_SCANNED), key=lambda e: e.name)
@@ -117,6 +120,8 @@ def _document_paths(prefix: str, files: FileAccess) -> list[str]:
         if not entry.name.startswith(stem) or entry.name.startswith("."):
             continue
         path = f"{folder}/{entry.name}" if folder else entry.name
+        if places.holds(f"{real}/{entry.name}"):
+            continue
         if entry.is_dir():
             found.append(path + "/")
         elif entry.name.lower().endswith(DOCUMENT_SUFFIXES):

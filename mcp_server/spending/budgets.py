@@ -10,8 +10,10 @@ With a limit set, a request is held at the most it can cost: its prompt and its 
 when the caller sets none: 8K, 64K thinking, 128K at effort "max"); where that passes the per-call limit, the request
 carries a max_tokens lowered to what the limit leaves (`Spending.bound`). So an answer longer than estimated passes
 neither limit (held at a typical answer's length instead, a long one cost 1.3 times the per-call limit, and nine
-thinking calls at once 3.6 times the day's budget). What remains is the prompt's estimate (0.3 tokens a character)
-against the provider's count. Without a limit, nothing is held and the estimate only describes.
+thinking calls at once 3.6 times the day's budget). A hold is priced at DeepSeek's peak rates when peak hours begin
+before the call's deadline (`pricing.held_at`): a call sent off-peak and answered at peak is charged at peak, and
+held at the price of when it was sent it cost twice the per-call limit. What remains is the prompt's estimate
+(0.3 tokens a character) against the provider's count. Without a limit, nothing is held and the estimate only describes.
 
 A hold left by a crashed call stops counting after an hour (`state.base.HOLD_SECONDS`). A model with no known price (an
 Atlas Cloud model) is estimated, and with a limit set also recorded, at the highest known rates (`pricing.ceiling`),
@@ -52,7 +54,7 @@ import anyio
 
 from mcp_server.core.config import DAILY_BUDGET_ENV, MAX_COST_ENV, Settings
 from mcp_server.core.errors import DeepSeekMCPError
-from mcp_server.spending.pricing import cache_saving, ceiling
+from mcp_server.spending.pricing import cache_saving, ceiling, held_at
 from mcp_server.spending.pricing import estimate as price_of
 from mcp_server.spending.tokens import estimate_messages
 from mcp_server.state import Spent, Store
@@ -116,7 +118,7 @@ def capped_notice(bound: Bound, per_call: float | None) -> str | None:
     )
 
 
-def _refused(exc: BaseException) -> bool:
+def refused(exc: BaseException) -> bool:
     """Whether the provider cannot have billed a call that failed with `exc`: it refused the request (an HTTP
     status), was never reached, or the call failed on its own input. A stop (the call deadline), a broken or silent
     stream and anything unexpected after sending may have been billed."""
@@ -156,6 +158,7 @@ class Spending:
         self.store = store
         self.per_call = settings.max_cost_per_call
         self.daily = settings.daily_budget
+        self.horizon = settings.limits.call_seconds  # a call may be charged any time until its deadline
         self._clock = clock
 
     def _now(self) -> datetime:
@@ -180,16 +183,17 @@ class Spending:
             return Bound(estimate(route, messages, max_tokens, thinking=thinking) or 0.0, max_tokens)
         prompt = estimate_messages(messages)
         output = max_tokens or most_output(thinking, effort)
-        usd = _priced(route, prompt, output)
+        at = held_at(self.horizon)  # priced as it may be charged: at peak, if peak hours begin before its deadline
+        usd = _priced(route, prompt, output, at)
         if self.per_call is None or already + usd <= self.per_call or max_tokens is not None:
             return Bound(usd, max_tokens)  # past the limit with the caller's max_tokens: `hold` refuses it
-        per_token = _priced(route, 0, 1_000_000) / 1_000_000
-        fits = int((self.per_call - already - _priced(route, prompt, 0)) / per_token) if per_token > 0 else 0
-        while fits > 0 and already + _priced(route, prompt, fits) > self.per_call:  # prices are rounded
+        per_token = _priced(route, 0, 1_000_000, at) / 1_000_000
+        fits = int((self.per_call - already - _priced(route, prompt, 0, at)) / per_token) if per_token > 0 else 0
+        while fits > 0 and already + _priced(route, prompt, fits, at) > self.per_call:  # prices are rounded
             fits -= 1
         if fits < min(output, MIN_CAPPED):
             return Bound(usd, max_tokens)  # `hold` refuses it, saying what it would cost
-        return Bound(_priced(route, prompt, fits), fits, capped=True)
+        return Bound(_priced(route, prompt, fits, at), fits, capped=True)
 
     async def check(self, owner: str, estimate_usd: float | None, already: float = 0.0) -> None:
         """Raise BudgetError if `estimate_usd` more (after `already` in this call) passes either limit."""
@@ -223,7 +227,7 @@ class Spending:
                 held.settled = True
                 # Shielded, so a call stopped at its deadline still records (or frees) its place; bounded.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_SECONDS):
-                    if _refused(exc):
+                    if refused(exc):
                         await self._release(owner, day, hold_id)
                     else:
                         await self._spend(owner, day, tool, usd, 0.0, hold_id)
@@ -248,6 +252,16 @@ class Spending:
             f"${usd:.4f} would pass the ${self.daily:g} set by {DAILY_BUDGET_ENV}; it resets at 00:00 UTC "
             f"(in {left // 60}h {left % 60:02d}m), or raise {DAILY_BUDGET_ENV}"
         )
+
+    def held(self, provider: str, model: str, usage: Usage) -> float | None:
+        """What a request of `usage` not yet sent is held at: `charge` at the highest price that may apply before
+        the call's deadline (peak hours beginning meanwhile)."""
+        cost = price_of(provider, model, usage, held_at(self.horizon))
+        if cost is not None:
+            return cost.usd
+        if self.per_call is None and self.daily is None:
+            return None
+        return ceiling(usage)
 
     def charge(self, provider: str, model: str, usage: Usage) -> float | None:
         """What one finished request counts against the limits: its price, or for a model with no price (and a
@@ -282,11 +296,11 @@ class Spending:
         return _period([r for r in rows if r.day == today.isoformat()]), _period(rows)
 
 
-def _priced(route: Route, prompt: int, output: int) -> float:
-    """USD for a request of `prompt` tokens (all cache misses) and `output` tokens of answer; a model with no price
-    at the highest known rates."""
+def _priced(route: Route, prompt: int, output: int, at: datetime) -> float:
+    """USD for a request of `prompt` tokens (all cache misses) and `output` tokens of answer, at the prices of `at`;
+    a model with no price at the highest known rates."""
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
-    cost = price_of(route.provider.name, route.model, usage)
+    cost = price_of(route.provider.name, route.model, usage, at)
     return ceiling(usage) if cost is None else cost.usd
 
 

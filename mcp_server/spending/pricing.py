@@ -15,7 +15,7 @@ left out: the CNY price is DeepSeek's own, only its conversion is ours (V4-Pro's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mcp_server.upstream.completion import Usage
 
@@ -61,6 +61,19 @@ def is_peak(moment: datetime) -> bool:
     """Whether DeepSeek's peak prices apply at `moment` (aware datetimes; naive ones are taken as UTC)."""
     utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return utc.weekday() < 5 and utc.hour in _PEAK_HOURS
+
+
+def held_at(seconds: float) -> datetime:
+    """The moment to price a cost at that may be charged any time in the next `seconds` (a call's deadline): one in
+    peak hours when any of that time is, else now. A call sent off-peak and answered at peak is charged at peak."""
+    now = datetime.now(UTC)
+    end = now + timedelta(seconds=min(seconds, 7 * 86400))  # every week has peak hours
+    probe = now
+    while probe < end:  # peak hours come in runs of 3 and 4 hours: half-hour steps find each
+        if is_peak(probe):
+            return probe
+        probe += timedelta(minutes=30)
+    return end if is_peak(end) else now
 
 
 def estimate(provider: str, model: str, usage: Usage, at: datetime | None = None) -> Cost | None:

@@ -35,10 +35,20 @@ def estimate_size(chars: int, utf8: int) -> int:
 
 
 def estimate_messages(messages: Iterable[dict[str, Any]]) -> int:
-    """About how many prompt tokens a list of chat messages is (text parts only)."""
+    """About how many prompt tokens a list of chat messages is: their text parts, and the reasoning and function
+    calls an assistant turn carries back (the provider bills them as prompt too)."""
     total = 0
     for message in messages:
         total += PER_MESSAGE + sum(estimate(text) for text in texts_of(message.get("content")))
+        reasoning = message.get("reasoning_content")
+        if isinstance(reasoning, str):
+            total += estimate(reasoning)
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                total += sum(
+                    estimate(v) for v in (function.get("name"), function.get("arguments")) if isinstance(v, str)
+                )
     return total
 
 

@@ -45,7 +45,7 @@ async def fim(
     reporter = reporter_for(ctx, "fim")
     prompt = estimate_tokens(prefix + (suffix or ""))
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=max_tokens or FIM_MAX_TOKENS)
-    estimate_usd = app.spending.charge(route.provider.name, route.model, usage)
+    estimate_usd = app.spending.held(route.provider.name, route.model, usage)
     async with charged(ctx, "fim", estimate_usd) as hold:
         async with reporter.running():
             url = route.provider.root_url(route.provider.fim_path)

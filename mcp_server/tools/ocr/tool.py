@@ -161,7 +161,7 @@ def _estimate(app: AppContext, job: Job, pages: int) -> float | None:
     limited = app.spending.per_call is not None or app.spending.daily is not None
     output = OCR_MAX_TOKENS if job.route.traits.deepseek_ocr else most_output(False) if limited else OUTPUT_ESTIMATE
     usage = Usage(prompt_tokens=prompt, cache_miss_tokens=prompt, completion_tokens=output)
-    one = app.spending.charge(job.route.provider.name, job.route.model, usage)
+    one = app.spending.held(job.route.provider.name, job.route.model, usage)
     return None if one is None else round(one * pages, 8)
 
 
