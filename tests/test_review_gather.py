@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import subprocess
 import tempfile
@@ -384,3 +385,14 @@ async def test_the_object_store_of_the_working_tree_is_removed_whether_gathering
     with pytest.raises(InputError):
         await gather_change(str(repo), None, job_in(repo, review_seconds=1e-3))  # type: ignore[arg-type]
     assert list(scratch.iterdir()) == []
+
+
+async def test_git_stopped_by_its_deadline_mid_spawn_is_reaped_never_left_running(tmp_path: Path) -> None:
+    # Deadlines of 1 us to 7 ms land in the spawn itself: there, asyncio's child was left unwatched, an unclosed pipe
+    # and a running Popen at the next garbage collection (pytest's unraisable hook fails this test on them).
+    repo = make_repo(tmp_path)
+    for attempt in range(120):
+        seconds = 10 ** -(3 + attempt % 4) * (1 + attempt % 7)
+        with contextlib.suppress(InputError):
+            await gather_change(str(repo), None, job_in(repo, review_seconds=seconds))  # type: ignore[arg-type]
+        gc.collect()

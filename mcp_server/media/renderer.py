@@ -224,7 +224,10 @@ class Renderer:
         # or an mcp_server/ there cannot run in it; the worker works in the temporary folder, not the project.
         command = [sys.executable, "-P", "-m", "mcp_server.media.pdf_worker"]
         try:
-            process = await anyio.open_process(command, env=self._environment(), cwd=tempfile.gettempdir(), stderr=None)
+            with anyio.CancelScope(shield=True):  # a cancel mid-spawn would lose the worker unreaped (review/git.py)
+                process = await anyio.open_process(
+                    command, env=self._environment(), cwd=tempfile.gettempdir(), stderr=None
+                )
         except OSError as exc:  # out of processes or file descriptors: this page fails, the server goes on
             log.warning("could not start a PDF rendering worker: %s", exc)
             return Failed(f"could not be rendered: no rendering worker could be started ({exc.strerror or exc})")

@@ -158,7 +158,11 @@ async def _collect(
     command: list[str], folder: str, env: dict[str, str], stdin: bytes | None, limit: int
 ) -> tuple[int, bytes | None, bytes]:
     """(exit code, stdout or None past `limit`, the start of stderr); the process is killed on every way out."""
-    process = await anyio.open_process(command, cwd=folder, env=env, start_new_session=True)
+    # Shielded: a deadline or cancel mid-spawn leaves asyncio's child unreaped and its Popen running unwatched
+    # (a ResourceWarning at the next garbage collection, a process outliving the call); past the spawn, `finally`
+    # kills it.
+    with anyio.CancelScope(shield=True):
+        process = await anyio.open_process(command, cwd=folder, env=env, start_new_session=True)
     try:
         async with anyio.create_task_group() as tg:
             if process.stdin is not None:
