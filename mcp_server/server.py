@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -108,6 +108,9 @@ class _Server(MCPServer[AppContext]):
         can repeat what it saw (~40 ms per MiB of text, figure in docs/security.md)."""
         if not isinstance(result, CallToolResult) or not self.redact:
             return result
+        texts = [block.text for block in result.content if isinstance(block, TextContent)]
+        if self.redact.untouched([*texts, *_json_strings(result.structured_content)]):
+            return result  # nearly every result: one search, no copy
         done: dict[str, str] = {}  # the answer is in a block and in the structured content: redacted once
 
         def redact(text: str) -> str:
@@ -131,6 +134,20 @@ class _Server(MCPServer[AppContext]):
             return await super().get_prompt(name, arguments, context)
         except ValueError as exc:  # the SDK reports missing or bad prompt arguments as a bare ValueError
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
+
+
+def _json_strings(value: Any) -> Iterator[str]:
+    """Every string in `value` (JSON), keys too: what `_redact_json` would redact."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item)
 
 
 def _redact_json(value: Any, redact: Callable[[str], str]) -> Any:

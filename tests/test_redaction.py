@@ -94,3 +94,21 @@ def test_provider_error_text_is_masked_by_shape_whatever_the_key() -> None:
         " at 2026-09-29, concurrency 26 of 25, fp8_kvcache_20260402, Insufficient Balance"
     )
     assert mask_reflections(ordinary) == ordinary
+
+
+def test_texts_searched_at_once_are_untouched_exactly_when_each_one_is() -> None:
+    redact = Redactor((KEY, QUOTED))
+    body = KEY[3:]
+    cases = [
+        ["an answer", "deepseek-flash", "stop"],
+        ["an answer", f"the log cut it: {body[:20]}", "stop"],  # a run of the body in one text
+        ["quoted " + repr(QUOTED), "x"],  # an escaped form
+        [body[:8], body[8:16]],  # half a window each side of the join: no text holds one, so none is redacted
+        [KEY, ""],
+        [],
+    ]
+    for texts in cases:
+        assert redact.untouched(texts) == all(redact(text) is text for text in texts), texts
+    # A secret holding the joiner cannot be searched joined: every text is redacted one by one instead.
+    assert not Redactor(("sk-with\x00nul-0123456789abcdef",)).untouched(["plain"])
+    assert Redactor(()).untouched([KEY])  # no secret configured: nothing is redacted
