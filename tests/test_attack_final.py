@@ -57,6 +57,17 @@ async def test_checks_that_fail_mid_stream_count_against_the_per_call_limit_of_t
     assert today["usd"] <= limit * 1.0001, (today["usd"] / limit, len(fake.chat_requests()))
 
 
+async def _investigated(fake: FakeUpstream, folder: Path, limit: float) -> dict[str, Any]:
+    """Today's spending after one investigate call of `fake`'s script on `folder` under a per-call `limit`."""
+    async with connect(make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})) as client:
+        with anyio.fail_after(60):
+            result = await client.call_tool("investigate", {"question": "Why?", "paths": [str(folder)]})
+            shown = await client.call_tool("balance", {})
+    assert not result.is_error, result.content
+    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+    return today
+
+
 async def test_the_final_answer_of_a_loop_stopped_by_the_per_call_limit_is_held_within_what_the_limit_left(
     tmp_path: Path,
 ) -> None:
@@ -66,13 +77,7 @@ async def test_the_final_answer_of_a_loop_stopped_by_the_per_call_limit_is_held_
         # Each turn writes no more than the max_tokens its request carries (the fake stops it there, as DeepSeek
         # does): 60,000 tokens of text and a function call, which leave no room for another turn; then a long answer.
         fake.agent = Script([Turn([Call("list_dir", {"path": "."})], content="hmm " * 60_000)], final="word " * 60_000)
-        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
-        async with connect(settings) as client:
-            with anyio.fail_after(60):
-                result = await client.call_tool("investigate", {"question": "Why?", "paths": [str(tmp_path)]})
-                shown = await client.call_tool("balance", {})
-    assert not result.is_error, result.content
-    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+        today = await _investigated(fake, tmp_path, limit)
     # Before: the final turn was held on its own, as if nothing had been spent, so its answer was allowed the whole
     # limit again after the turn before it had used 60% of it: the call cost 1.2 times the limit.
     assert today["usd"] <= limit * 1.0001, today["usd"] / limit
@@ -90,13 +95,7 @@ async def test_the_thinking_and_calls_a_loop_sends_back_are_counted_in_the_promp
             ],
             final="word " * 60_000,
         )
-        settings = make_settings(fake, env={MAX_COST_ENV: f"{limit:.10f}"})
-        async with connect(settings) as client:
-            with anyio.fail_after(60):
-                result = await client.call_tool("investigate", {"question": "Why?", "paths": [str(tmp_path)]})
-                shown = await client.call_tool("balance", {})
-    assert not result.is_error, result.content
-    today: dict[str, Any] = (shown.structured_content or {})["spent"]["today"]
+        today = await _investigated(fake, tmp_path, limit)
     # Before: a prompt was estimated from the messages' `content` alone, so 80,000 tokens of reasoning sent back
     # were held at nothing and the call cost 1.05 times the limit.
     assert today["usd"] <= limit * 1.0001, today["usd"] / limit
